@@ -1,0 +1,48 @@
+// Device discovery for the kernels library.
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+#include "nibble_kernels/device.h"
+
+namespace nibble::kernels {
+
+int device_count(int* count) {
+  *count = 0;
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver) {
+    cudaGetLastError();  // clear the non-sticky error
+    return 0;
+  }
+  if (err != cudaSuccess) return static_cast<int>(err);
+  *count = n;
+  return 0;
+}
+
+int device_props(int device, DeviceProps* props) {
+  cudaDeviceProp p{};
+  cudaError_t err = cudaGetDeviceProperties(&p, device);
+  if (err != cudaSuccess) return static_cast<int>(err);
+  std::memset(props, 0, sizeof *props);
+  std::strncpy(props->name, p.name, sizeof props->name - 1);
+  props->major = p.major;
+  props->minor = p.minor;
+  props->multiprocessors = p.multiProcessorCount;
+  props->total_bytes = p.totalGlobalMem;
+  props->l2_bytes = static_cast<std::size_t>(p.l2CacheSize);
+  props->shared_per_block_optin = p.sharedMemPerBlockOptin;
+  int current = 0;
+  if ((err = cudaGetDevice(&current)) != cudaSuccess) return static_cast<int>(err);
+  if ((err = cudaSetDevice(device)) != cudaSuccess) return static_cast<int>(err);
+  std::size_t free_b = 0, total_b = 0;
+  err = cudaMemGetInfo(&free_b, &total_b);
+  cudaSetDevice(current);
+  if (err != cudaSuccess) return static_cast<int>(err);
+  props->free_bytes = free_b;
+  return 0;
+}
+
+const char* error_string(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
+
+}  // namespace nibble::kernels
