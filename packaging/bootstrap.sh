@@ -31,7 +31,7 @@ test_packages=(
 missing_packages() {
   local wanted=("$@") missing=() p
   local installed
-  installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${wanted[@]}" 2>/dev/null | awk '$2 ~ /^ii/ {print $1}')"
+  installed="$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${wanted[@]}" 2>/dev/null | awk '$2 ~ /^ii/ {print $1}' || true)"
   for p in "${wanted[@]}"; do
     grep -qx "$p" <<<"$installed" || missing+=("$p")
   done
@@ -89,7 +89,7 @@ cmd_test() {
   configure_and_build "$build"
   export QT_QPA_PLATFORM=offscreen QT_QUICK_BACKEND=software
   local status=0
-  say "running the test suite ($build)"
+  say "stage 1/3: the test suite ($build)"
   (cd "$build" && ctest -j "$jobs" --output-on-failure --timeout 900) || status=1
   if [ "$quick" -eq 0 ] && [ -x "$here/test-extra.sh" ]; then
     "$here/test-extra.sh" "$root" || status=1
