@@ -1,0 +1,144 @@
+// Search: title matches first (at most a quarter of the limit), then message matches, by
+// relevance (bm25) or most recent first. Trashed conversations are left out unless asked for.
+#include "history/search.h"
+
+#include <algorithm>
+
+namespace nibble::history {
+namespace {
+
+constexpr char kMarkOpen = '\x02';
+constexpr char kMarkClose = '\x03';
+
+bool has_word_char(std::string_view word) {
+  for (unsigned char ch : word)
+    if (ch >= 0x80 || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) return true;
+  return false;
+}
+
+void append_phrase(std::string& out, std::string_view text) {
+  if (!out.empty()) out += ' ';
+  out += '"';
+  for (char ch : text) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  out += '"';
+}
+
+bool is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; }
+
+std::size_t utf8_length(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char ch : s)
+    if ((ch & 0xc0) != 0x80) ++n;
+  return n;
+}
+
+constexpr const char* kTitleSearch =
+    "SELECT c.id, highlight(conversation_fts, 0, char(2), char(3)), c.updated_at "
+    "FROM conversation_fts JOIN conversations c ON c.id = conversation_fts.rowid "
+    "WHERE conversation_fts MATCH ?1 AND (?2 OR c.trashed_at IS NULL) ORDER BY rank LIMIT ?3";
+
+#define NIBBLE_MESSAGE_SEARCH                                                                              \
+  "SELECT m.id, m.conversation_id, c.title, m.role, m.created_at, "                                        \
+  "snippet(message_fts, 0, char(2), char(3), '…', 16) "                                                   \
+  "FROM message_fts JOIN messages m ON m.id = message_fts.rowid JOIN conversations c ON c.id = m.conversation_id " \
+  "WHERE message_fts MATCH ?1 AND (?2 OR c.trashed_at IS NULL) "
+constexpr const char* kMessageSearchByRank = NIBBLE_MESSAGE_SEARCH "ORDER BY rank LIMIT ?3";
+constexpr const char* kMessageSearchRecent = NIBBLE_MESSAGE_SEARCH "ORDER BY message_fts.rowid DESC LIMIT ?3";
+
+}  // namespace
+
+std::string build_match_expression(std::string_view query) {
+  std::string out;
+  std::string_view last_word;
+  std::size_t i = 0;
+  while (i < query.size()) {
+    if (is_space(query[i])) {
+      ++i;
+      continue;
+    }
+    if (query[i] == '"') {
+      std::size_t end = query.find('"', i + 1);
+      if (end == std::string_view::npos) end = query.size();
+      std::string_view phrase = query.substr(i + 1, end - i - 1);
+      if (has_word_char(phrase)) append_phrase(out, phrase);
+      last_word = {};
+      i = end + 1;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < query.size() && !is_space(query[end]) && query[end] != '"') ++end;
+    std::string_view word = query.substr(i, end - i);
+    if (has_word_char(word)) {
+      append_phrase(out, word);
+      last_word = word;
+    } else {
+      last_word = {};
+    }
+    i = end;
+  }
+  if (!last_word.empty() && utf8_length(last_word) >= 3 && !out.empty()) out += '*';
+  return out;
+}
+
+HighlightedText parse_highlights(std::string_view marked) {
+  HighlightedText out;
+  out.text.reserve(marked.size());
+  std::size_t open_at = 0;
+  bool open = false;
+  for (char ch : marked) {
+    if (ch == kMarkOpen) {
+      open_at = out.text.size();
+      open = true;
+    } else if (ch == kMarkClose) {
+      if (open && out.text.size() > open_at) out.highlights.emplace_back(open_at, out.text.size());
+      open = false;
+    } else {
+      out.text += ch;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<SearchHit>> run_search(sql::Connection& db, std::string_view query, const SearchOptions& options) {
+  std::vector<SearchHit> hits;
+  const std::string expr = build_match_expression(query);
+  if (expr.empty() || options.limit == 0) return hits;
+
+  const auto title_limit = static_cast<std::int64_t>(std::max<std::size_t>(1, options.limit / 4));
+  {
+    NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(kTitleSearch));
+    s.bind(1, expr).bind(2, options.include_trashed).bind(3, title_limit);
+    for (;;) {
+      NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
+      if (!row) break;
+      SearchHit hit;
+      hit.conversation_id = s.int64(0);
+      hit.snippet = parse_highlights(s.text(1));
+      hit.conversation_title = hit.snippet.text;
+      hit.created_at = s.int64(2);
+      hits.push_back(std::move(hit));
+    }
+  }
+  const auto message_limit = static_cast<std::int64_t>(options.limit - hits.size());
+  NIBBLE_ASSIGN_OR_RETURN(
+      auto s, db.cached(options.order == SearchOrder::recent ? kMessageSearchRecent : kMessageSearchByRank));
+  s.bind(1, expr).bind(2, options.include_trashed).bind(3, message_limit);
+  for (;;) {
+    NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
+    if (!row) break;
+    SearchHit hit;
+    hit.message_id = s.int64(0);
+    hit.conversation_id = s.int64(1);
+    hit.conversation_title = s.text(2);
+    hit.role = parse_role(s.text(3)).value_or(Role::user);
+    hit.created_at = s.int64(4);
+    hit.snippet = parse_highlights(s.text(5));
+    hits.push_back(std::move(hit));
+  }
+  return hits;
+}
+
+}  // namespace nibble::history

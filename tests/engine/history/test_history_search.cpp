@@ -1,0 +1,165 @@
+// Full-text search: the query builder (user text never becomes FTS5 syntax), highlight ranges,
+// title and message hits, trash filtering, order, and that streaming text is indexed once the
+// message is finished or interrupted.
+#include <gtest/gtest.h>
+
+#include "history/search.h"
+#include "history_test_util.h"
+
+namespace nibble::history {
+namespace {
+
+using namespace testing;
+
+TEST(HistorySearchQuery, WordsArePhrasesAndTheLastWordIsAPrefix) {
+  EXPECT_EQ(build_match_expression("lisbon trip"), "\"lisbon\" \"trip\"*");
+  EXPECT_EQ(build_match_expression("  go  "), "\"go\"");  // too short for a prefix
+  EXPECT_EQ(build_match_expression("\"exact phrase\" more"), "\"exact phrase\" \"more\"*");
+  EXPECT_EQ(build_match_expression("ends with \"a phrase\""), "\"ends\" \"with\" \"a phrase\"");
+  EXPECT_EQ(build_match_expression(""), "");
+  EXPECT_EQ(build_match_expression("- ... \"\""), "");
+}
+
+TEST(HistorySearchQuery, FtsOperatorsAreJustWords) {
+  EXPECT_EQ(build_match_expression("cats OR dogs NOT birds"),
+            "\"cats\" \"OR\" \"dogs\" \"NOT\" \"birds\"*");
+  EXPECT_EQ(build_match_expression("col:value (x) ^y"), "\"col:value\" \"(x)\" \"^y\"");
+  EXPECT_EQ(build_match_expression("unbalanced \"quote"), "\"unbalanced\" \"quote\"");
+}
+
+TEST(HistorySearchQuery, HighlightsBecomeByteRanges) {
+  auto h = parse_highlights("a \x02" "cat\x03 and a \x02" "dog\x03.");
+  EXPECT_EQ(h.text, "a cat and a dog.");
+  ASSERT_EQ(h.highlights.size(), 2u);
+  EXPECT_EQ(h.text.substr(h.highlights[0].first, h.highlights[0].second - h.highlights[0].first), "cat");
+  EXPECT_EQ(h.text.substr(h.highlights[1].first, h.highlights[1].second - h.highlights[1].first), "dog");
+}
+
+class HistorySearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store = open_ok(dir.file("h.db"));
+    ASSERT_TRUE(store);
+    lisbon = add("Trip to Lisbon", {"Where should I eat in Lisbon?", "Try the pastéis de nata in Belém."});
+    cooking = add("Cooking", {"How long do I boil an egg?", "About seven minutes for a firm yolk."});
+    trashed = add("Old stuff", {"Lisbon again, but trashed"});
+    wait_ok(store->move_to_trash(trashed));
+  }
+
+  ConversationId add(const std::string& title, const std::vector<std::string>& texts) {
+    NewConversation nc;
+    nc.title = title;
+    ConversationId c = wait_ok(store->create_conversation(nc));
+    std::optional<MessageId> parent;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      NewMessage m;
+      m.conversation_id = c;
+      m.parent_id = parent;
+      m.role = i % 2 == 0 ? Role::user : Role::assistant;
+      m.content = texts[i];
+      parent = wait_ok(store->add_message(m));
+    }
+    return c;
+  }
+
+  ScratchDir dir;
+  std::unique_ptr<HistoryStore> store;
+  ConversationId lisbon = 0, cooking = 0, trashed = 0;
+};
+
+TEST_F(HistorySearchTest, FindsTitlesAndMessagesWithHighlights) {
+  auto hits = store->search("lisbon");
+  ASSERT_TRUE(hits.ok()) << hits.error().to_string();
+  ASSERT_EQ(hits->size(), 2u);
+  EXPECT_EQ((*hits)[0].conversation_id, lisbon);
+  EXPECT_FALSE((*hits)[0].message_id.has_value());  // the title
+  EXPECT_EQ((*hits)[1].conversation_id, lisbon);
+  ASSERT_TRUE((*hits)[1].message_id.has_value());
+  EXPECT_EQ((*hits)[1].role, Role::user);
+  const auto& snip = (*hits)[1].snippet;
+  ASSERT_EQ(snip.highlights.size(), 1u);
+  EXPECT_EQ(snip.text.substr(snip.highlights[0].first, snip.highlights[0].second - snip.highlights[0].first),
+            "Lisbon");
+}
+
+TEST_F(HistorySearchTest, DiacriticsAndPrefixesMatch) {
+  auto hits = store->search("pasteis bel");
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].conversation_id, lisbon);
+  EXPECT_EQ(store->search("yol")->size(), 1u);
+  EXPECT_EQ(store->search("zebra")->size(), 0u);
+  EXPECT_TRUE(store->search("   ")->empty());
+  EXPECT_TRUE(store->search("\"unbalanced OR (").ok());
+}
+
+TEST_F(HistorySearchTest, TrashIsLeftOutUnlessAskedFor) {
+  SearchOptions with_trash;
+  with_trash.include_trashed = true;
+  auto all = store->search("lisbon", with_trash);
+  ASSERT_TRUE(all.ok());
+  bool saw_trashed = false;
+  for (const auto& h : *all) saw_trashed |= h.conversation_id == trashed;
+  EXPECT_TRUE(saw_trashed);
+  auto live = store->search("trashed");
+  ASSERT_TRUE(live.ok());
+  for (const auto& h : *live) EXPECT_NE(h.conversation_id, trashed);
+}
+
+TEST_F(HistorySearchTest, RenamedTitlesAndPurgedConversationsStayInSync) {
+  wait_ok(store->rename(cooking, "Breakfast eggs"));
+  EXPECT_EQ(store->search("breakfast")->size(), 1u);
+  EXPECT_EQ(store->search("cooking")->size(), 0u);
+  wait_ok(store->purge(trashed));
+  SearchOptions with_trash;
+  with_trash.include_trashed = true;
+  auto after = store->search("lisbon", with_trash);
+  ASSERT_TRUE(after.ok());
+  for (const auto& h : *after) EXPECT_NE(h.conversation_id, trashed);
+  EXPECT_TRUE(store->check_integrity().ok());
+}
+
+TEST_F(HistorySearchTest, RecentOrderPutsNewestMessagesFirst) {
+  ConversationId later = add("Later", {"egg salad recipe"});
+  SearchOptions recent;
+  recent.order = SearchOrder::recent;
+  auto hits = store->search("egg", recent);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 2u);
+  EXPECT_EQ((*hits)[0].conversation_id, later);
+  EXPECT_EQ((*hits)[1].conversation_id, cooking);
+}
+
+TEST_F(HistorySearchTest, StreamingTextIsIndexedWhenTheMessageEnds) {
+  NewMessage m;
+  m.conversation_id = cooking;
+  m.role = Role::assistant;
+  m.status = MessageStatus::streaming;
+  MessageId id = wait_ok(store->add_message(m));
+  store->append_delta(id, "scrambled with chives");
+  wait_ok(store->flush());
+  EXPECT_TRUE(store->search("chives")->empty());
+  EXPECT_TRUE(store->check_integrity().ok());
+  MessageFinish f;
+  f.status = MessageStatus::interrupted;
+  wait_ok(store->finish_message(id, f));
+  auto hits = store->search("chives");
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].message_id, id);
+  EXPECT_TRUE(store->check_integrity().ok());
+}
+
+TEST_F(HistorySearchTest, LimitCapsTheHits) {
+  for (int i = 0; i < 10; ++i) add("Lisbon " + std::to_string(i), {"lisbon " + std::to_string(i)});
+  SearchOptions few;
+  few.limit = 8;
+  auto hits = store->search("lisbon", few);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(hits->size(), 8u);
+  int titles = 0;
+  for (const auto& h : *hits) titles += h.message_id ? 0 : 1;
+  EXPECT_EQ(titles, 2);  // a quarter of the limit
+}
+
+}  // namespace
+}  // namespace nibble::history
