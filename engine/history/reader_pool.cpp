@@ -19,7 +19,9 @@ Result<ReaderPool::Lease> ReaderPool::acquire() {
       return Lease(this, std::move(db));
     }
   }
-  auto mode = settings_.read_only_file ? sql::OpenMode::read_only : sql::OpenMode::read_write;
+  auto mode = settings_.immutable        ? sql::OpenMode::read_only_immutable
+              : settings_.read_only_file ? sql::OpenMode::read_only
+                                         : sql::OpenMode::read_write;
   auto opened = sql::Connection::open(settings_.path, mode, settings_.vfs);
   Status st;
   std::unique_ptr<sql::Connection> db;

@@ -19,6 +19,7 @@ class ReaderPool {
     std::string path;
     std::string vfs;
     bool read_only_file = false;  // open with SQLITE_OPEN_READONLY (read-only store)
+    bool immutable = false;       // ... and as immutable (see sql::OpenMode::read_only_immutable)
     int busy_timeout_ms = 5000;
   };
 

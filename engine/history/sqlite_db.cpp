@@ -46,6 +46,22 @@ const char* hint_of(int rc) {
   }
 }
 
+// "file:/a%20b/history.db?immutable=1": the characters a URI path may not carry are escaped.
+std::string immutable_uri(const std::string& path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "file:";
+  for (unsigned char ch : path) {
+    if (ch == '%' || ch == '?' || ch == '#' || ch <= ' ' || ch >= 0x7f) {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out + "?immutable=1";
+}
+
 }  // namespace
 
 Error make_sqlite_error(int rc, const std::string& path, std::string_view action, std::string_view detail) {
@@ -188,11 +204,13 @@ Result<Connection> Connection::open(const std::string& path, OpenMode mode, cons
     case OpenMode::read_write_create: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
     case OpenMode::read_write: flags |= SQLITE_OPEN_READWRITE; break;
     case OpenMode::read_only: flags |= SQLITE_OPEN_READONLY; break;
+    case OpenMode::read_only_immutable: flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI; break;
   }
   Connection c;
   c.path_ = path;
+  const std::string name = mode == OpenMode::read_only_immutable ? immutable_uri(path) : path;
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs.empty() ? nullptr : vfs.c_str());
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags, vfs.empty() ? nullptr : vfs.c_str());
   c.db_ = raw;
   if (rc != SQLITE_OK) {
     std::string detail = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);

@@ -89,7 +89,9 @@ class StatementRef : public StatementView {
   StatementRef& operator=(StatementRef&&) = delete;
 };
 
-enum class OpenMode : std::uint8_t { read_write_create, read_write, read_only };
+// read_only_immutable: for a file in a folder that cannot be written and has no -wal file beside
+// it; SQLite then reads it without locks or a WAL index (it cannot change while we read).
+enum class OpenMode : std::uint8_t { read_write_create, read_write, read_only, read_only_immutable };
 
 class Connection {
  public:

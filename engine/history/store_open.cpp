@@ -74,14 +74,14 @@ Status open_writable(const std::string& path, const HistoryOptions& options, Ope
                      sql::Connection& out, int& version_out) {
   NIBBLE_ASSIGN_OR_RETURN(auto db, sql::Connection::open(path, sql::OpenMode::read_write_create, options.vfs));
   db.set_busy_timeout(static_cast<int>(options.busy_timeout.count()));
+  if (db.is_read_only())
+    return make_error(ErrorKind::read_only, path, ": the file cannot be written (permission denied)");
   NIBBLE_ASSIGN_OR_RETURN(int version, probe(db));
   version_out = version;
   report.found_version = version;
   if (version > kSchemaVersion)
     return make_error(ErrorKind::read_only, path, ": written by a newer version of Nibble (schema ", version,
                       "; this version reads up to ", kSchemaVersion, ")");
-  if (db.is_read_only())
-    return make_error(ErrorKind::read_only, path, ": the file cannot be written (permission denied)");
   NIBBLE_TRY(check_before_first_write(db, version));
   NIBBLE_TRY(set_pragmas(db, options));
   if (version < kSchemaVersion) {
@@ -96,14 +96,26 @@ Status open_writable(const std::string& path, const HistoryOptions& options, Ope
   return {};
 }
 
-// Read-only: every connection opened with SQLITE_OPEN_READONLY, so the file cannot change.
-Status open_read_only(const std::string& path, const HistoryOptions& options, OpenReport& report) {
-  NIBBLE_ASSIGN_OR_RETURN(auto db, sql::Connection::open(path, sql::OpenMode::read_only, options.vfs));
-  db.set_busy_timeout(static_cast<int>(options.busy_timeout.count()));
-  NIBBLE_ASSIGN_OR_RETURN(int version, probe(db));
-  report.found_version = version;
-  report.schema_version = version;
-  return {};
+// Read-only: every connection opened with SQLITE_OPEN_READONLY, so the file cannot change. When
+// the folder cannot be written and no -wal file exists, SQLite cannot set up WAL reading; the file
+// is then read as immutable (nothing else can be writing it either). Returns whether it is.
+Result<bool> open_read_only(const std::string& path, const HistoryOptions& options, OpenReport& report) {
+  bool immutable = false;
+  auto attempt = [&](sql::OpenMode mode) -> Result<int> {
+    NIBBLE_ASSIGN_OR_RETURN(auto db, sql::Connection::open(path, mode, options.vfs));
+    db.set_busy_timeout(static_cast<int>(options.busy_timeout.count()));
+    return probe(db);
+  };
+  auto version = attempt(sql::OpenMode::read_only);
+  std::error_code ec;
+  if (!version.ok() && version.error().kind == ErrorKind::io && !fs::exists(path + "-wal", ec)) {
+    version = attempt(sql::OpenMode::read_only_immutable);
+    immutable = true;
+  }
+  if (!version.ok()) return std::move(version).error();
+  report.found_version = *version;
+  report.schema_version = *version;
+  return immutable;
 }
 
 bool may_fall_back_to_read_only(const Error& e) {
@@ -142,19 +154,21 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::open(const std::string& path
     if (writable.ok()) {
       impl->writer = std::make_unique<Writer>(std::move(db), options.flush_interval, options.on_background_error);
       impl->readers = std::make_unique<ReaderPool>(ReaderPool::Settings{
-          path, options.vfs, false, static_cast<int>(options.busy_timeout.count())});
+          path, options.vfs, false, false, static_cast<int>(options.busy_timeout.count())});
       return std::unique_ptr<HistoryStore>(new HistoryStore(std::move(impl)));
     }
     db.close();
     const Error& why = writable.error();
-    // Only a file of our current or a newer schema can be read by this build's queries.
-    if (!existed || !may_fall_back_to_read_only(why) || version < kSchemaVersion) return why;
-    impl->report = OpenReport{};
-    NIBBLE_TRY(open_read_only(path, options, impl->report));
+    // Read-only is offered for a file this build can read as it is: the current or a newer schema.
+    if (!existed || !may_fall_back_to_read_only(why) || (version != 0 && version < kSchemaVersion)) return why;
+    OpenReport read_only_report;
+    auto immutable = open_read_only(path, options, read_only_report);
+    if (!immutable.ok() || read_only_report.found_version < kSchemaVersion) return why;
+    impl->report = read_only_report;
     impl->report.read_only = true;
     impl->report.read_only_reason = why.message + "; opened read-only, nothing will be changed";
     impl->readers = std::make_unique<ReaderPool>(ReaderPool::Settings{
-        path, options.vfs, true, static_cast<int>(options.busy_timeout.count())});
+        path, options.vfs, true, *immutable, static_cast<int>(options.busy_timeout.count())});
     return std::unique_ptr<HistoryStore>(new HistoryStore(std::move(impl)));
   } catch (const std::exception& e) {
     return make_error(ErrorKind::internal, path, ": ", e.what());

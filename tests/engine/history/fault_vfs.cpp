@@ -66,16 +66,18 @@ const sqlite3_io_methods kMethods = {
 };
 
 int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
-  if (g_deny_write.load() && (flags & SQLITE_OPEN_READWRITE)) {
-    if (flags & SQLITE_OPEN_MAIN_DB) {
-      flags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
-    } else {
+  // As the default VFS does on EACCES: an existing file opens read-only, a new one cannot be made.
+  const int temp_files = SQLITE_OPEN_TEMP_DB | SQLITE_OPEN_TEMP_JOURNAL | SQLITE_OPEN_TRANSIENT_DB |
+                         SQLITE_OPEN_SUBJOURNAL | SQLITE_OPEN_DELETEONCLOSE;
+  if (g_deny_write.load() && (flags & SQLITE_OPEN_READWRITE) && name != nullptr && !(flags & temp_files)) {
+    int exists = 0;
+    if (g_real->xAccess(g_real, name, SQLITE_ACCESS_EXISTS, &exists) != SQLITE_OK || !exists)
       return SQLITE_CANTOPEN;
-    }
+    flags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
   }
   int local_flags = 0;
   int rc = g_real->xOpen(g_real, name, real_of(f), flags, &local_flags);
-  if (out_flags != nullptr) *out_flags = local_flags;
+  if (out_flags != nullptr) *out_flags = local_flags | (flags & SQLITE_OPEN_READONLY);
   f->pMethods = rc == SQLITE_OK && real_of(f)->pMethods != nullptr ? &kMethods : nullptr;
   return rc;
 }
