@@ -42,8 +42,16 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   // `path`: a model folder (reads tokenizer.json, tokenizer_config.json, generation_config.json,
-  // chat_template.jinja when present) or a tokenizer.json file. Errors name the file and field.
+  // chat_template.jinja when present) or a tokenizer.json file. A folder with GPT-2's
+  // encoder.json + vocab.bpe and no tokenizer.json loads as GPT-2's byte-level BPE.
+  // Errors name the file and field.
   static Result<std::unique_ptr<Tokenizer>> load(const std::string& path);
+  // The same from file contents already in memory (empty views for files that are absent):
+  // tokenizer.json, tokenizer_config.json, generation_config.json, chat_template.jinja.
+  static Result<std::unique_ptr<Tokenizer>> load_from_memory(std::string_view tokenizer_json,
+                                                              std::string_view tokenizer_config_json = {},
+                                                              std::string_view generation_config_json = {},
+                                                              std::string_view chat_template_jinja = {});
 
   // add_special = HF's add_special_tokens (post-processor: BOS/EOS templates). Added/special
   // tokens written in the text are matched as HF matches them. Invalid UTF-8 -> invalid_argument.
