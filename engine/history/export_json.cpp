@@ -27,7 +27,8 @@
 namespace nibble::history {
 namespace {
 
-using nlohmann::json;
+// ordered_json keeps the fields in the order written here, which reads better than alphabetical.
+using json = nlohmann::ordered_json;
 
 json object_or_text(const std::string& text) {
   auto j = json::parse(text, nullptr, false);
@@ -96,7 +97,12 @@ class JsonWriter final : public ExportWriter {
   void add(const ConversationTree& tree, std::ostream& out) override {
     out << (count_++ > 0 ? ",\n" : "\n");
     // Invalid UTF-8 (only possible from damaged input) becomes U+FFFD instead of failing the export.
-    out << conversation_json(tree).dump(2, ' ', false, json::error_handler_t::replace);
+    const std::string text = conversation_json(tree).dump(2, ' ', false, json::error_handler_t::replace);
+    out << "    ";
+    for (char ch : text) {
+      out << ch;
+      if (ch == '\n') out << "    ";
+    }
   }
 
   void end(std::ostream& out) override { out << (count_ > 0 ? "\n  ]\n}\n" : "]\n}\n"); }

@@ -62,7 +62,7 @@ Status normalize_tree(ConversationTree& tree, const std::string& where) {
 Result<std::vector<ConversationTree>> parse_import(std::string_view text, ImportFormat format,
                                                    const std::string& source_name) {
   try {
-    auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+    auto j = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
     if (j.is_discarded()) return make_error(ErrorKind::format, source_name, ": not valid JSON");
     if (format == ImportFormat::detect) {
       if (looks_like_nibble_json(j)) format = ImportFormat::nibble_json;

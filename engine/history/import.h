@@ -12,11 +12,11 @@
 
 namespace nibble::history {
 
-bool looks_like_nibble_json(const nlohmann::json& j);
-bool looks_like_tgwui_json(const nlohmann::json& j);
+bool looks_like_nibble_json(const nlohmann::ordered_json& j);
+bool looks_like_tgwui_json(const nlohmann::ordered_json& j);
 
-Result<std::vector<ConversationTree>> read_nibble_json(const nlohmann::json& j, const std::string& source);
-Result<std::vector<ConversationTree>> read_tgwui_json(const nlohmann::json& j, const std::string& source);
+Result<std::vector<ConversationTree>> read_nibble_json(const nlohmann::ordered_json& j, const std::string& source);
+Result<std::vector<ConversationTree>> read_tgwui_json(const nlohmann::ordered_json& j, const std::string& source);
 
 // Checks ids and links of `tree` and reorders its messages parents-first; `where` names it in errors.
 Status normalize_tree(ConversationTree& tree, const std::string& where);

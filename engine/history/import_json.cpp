@@ -10,7 +10,7 @@
 namespace nibble::history {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 class Fields {
  public:

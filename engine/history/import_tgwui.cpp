@@ -14,7 +14,7 @@
 namespace nibble::history {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* kGreetingMarker = "<|BEGIN-VISIBLE-CHAT|>";
 

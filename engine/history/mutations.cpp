@@ -10,9 +10,10 @@
 namespace nibble::history {
 namespace {
 
-Status require_json_object(const std::string& text, const char* field) {
-  if (!is_json_object(text)) return make_error(ErrorKind::invalid_argument, field, " must be a JSON object");
-  return {};
+Result<std::string> require_json_object(const std::string& text, const char* field) {
+  auto canonical = canonical_json_object(text);
+  if (!canonical) return make_error(ErrorKind::invalid_argument, field, " must be a JSON object");
+  return std::move(*canonical);
 }
 
 // Not found, trashed, or live.
@@ -63,30 +64,34 @@ Result<MessageId> insert_message_row(sql::Connection& db, ConversationId convers
 
 }  // namespace
 
-bool is_json_object(std::string_view text) {
-  auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-  return !j.is_discarded() && j.is_object();
+std::optional<std::string> canonical_json_object(std::string_view text) {
+  auto j = nlohmann::ordered_json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 Result<ConversationId> insert_conversation(sql::Connection& db, const NewConversation& c, TimestampMs now) {
-  NIBBLE_TRY(require_json_object(c.settings_json, "conversation settings"));
+  NIBBLE_ASSIGN_OR_RETURN(std::string settings, require_json_object(c.settings_json, "conversation settings"));
   NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(
       "INSERT INTO conversations (title, created_at, updated_at, pinned, folder, system_prompt, model_ref, "
       "settings_json) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7)"));
   s.bind(1, c.title).bind(2, now).bind(3, c.pinned).bind(4, c.folder).bind(5, c.system_prompt);
-  s.bind(6, c.model_ref).bind(7, c.settings_json);
+  s.bind(6, c.model_ref).bind(7, settings);
   NIBBLE_TRY(s.run());
   return db.last_insert_rowid();
 }
 
 Status patch_conversation(sql::Connection& db, ConversationId id, const ConversationPatch& p) {
-  if (p.settings_json) NIBBLE_TRY(require_json_object(*p.settings_json, "conversation settings"));
+  std::optional<std::string> settings;
+  if (p.settings_json) {
+    NIBBLE_ASSIGN_OR_RETURN(settings, require_json_object(*p.settings_json, "conversation settings"));
+  }
   NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(
       "UPDATE conversations SET title = coalesce(?2, title), pinned = coalesce(?3, pinned), "
       "folder = coalesce(?4, folder), system_prompt = coalesce(?5, system_prompt), "
       "model_ref = coalesce(?6, model_ref), settings_json = coalesce(?7, settings_json) WHERE id = ?1"));
   s.bind(1, id).bind(2, p.title).bind(3, p.pinned).bind(4, p.folder).bind(5, p.system_prompt);
-  s.bind(6, p.model_ref).bind(7, p.settings_json);
+  s.bind(6, p.model_ref).bind(7, settings);
   NIBBLE_TRY(s.run());
   if (db.changes() == 0) return make_error(ErrorKind::not_found, db.path(), ": no conversation ", id);
   return {};
@@ -120,7 +125,7 @@ Result<std::int64_t> purge_trashed_before(sql::Connection& db, TimestampMs cutof
 }
 
 Result<MessageId> insert_message(sql::Connection& db, const NewMessage& m, TimestampMs now) {
-  NIBBLE_TRY(require_json_object(m.sampler_json, "sampler settings"));
+  NIBBLE_ASSIGN_OR_RETURN(std::string sampler, require_json_object(m.sampler_json, "sampler settings"));
   NIBBLE_ASSIGN_OR_RETURN(bool trashed, conversation_trashed(db, m.conversation_id));
   if (trashed)
     return make_error(ErrorKind::invalid_argument, "conversation ", m.conversation_id,
@@ -141,7 +146,7 @@ Result<MessageId> insert_message(sql::Connection& db, const NewMessage& m, Times
   row.status = m.status;
   row.model_id = m.model_id;
   row.quantization = m.quantization;
-  row.sampler_json = m.sampler_json;
+  row.sampler_json = std::move(sampler);
   row.template_hash = m.template_hash;
   row.metrics = m.metrics;
   row.created_at = now;
@@ -190,7 +195,7 @@ Status select_branch(sql::Connection& db, MessageId id) {
 
 Result<ModelId> upsert_model(sql::Connection& db, const ModelRecord& m, TimestampMs now) {
   if (m.path.empty()) return make_error(ErrorKind::invalid_argument, "a model record needs a path");
-  NIBBLE_TRY(require_json_object(m.info_json, "model info"));
+  NIBBLE_ASSIGN_OR_RETURN(std::string info, require_json_object(m.info_json, "model info"));
   NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(
       "INSERT INTO models (path, name, format, architecture, quantization, bits_per_weight, parameter_count, "
       "context_length, size_bytes, info_json, added_at, last_used_at) "
@@ -203,7 +208,7 @@ Result<ModelId> upsert_model(sql::Connection& db, const ModelRecord& m, Timestam
       "RETURNING id"));
   s.bind(1, m.path).bind(2, m.name).bind(3, m.format).bind(4, m.architecture).bind(5, m.quantization);
   s.bind(6, m.bits_per_weight).bind(7, m.parameter_count).bind(8, m.context_length).bind(9, m.size_bytes);
-  s.bind(10, m.info_json).bind(11, m.added_at != 0 ? m.added_at : now).bind(12, m.last_used_at);
+  s.bind(10, info).bind(11, m.added_at != 0 ? m.added_at : now).bind(12, m.last_used_at);
   NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
   if (!row) return make_error(ErrorKind::internal, db.path(), ": model upsert returned no id");
   ModelId id = s.int64(0);
@@ -231,12 +236,12 @@ Result<std::vector<ConversationId>> insert_trees(sql::Connection& db, const std:
   ids.reserve(trees.size());
   for (const auto& tree : trees) {
     const Conversation& c = tree.conversation;
-    NIBBLE_TRY(require_json_object(c.settings_json, "conversation settings"));
+    NIBBLE_ASSIGN_OR_RETURN(std::string settings, require_json_object(c.settings_json, "conversation settings"));
     NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(
         "INSERT INTO conversations (title, created_at, updated_at, pinned, folder, system_prompt, model_ref, "
         "settings_json, trashed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
     s.bind(1, c.title).bind(2, c.created_at).bind(3, c.updated_at).bind(4, c.pinned).bind(5, c.folder);
-    s.bind(6, c.system_prompt).bind(7, c.model_ref).bind(8, c.settings_json).bind(9, c.trashed_at);
+    s.bind(6, c.system_prompt).bind(7, c.model_ref).bind(8, settings).bind(9, c.trashed_at);
     NIBBLE_TRY(s.run());
     ConversationId conversation = db.last_insert_rowid();
     std::unordered_map<MessageId, MessageId> new_id;
@@ -250,8 +255,8 @@ Result<std::vector<ConversationId>> insert_trees(sql::Connection& db, const std:
                             *m.parent_id);
         parent = it->second;
       }
-      NIBBLE_TRY(require_json_object(m.sampler_json, "sampler settings"));
       Message row = m;
+      NIBBLE_ASSIGN_OR_RETURN(row.sampler_json, require_json_object(m.sampler_json, "sampler settings"));
       if (row.status == MessageStatus::streaming) row.status = MessageStatus::interrupted;
       NIBBLE_ASSIGN_OR_RETURN(MessageId id, insert_message_row(db, conversation, parent, row));
       if (!new_id.emplace(m.id, id).second)

@@ -33,7 +33,8 @@ Result<std::vector<ConversationId>> insert_trees(sql::Connection& db, const std:
 // streaming -> interrupted for every message; returns how many.
 Result<std::int64_t> mark_streaming_interrupted(sql::Connection& db, TimestampMs now);
 
-// true when `text` is a JSON object.
-bool is_json_object(std::string_view text);
+// The compact form of a JSON object (key order kept), or nothing when `text` is not one. Stored
+// JSON is always in this form, so that export and import give back the same text.
+std::optional<std::string> canonical_json_object(std::string_view text);
 
 }  // namespace nibble::history

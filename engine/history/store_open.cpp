@@ -135,7 +135,7 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::open(const std::string& path
     if (existed && fs::is_directory(path, ec))
       return make_error(ErrorKind::io, path, ": is a folder, not a history database");
     if (!existed) {
-      if (!options.create_if_missing) return make_error(ErrorKind::not_found, path, ": no history database here");
+      if (!options.create_if_missing) return make_error(ErrorKind::not_found, path, ": no history database at this path yet");
       const fs::path parent = fs::path(path).parent_path();
       if (!parent.empty()) {
         fs::create_directories(parent, ec);

@@ -22,7 +22,7 @@ void fill(HistoryStore& store) {
   a.pinned = true;
   a.system_prompt = "Answer in one line.\nBe kind.";
   a.model_ref = "/models/Llama-3.1-8B-exl2";
-  a.settings_json = R"({"max_tokens":512,"temperature":0.7})";
+  a.settings_json = R"({"temperature": 0.7, "max_tokens": 512, "stop": ["\n\n"]})";
   ConversationId c = wait_ok(store.create_conversation(a));
   NewMessage u;
   u.conversation_id = c;
@@ -37,7 +37,7 @@ void fill(HistoryStore& store) {
   r.reasoning = "Let me think.";
   r.model_id = "Llama-3.1-8B";
   r.quantization = "exl2 4.0bpw";
-  r.sampler_json = R"({"temperature":0.7,"top_k":40})";
+  r.sampler_json = R"({"top_k":40,"temperature":0.7,"min_p":0.05})";
   r.template_hash = "0123abcd";
   r.metrics.prompt_tokens = 33;
   r.metrics.completion_tokens = 2;

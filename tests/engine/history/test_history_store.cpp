@@ -44,7 +44,7 @@ TEST_F(HistoryStoreTest, ConversationLifecycle) {
   NewConversation nc;
   nc.title = "Trip planning";
   nc.system_prompt = "You are terse.";
-  nc.settings_json = R"({"temperature":0.7})";
+  nc.settings_json = R"({ "top_k": 40, "temperature": 0.7 })";  // stored compact, key order kept
   nc.folder = "travel";
   ConversationId id = wait_ok(store->create_conversation(nc));
   ASSERT_GT(id, 0);
@@ -54,7 +54,7 @@ TEST_F(HistoryStoreTest, ConversationLifecycle) {
   EXPECT_EQ(c->title, "Trip planning");
   EXPECT_EQ(c->system_prompt, "You are terse.");
   EXPECT_EQ(c->folder, "travel");
-  EXPECT_EQ(c->settings_json, R"({"temperature":0.7})");
+  EXPECT_EQ(c->settings_json, R"({"top_k":40,"temperature":0.7})");
   EXPECT_FALSE(c->pinned);
   EXPECT_FALSE(c->trashed_at);
 
