@@ -30,3 +30,6 @@ if(NIBBLE_STATIC_RUNTIME)
   set_property(TARGET nibble::utf8proc APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS UTF8PROC_STATIC)
   add_link_options(-static-libstdc++ -static-libgcc)
 endif()
+
+# zlib: reading the gzip-compressed evaluation and calibration text.
+find_package(ZLIB REQUIRED)

@@ -15,7 +15,7 @@ die() { say "$*"; exit 1; }
 
 build_packages=(
   build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libpcre2-dev libsqlite3-dev libutf8proc-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libpcre2-dev libsqlite3-dev libutf8proc-dev zlib1g-dev libgtest-dev libgmock-dev
   libcpp-httplib-dev
   qt6-base-dev qt6-declarative-dev qt6-charts-dev qt6-tools-dev libgl-dev
 )

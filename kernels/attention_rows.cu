@@ -1,0 +1,302 @@
+// Split-K attention for query rows over the paged KV cache. Block = (key chunk of 64, kv head, row):
+// it scores the chunk for the kv head's group of query heads (fp32), forms exp(s - max) weights
+// and the weighted sum of V; with several chunks, partial (max, sum, acc) go to a workspace and
+// the last chunk block to arrive combines them in chunk order.
+#include "nibble_kernels/attention.h"
+
+#include <cfloat>
+
+namespace nibble::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kChunk = 64;
+constexpr int kMaxGroup = 16;  // query heads per kv head
+constexpr int kMaxHeadDim = 256;
+
+__device__ __forceinline__ const __half* key_row(const __half* cache, const AttentionArgs& a, const int* table, int p,
+                                                 int kvh) {
+  const int page = table[p / a.page_size];
+  return cache + ((static_cast<std::size_t>(page) * a.page_size + p % a.page_size) * a.kv_heads + kvh) * a.head_dim;
+}
+
+__global__ void __launch_bounds__(kThreads) attention_rows_kernel(const AttentionArgs a) {
+  __shared__ float s_q[kMaxGroup * kMaxHeadDim];
+  __shared__ float s_p[kMaxGroup][kChunk];
+  __shared__ float s_acc[kThreads / 32][kMaxHeadDim];
+  __shared__ bool s_last;
+
+  const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
+  const int group = a.heads / a.kv_heads;
+  const int hd = a.head_dim;
+  const int pos = a.positions[row];
+  const int start = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  const int n_keys = pos + 1 - start;
+  const int n_chunks = (n_keys + kChunk - 1) / kChunk;
+  if (split >= n_chunks) return;
+  const int k0 = start + split * kChunk;
+  const int k1 = min(k0 + kChunk, pos + 1);
+  const int nk = k1 - k0;
+  const int* table = a.block_tables + static_cast<std::size_t>(a.row_seq[row]) * a.max_pages;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+
+  const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * hd;
+  for (int i = tid; i < group * hd; i += kThreads) s_q[i] = q[i] * a.scale;
+  __syncthreads();
+
+  // Scores: each warp takes keys j = warp, warp + 4, ...; lanes split the head dimension.
+  for (int j = warp; j < nk; j += kThreads / 32) {
+    const __half* kr = key_row(a.k_cache, a, table, k0 + j, kvh);
+    for (int g = 0; g < group; ++g) {
+      float s = 0.0f;
+      for (int d = lane * 2; d < hd; d += 64) {
+        const float2 kv = __half22float2(*reinterpret_cast<const half2*>(kr + d));
+        s += kv.x * s_q[g * hd + d] + kv.y * s_q[g * hd + d + 1];
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+      if (lane == 0) s_p[g][j] = s;
+    }
+  }
+  __syncthreads();
+
+  // Per head: chunk max, weights and their sum (one warp per head).
+  __shared__ float s_max[kMaxGroup], s_sum[kMaxGroup];
+  for (int g = warp; g < group; g += kThreads / 32) {
+    float m = -FLT_MAX;
+    for (int j = lane; j < nk; j += 32) m = fmaxf(m, s_p[g][j]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float l = 0.0f;
+    for (int j = lane; j < nk; j += 32) {
+      const float e = __expf(s_p[g][j] - m);
+      s_p[g][j] = e;
+      l += e;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+    if (lane == 0) {
+      s_max[g] = m;
+      s_sum[g] = l;
+    }
+  }
+  __syncthreads();
+
+  // Weighted V: threads cover (key slice, dim pairs); reduce key slices through shared memory.
+  const int pairs = hd / 2;
+  const int slices = kThreads / pairs > 0 ? kThreads / pairs : 1;  // hd 128 -> 2 slices of 64 threads
+  const int slice = tid / pairs;
+  const int d = (tid % pairs) * 2;
+  const bool active = slice < slices && tid < slices * pairs;
+  const std::size_t ws_row = (static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group);
+  for (int g = 0; g < group; ++g) {
+    float ax = 0.0f, ay = 0.0f;
+    if (active) {
+      for (int j = slice; j < nk; j += slices) {
+        const float2 vv = __half22float2(*reinterpret_cast<const half2*>(key_row(a.v_cache, a, table, k0 + j, kvh) + d));
+        const float pj = s_p[g][j];
+        ax += pj * vv.x;
+        ay += pj * vv.y;
+      }
+      s_acc[slice][d] = ax;
+      s_acc[slice][d + 1] = ay;
+    }
+    __syncthreads();
+    if (tid < pairs) {
+      float tx = 0.0f, ty = 0.0f;
+      for (int sl = 0; sl < slices; ++sl) {
+        tx += s_acc[sl][d];
+        ty += s_acc[sl][d + 1];
+      }
+      if (n_chunks == 1) {
+        const float inv = 1.0f / s_sum[g];
+        __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
+        o[d] = __float2half_rn(tx * inv);
+        o[d + 1] = __float2half_rn(ty * inv);
+      } else {
+        // Partial layout per (row, head, chunk): [max, sum, acc[hd]] at chunk stride (hd + 2).
+        float* w = a.workspace + ((ws_row + g) * (a.max_context / kChunk + 1) + split) * (hd + 2);
+        w[2 + d] = tx;
+        w[3 + d] = ty;
+        if (d == 0) {
+          w[0] = s_max[g];
+          w[1] = s_sum[g];
+        }
+      }
+    }
+    __syncthreads();
+  }
+  if (n_chunks == 1) return;
+
+  __threadfence();
+  __syncthreads();
+  unsigned* counter = a.counters + static_cast<std::size_t>(row) * a.kv_heads + kvh;
+  if (tid == 0) s_last = atomicAdd(counter, 1u) + 1 == static_cast<unsigned>(n_chunks);
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  const int stride_chunks = a.max_context / kChunk + 1;
+  for (int g = 0; g < group; ++g) {
+    const float* base = a.workspace + (ws_row + g) * stride_chunks * (hd + 2);
+    float m = -FLT_MAX;
+    for (int c = 0; c < n_chunks; ++c) m = fmaxf(m, __ldcg(base + c * (hd + 2)));
+    float l = 0.0f;
+    for (int c = 0; c < n_chunks; ++c) l += __ldcg(base + c * (hd + 2) + 1) * __expf(__ldcg(base + c * (hd + 2)) - m);
+    const float inv = 1.0f / l;
+    __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
+    for (int dd = tid; dd < hd; dd += kThreads) {
+      float t = 0.0f;
+      for (int c = 0; c < n_chunks; ++c)
+        t += __ldcg(base + c * (hd + 2) + 2 + dd) * __expf(__ldcg(base + c * (hd + 2)) - m);
+      o[dd] = __float2half_rn(t * inv);
+    }
+  }
+  if (tid == 0) *counter = 0u;
+}
+
+}  // namespace
+
+std::size_t attention_workspace_floats(int rows, int heads, int head_dim, int max_context) {
+  return static_cast<std::size_t>(rows) * heads * (max_context / kChunk + 1) * (head_dim + 2);
+}
+
+std::size_t attention_counter_count(int rows, int kv_heads) { return static_cast<std::size_t>(rows) * kv_heads; }
+
+int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
+  if (!a.q || !a.out || !a.k_cache || !a.v_cache || !a.positions || !a.row_seq || !a.block_tables ||
+      !a.workspace || !a.counters || a.rows < 0 || a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads != 0 ||
+      a.heads / a.kv_heads > kMaxGroup || a.head_dim <= 0 || a.head_dim % 16 != 0 || a.head_dim > kMaxHeadDim ||
+      a.page_size <= 0 || a.max_pages <= 0 || a.max_context <= 0)
+    return cudaErrorInvalidValue;
+  if (a.rows == 0) return 0;
+  const int splits = (a.max_context + kChunk - 1) / kChunk;
+  attention_rows_kernel<<<dim3(splits, a.kv_heads, a.rows), kThreads, 0, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace nibble::kernels
+
+namespace nibble::kernels {
+namespace {
+
+__global__ void __launch_bounds__(kThreads) attention_serial_kernel(const AttentionArgs a) {
+  __shared__ float s_q[kMaxGroup * kMaxHeadDim];
+  __shared__ float s_p[kMaxGroup][kChunk];
+  __shared__ float s_acc[kThreads / 32][kMaxHeadDim];
+  __shared__ float s_m[kMaxGroup], s_l[kMaxGroup], s_corr[kMaxGroup];
+
+  const int kvh = blockIdx.x, row = blockIdx.y;
+  const int group = a.heads / a.kv_heads;
+  const int hd = a.head_dim;
+  const int pos = a.positions[row];
+  const int start = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  const int* table = a.block_tables + static_cast<std::size_t>(a.row_seq[row]) * a.max_pages;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * hd;
+  for (int i = tid; i < group * hd; i += kThreads) s_q[i] = q[i] * a.scale;
+  if (tid < group) {
+    s_m[tid] = -FLT_MAX;
+    s_l[tid] = 0.0f;
+  }
+  const int pairs = hd / 2;
+  const int slices = kThreads / pairs > 0 ? kThreads / pairs : 1;
+  const int slice = tid / pairs;
+  const int d = (tid % pairs) * 2;
+  const bool active = tid < slices * pairs;
+  // Running output per head lives in registers of the threads with tid < pairs.
+  float ox[kMaxGroup], oy[kMaxGroup];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) ox[g] = oy[g] = 0.0f;
+  __syncthreads();
+
+  for (int k0 = start; k0 <= pos; k0 += kChunk) {
+    const int nk = min(kChunk, pos + 1 - k0);
+    for (int j = warp; j < nk; j += kThreads / 32) {
+      const __half* kr = key_row(a.k_cache, a, table, k0 + j, kvh);
+      for (int g = 0; g < group; ++g) {
+        float s = 0.0f;
+        for (int dd = lane * 2; dd < hd; dd += 64) {
+          const float2 kv = __half22float2(*reinterpret_cast<const half2*>(kr + dd));
+          s += kv.x * s_q[g * hd + dd] + kv.y * s_q[g * hd + dd + 1];
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) s_p[g][j] = s;
+      }
+    }
+    __syncthreads();
+    for (int g = warp; g < group; g += kThreads / 32) {
+      float m = -FLT_MAX;
+      for (int j = lane; j < nk; j += 32) m = fmaxf(m, s_p[g][j]);
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+      const float m_new = fmaxf(s_m[g], m);
+      float l = 0.0f;
+      for (int j = lane; j < nk; j += 32) {
+        const float e = __expf(s_p[g][j] - m_new);
+        s_p[g][j] = e;
+        l += e;
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+      if (lane == 0) {
+        const float corr = __expf(s_m[g] - m_new);
+        s_corr[g] = corr;
+        s_l[g] = s_l[g] * corr + l;
+        s_m[g] = m_new;
+      }
+    }
+    __syncthreads();
+    for (int g = 0; g < group; ++g) {
+      float ax = 0.0f, ay = 0.0f;
+      if (active) {
+        for (int j = slice; j < nk; j += slices) {
+          const float2 vv = __half22float2(*reinterpret_cast<const half2*>(key_row(a.v_cache, a, table, k0 + j, kvh) + d));
+          ax += s_p[g][j] * vv.x;
+          ay += s_p[g][j] * vv.y;
+        }
+        s_acc[slice][d] = ax;
+        s_acc[slice][d + 1] = ay;
+      }
+      __syncthreads();
+      if (tid < pairs) {
+        float tx = 0.0f, ty = 0.0f;
+        for (int sl = 0; sl < slices; ++sl) {
+          tx += s_acc[sl][d];
+          ty += s_acc[sl][d + 1];
+        }
+#pragma unroll
+        for (int gg = 0; gg < kMaxGroup; ++gg)
+          if (gg == g) {
+            ox[gg] = ox[gg] * s_corr[g] + tx;
+            oy[gg] = oy[gg] * s_corr[g] + ty;
+          }
+      }
+      __syncthreads();
+    }
+  }
+  if (tid < pairs) {
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g >= group) break;
+      const float inv = 1.0f / s_l[g];
+      __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
+      o[d] = __float2half_rn(ox[g] * inv);
+      o[d + 1] = __float2half_rn(oy[g] * inv);
+    }
+  }
+}
+
+}  // namespace
+
+int attention_rows_serial(const AttentionArgs& a, cudaStream_t stream) {
+  if (!a.q || !a.out || !a.k_cache || !a.v_cache || !a.positions || !a.row_seq || !a.block_tables || a.rows < 0 ||
+      a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads != 0 || a.heads / a.kv_heads > kMaxGroup ||
+      a.head_dim <= 0 || a.head_dim % 16 != 0 || a.head_dim > kMaxHeadDim || a.page_size <= 0 || a.max_pages <= 0)
+    return cudaErrorInvalidValue;
+  if (a.rows == 0) return 0;
+  attention_serial_kernel<<<dim3(a.kv_heads, a.rows), kThreads, 0, stream>>>(a);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace nibble::kernels

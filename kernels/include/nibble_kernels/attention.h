@@ -1,0 +1,46 @@
+// Attention over the paged fp16 KV cache (layout: per layer K and V [pages, page_size, kv_heads,
+// head_dim]). attention_rows: every query row attends causally to keys [start, pos] of its
+// sequence (start > 0 with a sliding window), split along the keys with a deterministic combine.
+// Implemented in attention_rows.cu; used for decode and (until the tiled kernel) prefill.
+#pragma once
+
+#include <cstddef>
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace nibble::kernels {
+
+struct AttentionArgs {
+  const float* q = nullptr;       // [rows, heads * head_dim] fp32, already rotated (row stride ldq)
+  int ldq = 0;
+  __half* out = nullptr;          // [rows, heads * head_dim] fp16 (row stride ldo)
+  int ldo = 0;
+  const __half* k_cache = nullptr;
+  const __half* v_cache = nullptr;
+  int rows = 0;
+  int heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;               // 64, 80, 96, 128, 192 or 256 (multiple of 16, <= 256)
+  int page_size = 0;
+  int max_pages = 0;              // columns of block_tables
+  const int* positions = nullptr;     // [rows]: the row attends to keys up to this position
+  const int* row_seq = nullptr;       // [rows]: sequence of the row
+  const int* block_tables = nullptr;  // [seqs, max_pages]
+  int window = 0;                 // sliding window in keys (0: none)
+  float scale = 1.0f;             // softmax scale (1/sqrt(head_dim) for Llama)
+  int max_context = 0;            // upper bound of pos + 1 over rows (sizes the grid)
+  float* workspace = nullptr;     // attention_workspace_floats()
+  unsigned* counters = nullptr;   // attention_counter_count(), zeroed, left zeroed
+};
+
+std::size_t attention_workspace_floats(int rows, int heads, int head_dim, int max_context);
+std::size_t attention_counter_count(int rows, int kv_heads);
+
+int attention_rows(const AttentionArgs& args, cudaStream_t stream);
+
+// Same result for many rows (prefill): one block per (kv head, row) walks all its keys with an
+// online softmax; needs no workspace or counters (they may be null).
+int attention_rows_serial(const AttentionArgs& args, cudaStream_t stream);
+
+}  // namespace nibble::kernels
