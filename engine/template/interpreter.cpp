@@ -110,11 +110,6 @@ std::optional<Value> Namespace::attribute(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string Namespace::repr() const {
-  auto copy = std::make_shared<Dict>(attrs);
-  return "<Namespace " + tmpl::repr(Value::dict(std::move(copy))) + ">";
-}
-
 Value Macro::call(Interpreter& interp, CallArgs& args) { return interp.call_macro(*def_, closure_, args); }
 
 std::string Macro::repr() const { return "<Macro '" + def_->name + "'>"; }
@@ -186,7 +181,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
     switch (s.kind) {
       case StmtKind::text: write(s.text); break;
       case StmtKind::output:
-        for (const auto& e : s.exprs) write(to_str(eval(*e), limits_.max_output_bytes - out_->size()));
+        for (const auto& e : s.exprs) write(to_str(eval(*e), limits_.max_output_bytes));
         break;
       case StmtKind::if_:
         for (std::size_t i = 0; i < s.exprs.size(); ++i)

@@ -49,8 +49,8 @@ class Namespace : public Object {
  public:
   std::string type_name() const override { return "Namespace"; }
   std::optional<Value> attribute(std::string_view name) const override;
-  std::string repr() const override;
   bool is_namespace() const override { return true; }
+  const Dict* namespace_attrs() const override { return &attrs; }
   void set(std::string name, Value v) { attrs.set(Value::string(std::move(name)), std::move(v)); }
   Dict attrs;
 };

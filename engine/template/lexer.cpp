@@ -123,12 +123,20 @@ class Scanner {
   }
 
  private:
+  // Columns count code points; positions mostly move forward, so counting resumes from the last one.
   void set_pos(Token& t, std::size_t offset) const {
     auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
     auto line = static_cast<std::size_t>(it - line_starts_.begin());
     std::size_t start = line_starts_[line - 1];
+    if (cached_line_ != line || cached_offset_ > offset) {
+      cached_line_ = line;
+      cached_offset_ = start;
+      cached_col_ = 1;
+    }
+    cached_col_ += utf8_length(std::string_view(src_).substr(cached_offset_, offset - cached_offset_));
+    cached_offset_ = offset;
     t.line = static_cast<int>(line);
-    t.col = static_cast<int>(utf8_length(std::string_view(src_).substr(start, offset - start))) + 1;
+    t.col = static_cast<int>(cached_col_);
   }
 
   [[noreturn]] void error(std::size_t offset, std::string msg) const {
@@ -445,6 +453,7 @@ class Scanner {
 
   std::string src_;
   std::vector<std::size_t> line_starts_;
+  mutable std::size_t cached_line_ = 0, cached_offset_ = 0, cached_col_ = 1;
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
   bool line_starting_ = true;

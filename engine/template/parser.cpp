@@ -199,19 +199,21 @@ Body Parser::subparse(const std::vector<std::string_view>* end_tags) {
     } else if (tok.type == Tok::variable_begin) {
       auto s = std::make_unique<Stmt>();
       s->kind = StmtKind::output;
+      s->line = tok.line;
+      s->col = tok.col;
       advance();
-      s->line = cur().line;
-      s->col = cur().col;
       s->exprs.push_back(parse_tuple(false, true));
       expect(Tok::variable_end, "end of print statement");
       body.push_back(std::move(s));
     } else if (tok.type == Tok::block_begin) {
-      advance();
+      const Token begin = advance();
       if (end_tags && matches_any(*end_tags)) {
         end_stack_.pop_back();
         return body;
       }
       body.push_back(parse_statement());
+      body.back()->line = begin.line;
+      body.back()->col = begin.col;
       expect(Tok::block_end, "end of statement block");
     } else {
       fail("unexpected " + quoted(describe_token(tok)), tok);
@@ -259,8 +261,6 @@ StmtPtr Parser::parse_statement() {
     fail_unknown_tag(&n, tok);
   }
   tag_stack_.pop_back();
-  s->line = tok.line;
-  s->col = tok.col;
   return s;
 }
 

@@ -419,6 +419,8 @@ void Parser::parse_call_args(Expr& call) {
 ExprPtr Parser::parse_call(ExprPtr node) {
   NestingGuard guard(*this, cur());
   auto e = make(ExprKind::call, cur());
+  e->line = node->line;
+  e->col = node->col;
   e->a = std::move(node);
   parse_call_args(*e);
   return finish(std::move(e));

@@ -37,6 +37,9 @@ class Object {
   virtual Value call(Interpreter& interp, CallArgs& args);
   virtual std::string repr() const;
   virtual bool is_namespace() const { return false; }
+  // The attributes a namespace prints as <Namespace {...}> (printed by value_print.cpp, which
+  // bounds the depth: namespaces can contain themselves).
+  virtual const Dict* namespace_attrs() const { return nullptr; }
 };
 
 class Value {

@@ -106,7 +106,15 @@ class Printer {
       case Kind::string: add(string_repr(v.str())); break;
       case Kind::sequence: sequence(v); break;
       case Kind::dict: dict(v.dict()); break;
-      case Kind::object: add(v.obj().repr()); break;
+      case Kind::object:
+        if (const Dict* attrs = v.obj().namespace_attrs()) {
+          add("<Namespace ");
+          dict(*attrs);
+          add(">");
+        } else {
+          add(v.obj().repr());
+        }
+        break;
     }
     --depth_;
   }
