@@ -81,6 +81,7 @@ struct MacroDef {
   std::vector<ExprPtr> defaults;  // aligned to the last defaults.size() params
   Body body;
   bool uses_caller = false, uses_varargs = false, uses_kwargs = false;
+  std::vector<std::string> body_undefined;  // names that start Undefined in the body (scoping.h)
 };
 
 struct Stmt {
@@ -97,6 +98,13 @@ struct Stmt {
   ExprPtr filter;                     // set_block / filter_block: filter chain (innermost subject null)
   bool recursive = false;
   std::shared_ptr<MacroDef> macro;    // macro, call_block (the caller)
+  std::vector<std::string> body_undefined, else_undefined;  // frames opened here (scoping.h)
+};
+
+// A parsed template: its statements and the names that start Undefined at its top level.
+struct Template {
+  Body body;
+  std::vector<std::string> undefined;
 };
 
 }  // namespace nibble::tmpl

@@ -63,7 +63,7 @@ Error to_error(const tmpl::TemplateError& e) {
 
 class JinjaChatTemplate final : public ChatTemplate {
  public:
-  explicit JinjaChatTemplate(tmpl::Body body) : body_(std::move(body)) {}
+  explicit JinjaChatTemplate(tmpl::Template t) : template_(std::move(t)) {}
 
   Result<std::string> render(const ChatRenderInput& input, const TemplateLimits& limits) const override {
     for (const char* reserved : {"messages", "tools", "documents", "add_generation_prompt"})
@@ -81,7 +81,7 @@ class JinjaChatTemplate final : public ChatTemplate {
       globals->set("documents", json_to_value(input.documents, 0));
       globals->set("add_generation_prompt", Value::boolean(input.add_generation_prompt));
       tmpl::Interpreter interp(limits, input.now);
-      return interp.render(body_, std::move(globals));
+      return interp.render(template_, std::move(globals));
     } catch (const tmpl::TemplateError& e) {
       return to_error(e);
     } catch (const std::bad_alloc&) {
@@ -92,7 +92,7 @@ class JinjaChatTemplate final : public ChatTemplate {
   }
 
  private:
-  tmpl::Body body_;
+  tmpl::Template template_;
 };
 
 }  // namespace

@@ -26,9 +26,12 @@ Value missing_element(const Value& obj, const Value& key) {
   return Value::undefined(object_type(obj) + " has no element " + repr(key));
 }
 
+struct SliceBounds {
+  std::int64_t start, stop, step;
+};
+
 // Python's slice index adjustment (PySlice_AdjustIndices).
-std::vector<std::size_t> slice_indices(std::int64_t len, const Value* start_v, const Value* stop_v,
-                                       const Value* step_v) {
+SliceBounds adjust_slice(std::int64_t len, const Value* start_v, const Value* stop_v, const Value* step_v) {
   std::int64_t step = step_v ? step_v->as_int() : 1;
   if (step == 0) fail("slice step cannot be zero");
   auto adjust = [&](const Value* v, std::int64_t dflt) {
@@ -42,13 +45,15 @@ std::vector<std::size_t> slice_indices(std::int64_t len, const Value* start_v, c
     }
     return x;
   };
-  std::int64_t start = adjust(start_v, step < 0 ? len - 1 : 0);
-  std::int64_t stop = adjust(stop_v, step < 0 ? -1 : len);
+  return {adjust(start_v, step < 0 ? len - 1 : 0), adjust(stop_v, step < 0 ? -1 : len), step};
+}
+
+std::vector<std::size_t> slice_indices(const SliceBounds& b) {
   std::vector<std::size_t> out;
-  if (step > 0)
-    for (std::int64_t i = start; i < stop; i += step) out.push_back(static_cast<std::size_t>(i));
+  if (b.step > 0)
+    for (std::int64_t i = b.start; i < b.stop; i += b.step) out.push_back(static_cast<std::size_t>(i));
   else
-    for (std::int64_t i = start; i > stop; i += step) out.push_back(static_cast<std::size_t>(i));
+    for (std::int64_t i = b.start; i > b.stop; i += b.step) out.push_back(static_cast<std::size_t>(i));
   return out;
 }
 
@@ -210,7 +215,7 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
       break;
     case Kind::string:
     case Kind::sequence: {
-      if (!key.is_integral() || (obj.is_sequence() && !obj.is_list_like())) break;
+      if (!key.is_integral() || (obj.is_sequence() && !obj.is_indexable())) break;
       std::int64_t i = key.as_int();
       if (obj.is_string()) {
         std::u32string cps = utf8_decode(obj.str());
@@ -236,32 +241,40 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
   return missing_element(obj, key);
 }
 
+// Slices bypass Jinja2's sandboxed item lookup: Python's own errors surface.
 Value Interpreter::eval_slice(const Value& obj, const Expr& slice) {
-  if (obj.is_undefined()) fail(obj.str());
   Value parts[3];
   const Value* ptrs[3] = {nullptr, nullptr, nullptr};
-  bool valid = true;
   for (int i = 0; i < 3; ++i) {
     if (!slice.items[static_cast<std::size_t>(i)]) continue;
     parts[i] = eval(*slice.items[static_cast<std::size_t>(i)]);
     if (parts[i].is_none()) continue;
-    if (!parts[i].is_integral()) valid = false;
     ptrs[i] = &parts[i];
   }
-  bool sliceable = obj.is_string() || obj.is_list_like();
-  if (!sliceable || !valid) return Value::undefined("'" + type_name(obj) + "' object cannot be sliced");
+  if (obj.is_undefined()) fail(obj.str());
+  if (obj.is_dict()) fail("unhashable type: 'slice'");
+  if (!obj.is_string() && !obj.is_indexable()) fail("'" + type_name(obj) + "' object is not subscriptable");
+  for (const Value* p : ptrs)
+    if (p && !p->is_integral()) fail("slice indices must be integers or None or have an __index__ method");
   if (obj.is_string()) {
     std::u32string cps = utf8_decode(obj.str());
     std::u32string out;
-    for (std::size_t i : slice_indices(static_cast<std::int64_t>(cps.size()), ptrs[0], ptrs[1], ptrs[2]))
+    for (std::size_t i : slice_indices(adjust_slice(static_cast<std::int64_t>(cps.size()), ptrs[0], ptrs[1], ptrs[2])))
       out.push_back(cps[i]);
     return Value::string(utf8_encode(out));
   }
-  const auto& items = obj.seq().items;
+  const Sequence& seq = obj.seq();
+  SliceBounds bounds = adjust_slice(static_cast<std::int64_t>(seq.items.size()), ptrs[0], ptrs[1], ptrs[2]);
   std::vector<Value> out;
-  for (std::size_t i : slice_indices(static_cast<std::int64_t>(items.size()), ptrs[0], ptrs[1], ptrs[2]))
-    out.push_back(items[i]);
-  return Value::sequence(std::move(out), obj.seq_kind());
+  for (std::size_t i : slice_indices(bounds)) out.push_back(seq.items[i]);
+  Value result = Value::sequence(std::move(out), seq.kind);
+  if (seq.kind == SeqKind::range) {
+    Sequence& r = result.seq();
+    r.range_start = seq.range_start + bounds.start * seq.range_step;
+    r.range_stop = seq.range_start + bounds.stop * seq.range_step;
+    r.range_step = seq.range_step * bounds.step;
+  }
+  return result;
 }
 
 std::vector<Value> Interpreter::iterate(const Value& v) {
@@ -274,6 +287,7 @@ std::vector<Value> Interpreter::iterate(const Value& v) {
     }
     case Kind::sequence: {
       Sequence& s = v.seq();
+      s.rethrow_if_failed();
       if (s.kind == SeqKind::generator || s.kind == SeqKind::reversed) {
         std::vector<Value> rest(s.items.begin() + static_cast<std::ptrdiff_t>(std::min(s.pos, s.items.size())),
                                 s.items.end());

@@ -18,6 +18,20 @@ namespace {
 
 Value generator(std::vector<Value> items) { return Value::sequence(std::move(items), SeqKind::generator); }
 
+// Runs a generator filter eagerly; an error becomes a generator that fails when consumed, as
+// Jinja2's lazy generators do. Sandbox limits still stop rendering at once.
+template <class Body>
+Value lazily(Body body) {
+  try {
+    return body();
+  } catch (const TemplateError& e) {
+    if (e.fault == Fault::limit) throw;
+    Value g = generator({});
+    g.seq().error = std::make_shared<TemplateError>(e);
+    return g;
+  }
+}
+
 Value lower_if_str(const Value& v) {
   if (!v.is_string()) return v;
   return Value::string(utf8_encode(py_lower(utf8_decode(v.str()))));
@@ -121,6 +135,7 @@ NIBBLE_FILTER(first) {
   Params("first", args, {});
   if (v.is_sequence() && (v.seq_kind() == SeqKind::generator || v.seq_kind() == SeqKind::reversed)) {
     Sequence& s = v.seq();
+    s.rethrow_if_failed();
     if (s.pos < s.items.size()) return s.items[s.pos++];
     return Value::undefined("No first item, sequence was empty.");
   }
@@ -178,59 +193,71 @@ NIBBLE_FILTER(join) {
 }
 
 NIBBLE_FILTER(map) {
-  if (!truthy(v)) return generator({});
-  std::vector<Value> out;
-  if (args.args.empty()) {
-    Value attr, fallback = Value::none();
-    bool has_attr = false;
-    for (auto& [k, val] : args.kwargs) {
-      if (k == "attribute") attr = val, has_attr = true;
-      else if (k == "default") fallback = val;
-      else fail("Unexpected keyword argument '" + k + "'");
+  return lazily([&]() -> Value {
+    if (!truthy(v)) return generator({});
+    std::vector<Value> out;
+    if (args.args.empty()) {
+      Value attr, fallback = Value::none();
+      bool has_attr = false;
+      for (auto& [k, val] : args.kwargs) {
+        if (k == "attribute") attr = val, has_attr = true;
+        else if (k == "default") fallback = val;
+        else fail("Unexpected keyword argument '" + k + "'");
+      }
+      if (!has_attr) fail("map requires a filter argument");
+      for (const auto& item : interp.iterate(v)) {
+        interp.tick();
+        Value r = lookup_path(interp, item, attr);
+        out.push_back(r.is_undefined() && !fallback.is_none() ? fallback : r);
+      }
+      return generator(std::move(out));
     }
-    if (!has_attr) fail("map requires a filter argument");
-    for (const auto& item : interp.iterate(v)) {
+    if (!args.args[0].is_string()) fail("filter name must be a string");
+    FilterFn f = find_filter(args.args[0].str());
+    if (!f) fail("No filter named '" + args.args[0].str() + "'.");
+    CallArgs rest;
+    rest.args.assign(args.args.begin() + 1, args.args.end());
+    rest.kwargs = args.kwargs;
+    for (auto& item : interp.iterate(v)) {
       interp.tick();
-      Value r = lookup_path(interp, item, attr);
-      out.push_back(r.is_undefined() && !fallback.is_none() ? fallback : r);
+      CallArgs a = rest;
+      out.push_back(f(interp, std::move(item), a));
     }
     return generator(std::move(out));
-  }
-  if (!args.args[0].is_string()) fail("filter name must be a string");
-  FilterFn f = find_filter(args.args[0].str());
-  if (!f) fail("No filter named '" + args.args[0].str() + "'.");
-  CallArgs rest;
-  rest.args.assign(args.args.begin() + 1, args.args.end());
-  rest.kwargs = args.kwargs;
-  for (auto& item : interp.iterate(v)) {
-    interp.tick();
-    CallArgs a = rest;
-    out.push_back(f(interp, std::move(item), a));
-  }
-  return generator(std::move(out));
+  });
 }
 
-NIBBLE_FILTER(select) { return select_or_reject(interp, v, args, true, false); }
-NIBBLE_FILTER(reject) { return select_or_reject(interp, v, args, false, false); }
-NIBBLE_FILTER(selectattr) { return select_or_reject(interp, v, args, true, true); }
-NIBBLE_FILTER(rejectattr) { return select_or_reject(interp, v, args, false, true); }
+NIBBLE_FILTER(select) {
+  return lazily([&]() -> Value { return select_or_reject(interp, v, args, true, false); });
+}
+NIBBLE_FILTER(reject) {
+  return lazily([&]() -> Value { return select_or_reject(interp, v, args, false, false); });
+}
+NIBBLE_FILTER(selectattr) {
+  return lazily([&]() -> Value { return select_or_reject(interp, v, args, true, true); });
+}
+NIBBLE_FILTER(rejectattr) {
+  return lazily([&]() -> Value { return select_or_reject(interp, v, args, false, true); });
+}
 
 NIBBLE_FILTER(unique) {
-  Params p("unique", args, {"case_sensitive", "attribute"});
-  Value f = Value::boolean(false), none = Value::none();
-  bool cs = truthy(p.get(0, f));
-  const Value& attr = p.get(1, none);
-  std::vector<Value> seen, out;
-  for (auto& item : interp.iterate(v)) {
-    interp.tick();
-    Value k = attr.is_none() ? item : lookup_path(interp, item, attr);
-    if (!cs) k = lower_if_str(k);
-    if (!hashable(k)) fail("unhashable type: '" + type_name(k) + "'");
-    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, k); })) continue;
-    seen.push_back(std::move(k));
-    out.push_back(std::move(item));
-  }
-  return generator(std::move(out));
+  return lazily([&]() -> Value {
+    Params p("unique", args, {"case_sensitive", "attribute"});
+    Value f = Value::boolean(false), none = Value::none();
+    bool cs = truthy(p.get(0, f));
+    const Value& attr = p.get(1, none);
+    std::vector<Value> seen, out;
+    for (auto& item : interp.iterate(v)) {
+      interp.tick();
+      Value k = attr.is_none() ? item : lookup_path(interp, item, attr);
+      if (!cs) k = lower_if_str(k);
+      if (!hashable(k)) fail("unhashable type: '" + type_name(k) + "'");
+      if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, k); })) continue;
+      seen.push_back(std::move(k));
+      out.push_back(std::move(item));
+    }
+    return generator(std::move(out));
+  });
 }
 
 NIBBLE_FILTER(sort) {
@@ -290,58 +317,64 @@ NIBBLE_FILTER(reverse) {
   }
   std::vector<Value> items = interp.iterate(v);
   std::reverse(items.begin(), items.end());
-  bool reversible = v.is_dict() || v.is_list_like() || v.is_undefined() ||
+  bool reversible = v.is_dict() || v.is_indexable() || v.is_undefined() ||
                     (v.is_sequence() && v.seq_kind() != SeqKind::generator && v.seq_kind() != SeqKind::reversed);
   return Value::sequence(std::move(items), reversible ? SeqKind::reversed : SeqKind::list);
 }
 
 NIBBLE_FILTER(items) {
-  Params("items", args, {});
-  if (v.is_undefined()) return generator({});
-  if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
-  std::vector<Value> out;
-  for (const auto& [k, val] : v.dict().entries) out.push_back(Value::sequence({k, val}, SeqKind::tuple));
-  return generator(std::move(out));
+  return lazily([&]() -> Value {
+    Params("items", args, {});
+    if (v.is_undefined()) return generator({});
+    if (!v.is_dict()) fail("Can only get item pairs from a mapping.");
+    std::vector<Value> out;
+    for (const auto& [k, val] : v.dict().entries) out.push_back(Value::sequence({k, val}, SeqKind::tuple));
+    return generator(std::move(out));
+  });
 }
 
 NIBBLE_FILTER(batch) {
-  Params p("batch", args, {"linecount", "fill_with"});
-  p.require(0, "batch", "linecount");
-  if (!p[0].is_integral() || p[0].as_int() <= 0) fail("batch size must be a positive integer");
-  auto n = static_cast<std::size_t>(p[0].as_int());
-  Value none = Value::none();
-  const Value& fill = p.get(1, none);
-  std::vector<Value> out, cur;
-  for (auto& item : interp.iterate(v)) {
-    cur.push_back(std::move(item));
-    if (cur.size() == n) out.push_back(Value::sequence(std::exchange(cur, {})));
-  }
-  if (!cur.empty()) {
-    if (!fill.is_none())
-      while (cur.size() < n) cur.push_back(fill);
-    out.push_back(Value::sequence(std::move(cur)));
-  }
-  return generator(std::move(out));
+  return lazily([&]() -> Value {
+    Params p("batch", args, {"linecount", "fill_with"});
+    p.require(0, "batch", "linecount");
+    if (!p[0].is_integral() || p[0].as_int() <= 0) fail("batch size must be a positive integer");
+    auto n = static_cast<std::size_t>(p[0].as_int());
+    Value none = Value::none();
+    const Value& fill = p.get(1, none);
+    std::vector<Value> out, cur;
+    for (auto& item : interp.iterate(v)) {
+      cur.push_back(std::move(item));
+      if (cur.size() == n) out.push_back(Value::sequence(std::exchange(cur, {})));
+    }
+    if (!cur.empty()) {
+      if (!fill.is_none())
+        while (cur.size() < n) cur.push_back(fill);
+      out.push_back(Value::sequence(std::move(cur)));
+    }
+    return generator(std::move(out));
+  });
 }
 
 NIBBLE_FILTER(slice) {
-  Params p("slice", args, {"slices", "fill_with"});
-  p.require(0, "slice", "slices");
-  if (!p[0].is_integral() || p[0].as_int() <= 0 || p[0].as_int() > (1 << 20)) fail("slices must be a positive integer");
-  auto slices = static_cast<std::size_t>(p[0].as_int());
-  Value none = Value::none();
-  const Value& fill = p.get(1, none);
-  std::vector<Value> seq = interp.iterate(v), out;
-  std::size_t per = seq.size() / slices, extra = seq.size() % slices, offset = 0;
-  for (std::size_t k = 0; k < slices; ++k) {
-    std::size_t start = offset + k * per;
-    if (k < extra) ++offset;
-    std::size_t end = offset + (k + 1) * per;
-    std::vector<Value> part(seq.begin() + static_cast<std::ptrdiff_t>(start), seq.begin() + static_cast<std::ptrdiff_t>(end));
-    if (!fill.is_none() && k >= extra) part.push_back(fill);
-    out.push_back(Value::sequence(std::move(part)));
-  }
-  return generator(std::move(out));
+  return lazily([&]() -> Value {
+    Params p("slice", args, {"slices", "fill_with"});
+    p.require(0, "slice", "slices");
+    if (!p[0].is_integral() || p[0].as_int() <= 0 || p[0].as_int() > (1 << 20)) fail("slices must be a positive integer");
+    auto slices = static_cast<std::size_t>(p[0].as_int());
+    Value none = Value::none();
+    const Value& fill = p.get(1, none);
+    std::vector<Value> seq = interp.iterate(v), out;
+    std::size_t per = seq.size() / slices, extra = seq.size() % slices, offset = 0;
+    for (std::size_t k = 0; k < slices; ++k) {
+      std::size_t start = offset + k * per;
+      if (k < extra) ++offset;
+      std::size_t end = offset + (k + 1) * per;
+      std::vector<Value> part(seq.begin() + static_cast<std::ptrdiff_t>(start), seq.begin() + static_cast<std::ptrdiff_t>(end));
+      if (!fill.is_none() && k >= extra) part.push_back(fill);
+      out.push_back(Value::sequence(std::move(part)));
+    }
+    return generator(std::move(out));
+  });
 }
 
 }  // namespace nibble::tmpl

@@ -156,6 +156,7 @@ NIBBLE_FILTER(escape) {
 NIBBLE_FILTER(float) {
   Params p("float", args, {"default"});
   Value zero = Value::real(0.0);
+  if (v.is_undefined()) fail(v.str());  // Undefined.__float__ raises
   if (v.is_number()) return Value::real(v.as_double());
   if (v.is_string())
     if (auto d = parse_py_float(v.str())) return Value::real(*d);
@@ -186,7 +187,9 @@ NIBBLE_FILTER(indent) {
     if (!width.is_integral()) fail("can't multiply sequence by non-int of type '" + type_name(width) + "'");
     indention = U32(static_cast<std::size_t>(std::clamp<std::int64_t>(width.as_int(), 0, 1 << 16)), U' ');
   }
-  U32 s = utf8_decode(soft_str(interp, v)) + U"\n";
+  if (v.is_undefined()) fail(v.str());
+  if (!v.is_string()) fail("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
+  U32 s = utf8_decode(v.str()) + U"\n";
   std::vector<U32> lines = py_splitlines(s, false);
   U32 rv;
   if (truthy(p.get(2, f))) {
@@ -204,6 +207,7 @@ NIBBLE_FILTER(int) {
   Params p("int", args, {"default", "base"});
   Value zero = Value::integer(0), ten = Value::integer(10);
   const Value& base = p.get(1, ten);
+  if (v.is_undefined()) fail(v.str());  // Undefined.__int__ raises
   if (v.is_integral()) return Value::integer(v.as_int());
   if (v.is_real()) {
     if (auto i = float_to_int(v.as_double())) return Value::integer(*i);
@@ -316,8 +320,16 @@ NIBBLE_FILTER(truncate) {
   std::int64_t leeway = leeway_v.is_none() ? 5 : leeway_v.as_int();
   if (length < static_cast<std::int64_t>(end.size())) fail("expected length >= " + std::to_string(end.size()) + ", got " + std::to_string(length));
   if (leeway < 0) fail("expected leeway >= 0, got " + std::to_string(leeway));
-  U32 s = utf8_decode(soft_str(interp, v));
-  if (static_cast<std::int64_t>(s.size()) <= length + leeway) return Value::string(utf8_encode(s));
+  if (!v.is_string()) {
+    std::int64_t n = 0;
+    if (v.is_dict()) n = static_cast<std::int64_t>(v.dict().entries.size());
+    else if (v.is_indexable()) n = static_cast<std::int64_t>(v.seq().items.size());
+    else if (!v.is_undefined()) fail("object of type '" + type_name(v) + "' has no len()");
+    if (n <= length + leeway) return v;
+    fail("'" + type_name(v) + "' object has no attribute 'rsplit'");
+  }
+  U32 s = utf8_decode(v.str());
+  if (static_cast<std::int64_t>(s.size()) <= length + leeway) return v;
   U32 head = s.substr(0, static_cast<std::size_t>(length) - end.size());
   if (truthy(p.get(1, f))) return Value::string(utf8_encode(head + end));
   std::size_t space = head.rfind(U' ');

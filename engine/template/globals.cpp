@@ -42,7 +42,11 @@ Value range(Interpreter& interp, CallArgs& args) {
     fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (" + std::to_string(max_range) + ").");
   std::vector<Value> out;
   for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(Value::integer(i));
-  return Value::sequence(std::move(out));
+  Value r = Value::sequence(std::move(out), SeqKind::range);
+  r.seq().range_start = start;
+  r.seq().range_stop = stop;
+  r.seq().range_step = step;
+  return r;
 }
 
 // dict(mapping or pairs, **kwargs), as Python's dict() and Jinja2's namespace() take it.

@@ -95,6 +95,10 @@ const Value* Scope::find(std::string_view name) const {
   return nullptr;
 }
 
+void Scope::set_undefined(const std::vector<std::string>& names) {
+  for (const auto& n : names) set(n, Value::undefined("'" + n + "' is undefined"));
+}
+
 void Scope::set(const std::string& name, Value v) {
   for (auto& [k, val] : vars_) {
     if (k == name) {
@@ -128,14 +132,26 @@ Interpreter::~Interpreter() {
   for (auto& ns : namespaces_) ns->attrs.entries.clear();
 }
 
-std::string Interpreter::render(const Body& body, std::shared_ptr<Scope> globals) {
+std::string Interpreter::render(const Template& t, std::shared_ptr<Scope> globals) {
   stack_base_ = static_cast<const char*>(__builtin_frame_address(0));
   deadline_ = std::chrono::steady_clock::now() + limits_.max_time;
   std::string out;
   OutputGuard output(*this, &out);
-  ScopeGuard scope(*this, std::make_shared<Scope>(std::move(globals)));
-  exec(body);
+  auto root = std::make_shared<Scope>(std::move(globals));
+  root->set_undefined(t.undefined);
+  ScopeGuard scope(*this, std::move(root));
+  exec(t.body);
   return out;
+}
+
+Interpreter::Flow Interpreter::exec_frame(const Body& body, const std::vector<std::string>& undefined,
+                                          std::string* capture_into) {
+  auto frame = std::make_shared<Scope>(scope_);
+  frame->set_undefined(undefined);
+  ScopeGuard guard(*this, std::move(frame));
+  if (!capture_into) return exec(body);
+  OutputGuard output(*this, capture_into);
+  return exec(body);
 }
 
 void Interpreter::check_stack() const {
@@ -190,7 +206,9 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
       case StmtKind::for_: exec_for(s, eval(*s.iter), 0); break;
       case StmtKind::set: assign(s.target, eval(*s.iter), *scope_); break;
       case StmtKind::set_block: {
-        Value v = Value::string(capture(s.body));
+        std::string text;
+        exec_frame(s.body, s.body_undefined, &text);
+        Value v = Value::string(std::move(text));
         if (s.filter) v = apply_filter_chain(*s.filter, std::move(v));
         assign(s.target, v, *scope_);
         break;
@@ -200,20 +218,24 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
         scope_->set(s.macro->name, Value::object(std::make_shared<Macro>(s.macro, scope_)));
         break;
       case StmtKind::call_block: exec_call_block(s); break;
-      case StmtKind::filter_block:
-        write(to_str(apply_filter_chain(*s.filter, Value::string(capture(s.body)))));
+      case StmtKind::filter_block: {
+        std::string text;
+        exec_frame(s.body, s.body_undefined, &text);
+        write(to_str(apply_filter_chain(*s.filter, Value::string(std::move(text)))));
         break;
+      }
       case StmtKind::with: {
         std::vector<Value> values;
         for (const auto& e : s.exprs) values.push_back(eval(*e));
         auto inner = std::make_shared<Scope>(scope_);
+        inner->set_undefined(s.body_undefined);
         for (std::size_t i = 0; i < values.size(); ++i) assign(s.targets[i], values[i], *inner);
         ScopeGuard guard(*this, inner);
         return exec(s.body);
       }
       case StmtKind::break_: return Flow::break_;
       case StmtKind::continue_: return Flow::continue_;
-      case StmtKind::generation: return exec(s.body);
+      case StmtKind::generation: return exec_frame(s.body, s.body_undefined);
     }
   } catch (TemplateError& err) {
     if (err.line == 0) {
@@ -246,8 +268,7 @@ void Interpreter::exec_for(const Stmt& s, const Value& iterable, int depth) {
     loop->scope = outer;
   }
   if (loop->items.empty()) {
-    ScopeGuard guard(*this, std::make_shared<Scope>(outer));
-    exec(s.else_body);
+    exec_frame(s.else_body, s.else_undefined);
     return;
   }
   Value loop_value = Value::object(loop);
@@ -255,6 +276,7 @@ void Interpreter::exec_for(const Stmt& s, const Value& iterable, int depth) {
     tick();
     loop->index0 = i;
     auto iteration = std::make_shared<Scope>(outer);
+    iteration->set_undefined(s.body_undefined);
     assign(s.target, loop->items[i], *iteration);
     iteration->set("loop", loop_value);
     ScopeGuard guard(*this, iteration);
@@ -331,6 +353,7 @@ Value Interpreter::call_macro(const MacroDef& def, const std::shared_ptr<Scope>&
     int& d;
     ~DepthGuard() { --d; }
   } depth_guard{call_depth_};
+  scope->set_undefined(def.body_undefined);
   ScopeGuard guard(*this, scope);
   const std::size_t first_default = n - def.defaults.size();
   for (std::size_t i = 0; i < n; ++i) {

@@ -23,6 +23,7 @@ class Scope {
   explicit Scope(std::shared_ptr<Scope> parent) : parent_(std::move(parent)) {}
   const Value* find(std::string_view name) const;
   void set(const std::string& name, Value v);
+  void set_undefined(const std::vector<std::string>& names);
   void clear() { vars_.clear(); }
 
  private:
@@ -77,8 +78,8 @@ class Interpreter {
   Interpreter(const TemplateLimits& limits, std::optional<std::tm> now);
   ~Interpreter();
 
-  // Renders `body` with `globals` as the outermost scope.
-  std::string render(const Body& body, std::shared_ptr<Scope> globals);
+  // Renders `t` with `globals` as the outermost scope.
+  std::string render(const Template& t, std::shared_ptr<Scope> globals);
 
   // Expression evaluation (eval_expr.cpp); throws TemplateError.
   Value eval(const Expr& e);
@@ -109,6 +110,8 @@ class Interpreter {
   void exec_call_block(const Stmt& s);
   void assign(const Target& t, const Value& v, Scope& scope);
   std::string capture(const Body& body);
+  // Runs `body` in a new frame (child scope) whose `undefined` names start Undefined.
+  Flow exec_frame(const Body& body, const std::vector<std::string>& undefined, std::string* capture_into = nullptr);
   Value apply_filter_chain(const Expr& chain, Value subject);
   void write(std::string_view text);
   void check_stack() const;

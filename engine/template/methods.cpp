@@ -125,11 +125,18 @@ std::vector<Value> split_on(const U32& s, const U32& sep, std::int64_t maxsplit,
   return out;
 }
 
+// Title case of one character; 'ß' titlecases to "Ss" in Python's full case mapping.
+void append_title(U32& out, char32_t c) {
+  if (c == U'\u00DF') out += U"Ss";
+  else out.push_back(py_title_char(c));
+}
+
 U32 title_case(const U32& s) {
   U32 out;
   bool previous_cased = false;
   for (char32_t c : s) {
-    out.push_back(previous_cased ? py_lower_char(c) : py_title_char(c));
+    if (previous_cased) out += py_lower(U32(1, c));
+    else append_title(out, c);
     previous_cased = py_is_cased(c);
   }
   return out;
@@ -229,8 +236,9 @@ Value string_method(Interpreter& interp, const std::string& name, const std::str
   if (name == "title") return (Params(name, args, {}), str_value(title_case(self)));
   if (name == "capitalize") {
     Params(name, args, {});
-    U32 out = py_lower(self);
-    if (!out.empty()) out[0] = py_title_char(self[0]);
+    U32 out;
+    if (!self.empty()) append_title(out, self[0]);
+    if (self.size() > 1) out += py_lower(self.substr(1));
     return str_value(out);
   }
   if (name == "swapcase") {
@@ -416,7 +424,7 @@ std::optional<Value> method_of(const Value& self, std::string_view name) {
     if (among(dict_methods, name)) return bind([n, s = self](Interpreter&, CallArgs& a) { return dict_method(n, s, a); });
     if (among(dict_mutators, name)) return unsafe();
   }
-  if (self.is_list_like()) {
+  if (self.is_indexable()) {
     bool is_list = self.seq_kind() == SeqKind::list;
     if (among(list_methods, name) && (is_list || name != "copy"))
       return bind([n, s = self](Interpreter&, CallArgs& a) { return list_method(n, s, a); });

@@ -243,6 +243,7 @@ bool contains(const Value& container, const Value& item) {
       return container.str().find(item.str()) != std::string::npos;
     case Kind::sequence: {
       Sequence& s = container.seq();
+      s.rethrow_if_failed();
       bool consumable = s.kind == SeqKind::generator || s.kind == SeqKind::reversed;
       for (std::size_t i = consumable ? s.pos : 0; i < s.items.size(); ++i) {
         if (equals(s.items[i], item)) {

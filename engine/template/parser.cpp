@@ -4,6 +4,7 @@
 #include "template/parser.h"
 
 #include "template/errors.h"
+#include "template/scoping.h"
 
 namespace nibble::tmpl {
 
@@ -103,10 +104,12 @@ void check_body_names(const Body& body, bool soft) {
 
 }  // namespace
 
-Body parse_template(std::string_view source) {
-  Body body = Parser(tokenize(source)).parse_all();
-  check_body_names(body, false);
-  return body;
+Template parse_template(std::string_view source) {
+  Template t;
+  t.body = Parser(tokenize(source)).parse_all();
+  check_body_names(t.body, false);
+  t.undefined = analyze_scopes(t.body);
+  return t;
 }
 
 bool Parser::skip_op(std::string_view op) {

@@ -14,7 +14,7 @@
 namespace nibble::tmpl {
 
 // Throws TemplateError(syntax) naming line and column.
-Body parse_template(std::string_view source);
+Template parse_template(std::string_view source);
 
 class Parser {
  public:

@@ -107,6 +107,12 @@ bool Value::is_list_like() const {
   return kind_ == Kind::sequence && (seq().kind == SeqKind::list || seq().kind == SeqKind::tuple);
 }
 
+bool Value::is_indexable() const { return is_list_like() || (kind_ == Kind::sequence && seq().kind == SeqKind::range); }
+
+void Sequence::rethrow_if_failed() const {
+  if (error) throw *error;
+}
+
 const std::string& Value::str() const {
   static const std::string empty;
   return ptr_ ? *static_cast<const std::string*>(ptr_.get()) : empty;
@@ -194,7 +200,7 @@ bool equals(const Value& a, const Value& b) {
       const Sequence& x = a.seq();
       const Sequence& y = b.seq();
       if (&x == &y) return true;
-      bool x_list = x.kind == SeqKind::list || x.kind == SeqKind::tuple;
+      bool x_list = x.kind == SeqKind::list || x.kind == SeqKind::tuple || x.kind == SeqKind::range;
       if (!x_list || x.kind != y.kind) {
         if (x.kind == SeqKind::dict_keys && y.kind == SeqKind::dict_keys) {
           if (x.items.size() != y.items.size()) return false;
@@ -247,6 +253,7 @@ std::string type_name(const Value& v) {
       switch (v.seq_kind()) {
         case SeqKind::list: return "list";
         case SeqKind::tuple: return "tuple";
+        case SeqKind::range: return "range";
         case SeqKind::generator: return "generator";
         case SeqKind::dict_keys: return "dict_keys";
         case SeqKind::dict_values: return "dict_values";

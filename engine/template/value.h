@@ -21,7 +21,7 @@ enum class Kind : std::uint8_t { undefined, none, boolean, integer, real, string
 
 // Python types that share the sequence representation; they differ in printing, indexing and
 // whether they can be iterated twice (generators cannot).
-enum class SeqKind : std::uint8_t { list, tuple, generator, dict_keys, dict_values, dict_items, reversed };
+enum class SeqKind : std::uint8_t { list, tuple, range, generator, dict_keys, dict_values, dict_items, reversed };
 
 struct Sequence;
 struct Dict;
@@ -68,7 +68,8 @@ class Value {
   bool is_sequence() const { return kind_ == Kind::sequence; }
   bool is_dict() const { return kind_ == Kind::dict; }
   bool is_object() const { return kind_ == Kind::object; }
-  bool is_list_like() const;  // list or tuple: indexable, sliceable, re-iterable
+  bool is_list_like() const;  // list or tuple: concatenable, JSON arrays
+  bool is_indexable() const;  // list, tuple or range: indexable and sliceable
 
   bool as_bool() const { return b_; }
   std::int64_t as_int() const { return kind_ == Kind::boolean ? (b_ ? 1 : 0) : i_; }  // integral only
@@ -90,11 +91,18 @@ class Value {
   std::shared_ptr<void> ptr_;
 };
 
+struct TemplateError;
+
 struct Sequence {
   std::vector<Value> items;
   SeqKind kind = SeqKind::list;
   std::size_t pos = 0;  // generators: items already consumed
   int depth = 1;
+  std::int64_t range_start = 0, range_stop = 0, range_step = 1;  // range: what repr() prints
+  // Generators are lazy in Jinja2: a filter that failed while producing one only fails when it
+  // is consumed (printing or testing it does not).
+  std::shared_ptr<const TemplateError> error;
+  void rethrow_if_failed() const;
 };
 
 struct Dict {

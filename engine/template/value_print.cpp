@@ -143,6 +143,10 @@ class Printer {
         items(s.items);
         add(s.items.size() == 1 ? ",)" : ")");
         break;
+      case SeqKind::range:
+        add("range(" + std::to_string(s.range_start) + ", " + std::to_string(s.range_stop));
+        add(s.range_step == 1 ? ")" : ", " + std::to_string(s.range_step) + ")");
+        break;
       case SeqKind::dict_keys: add("dict_keys(["); items(s.items); add("])"); break;
       case SeqKind::dict_values: add("dict_values(["); items(s.items); add("])"); break;
       case SeqKind::dict_items: add("dict_items(["); items(s.items); add("])"); break;

@@ -377,6 +377,86 @@ FEATURE_CASES = [
       "(loop.index0 % 2 == 0) %}{{ raise_exception('roles must alternate') }}{% endif %}{% if message['role'] == 'user' %}"
       "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + "
       "eos_token }}{% endif %}{% endfor %}", messages=MULTI, bos_token="<s>", eos_token="</s>"),
+    T("scoping_more", "{% for i in [1, 2] %}{% set inner = i %}{% else %}{% set inner = 'else' %}{% endfor %}[{{ inner }}]"
+      "{% for i in [] %}{% else %}{% set e = 'in-else' %}[{{ e }}]{% endfor %}[{{ e }}]{% macro m() %}{{ caller is defined }}"
+      "{% endmacro %}{{ m() }}{% macro n() %}{{ caller() if caller is defined else 'no caller' }}{% endmacro %}{{ n() }}"
+      "{% call n() %}called{% endcall %}{% set outer = 1 %}{% macro read() %}{{ outer }}{% endmacro %}"
+      "{% for outer in [5] %}{{ read() }}{{ outer }}{% endfor %}"),
+    T("scoping_frames_hide_template_variables",
+      "{% for i in [1] %}[{{ x }}]{% endfor %}{% set x = 5 %}[{{ x }}]|"
+      "{% for i in [1, 2] %}{% for j in [0] %}[{{ y }}]{% endfor %}{% set y = i %}{% endfor %}|"
+      "{% for i in [1, 2] %}{% for j in [0] %}[{{ z }}]{% endfor %}{% if i == 1 %}{% set z = 1 %}{% else %}"
+      "{% set z = 2 %}{% endif %}{% endfor %}|{% for i in [1] %}{{ w is defined }}{% for j in [0] %}[{{ w }}]{% endfor %}"
+      "{% set w = 2 %}{% endfor %}|{% macro m() %}{% for j in [0] %}[{{ v }}]{% endfor %}{% set v = 1 %}{% endmacro %}{{ m() }}|"
+      "{% set blk %}{% set inner = 1 %}{% endset %}[{{ inner }}]|{% filter upper %}{% set inner2 = 1 %}{% endfilter %}[{{ inner2 }}]|"
+      "{% for i in [1, 2] %}{% with %}[{{ u }}]{% endwith %}{% set u = i %}{% endfor %}",
+      extra={"x": "X", "y": "Y", "z": "Z", "w": "W", "v": "V", "inner": "I", "inner2": "J", "u": "U"}),
+    T("multiline_tags", "{%\n  if messages\n     | length > 1\n%}\nmany\n{%\n  endif\n%}\n{{\n  messages[0]\n  .content\n}}\n{{- '|' -}}\n"
+      "{#-\n  comment\n-#}\n  end", messages=MULTI),
+    T("dict_keys_numbers", "{% set d = {1: 'int', 2.5: 'float', true: 'bool', none: 'none'} %}{{ d[1] }} {{ d[1.0] }} {{ d[true] }}"
+      " {{ d[2.5] }} {{ d[none] }} {{ 1.0 in d }} {{ d|length }} {{ {1: 'a', 1.0: 'b'} }} {{ d.get(2) }}"),
+    T("selectattr_tests", "{{ data|selectattr('x', 'defined')|list|length }} {{ data|selectattr('x', 'undefined')|list|length }} "
+      "{{ data|selectattr('x', 'none')|list|length }} {{ data|selectattr('x', 'string')|map(attribute='x')|list }} "
+      "{{ data|rejectattr('x', 'in', ['a', 'b'])|list|length }} {{ data|map(attribute='x', default='-')|list }} "
+      "{{ ['a', 'bb', 'ccc']|map('length')|list }} {{ [[1, 2], [3]]|map('join', '+')|list }} "
+      "{{ ['x', 'y']|map('center', 3)|list }}",
+      extra={"data": [{"x": "a"}, {"x": None}, {"y": 1}, {"x": "c"}]}),
+    T("hermes_style_tools", "{%- if tools %}\n{{- '<|im_start|>system\\n' }}\n{%- if messages[0]['role'] == 'system' %}\n"
+      "{{- messages[0]['content'] }}\n{%- else %}\n{{- 'You are a function calling AI model.' }}\n{%- endif %}\n"
+      "{{- ' You are provided with function signatures within <tools></tools> XML tags:\\n<tools>' }}\n"
+      "{%- for tool in tools %}\n{{- '\\n' }}\n{{- tool | tojson(indent=4) }}\n{%- endfor %}\n"
+      "{{- '\\n</tools>' }}\n{{- '<|im_end|>\\n' }}\n{%- endif %}\n{%- for message in messages %}\n"
+      "{%- if message.role == 'system' and loop.first and tools %}{% continue %}{% endif %}\n"
+      "{%- if message.role == 'assistant' and message.tool_calls is defined %}\n{{- '<|im_start|>assistant' }}\n"
+      "{%- for tool_call in message.tool_calls %}\n{%- set fn = tool_call.function if tool_call.function is defined else tool_call %}\n"
+      "{{- '\\n<tool_call>\\n' }}{{- {'name': fn.name, 'arguments': (fn.arguments if fn.arguments is mapping else "
+      "fn.arguments)}|tojson }}{{- '\\n</tool_call>' }}\n{%- endfor %}\n{{- '<|im_end|>\\n' }}\n"
+      "{%- elif message.role == 'tool' %}\n{%- if loop.previtem and loop.previtem.role != 'tool' %}{{- '<|im_start|>tool' }}"
+      "{%- endif %}\n{{- '\\n<tool_response>\\n' ~ message.content ~ '\\n</tool_response>' }}\n"
+      "{%- if loop.last or loop.nextitem.role != 'tool' %}{{- '<|im_end|>\\n' }}{%- endif %}\n{%- else %}\n"
+      "{{- '<|im_start|>' + message.role + '\\n' + (message.content or '')|trim + '<|im_end|>\\n' }}\n{%- endif %}\n"
+      "{%- endfor %}\n{%- if add_generation_prompt %}\n{{- '<|im_start|>assistant\\n' }}\n{%- endif %}\n",
+      messages=TOOL_CONVERSATION + MULTI_STEP_TOOLS[1:], tools=TOOLS, add_generation_prompt=True),
+    T("llama31_like_tools_and_date", "{{- bos_token }}\n{%- if custom_tools is defined %}\n    {%- set tools = custom_tools %}\n"
+      "{%- endif %}\n{%- if not tools_in_user_message is defined %}\n    {%- set tools_in_user_message = true %}\n{%- endif %}\n"
+      "{%- if not date_string is defined %}\n    {%- set date_string = strftime_now('%d %b %Y') %}\n{%- endif %}\n"
+      "{%- if messages[0]['role'] == 'system' %}\n    {%- set system_message = messages[0]['content']|trim %}\n"
+      "    {%- set messages = messages[1:] %}\n{%- else %}\n    {%- set system_message = '' %}\n{%- endif %}\n"
+      "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}\n{%- if tools is not none %}\n"
+      "    {{- 'Environment: ipython\\n' }}\n{%- endif %}\n{{- 'Cutting Knowledge Date: December 2023\\n' }}\n"
+      "{{- 'Today Date: ' + date_string + '\\n\\n' }}\n{{- system_message }}\n{{- '<|eot_id|>' }}\n"
+      "{%- if tools_in_user_message and not tools is none %}\n    {%- if messages | length != 0 %}\n"
+      "        {%- set first_user_message = messages[0]['content']|trim %}\n        {%- set messages = messages[1:] %}\n"
+      "    {%- else %}\n        {{- raise_exception('Cannot put tools in the first user message when there is none.') }}\n"
+      "    {%- endif %}\n    {{- '<|start_header_id|>user<|end_header_id|>\\n\\n' -}}\n"
+      "    {%- for t in tools %}\n        {{- t | tojson(indent=4) }}\n        {{- '\\n\\n' }}\n    {%- endfor %}\n"
+      "    {{- first_user_message + '<|eot_id|>'}}\n{%- endif %}\n{%- for message in messages %}\n"
+      "    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}\n"
+      "        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}\n"
+      "    {%- elif 'tool_calls' in message %}\n        {%- set tool_call = message.tool_calls[0].function %}\n"
+      "        {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}\n"
+      "        {{- '{\"name\": \"' + tool_call.name + '\", ' }}\n        {{- '\"parameters\": ' }}\n"
+      "        {{- tool_call.arguments | tojson }}\n        {{- '}' }}\n        {{- '<|eot_id|>' }}\n"
+      "    {%- elif message.role == 'tool' or message.role == 'ipython' %}\n"
+      "        {{- '<|start_header_id|>ipython<|end_header_id|>\\n\\n' }}\n        {%- if message.content is mapping or "
+      "message.content is iterable and message.content is not string %}\n            {{- message.content | tojson }}\n"
+      "        {%- else %}\n            {{- message.content }}\n        {%- endif %}\n        {{- '<|eot_id|>' }}\n"
+      "    {%- endif %}\n{%- endfor %}\n{%- if add_generation_prompt %}\n"
+      "    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n{%- endif %}\n",
+      messages=TOOL_CONVERSATION[:4] + [{"role": "tool", "content": {"temp": 11.5, "ok": True}}], tools=TOOLS,
+      add_generation_prompt=True, bos_token="<|begin_of_text|>", now="2025-02-28T23:59:59"),
+    T("deepseek_like", "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
+      "{% set ns = namespace(is_first=false, is_tool=false, system_prompt='', is_first_sp=true) %}"
+      "{%- for message in messages %}{%- if message['role'] == 'system' %}{%- if ns.is_first_sp %}"
+      "{% set ns.system_prompt = ns.system_prompt + message['content'] %}{% set ns.is_first_sp = false %}{%- else %}"
+      "{% set ns.system_prompt = ns.system_prompt + '\\n\\n' + message['content'] %}{%- endif %}{%- endif %}{%- endfor %}"
+      "{{ bos_token }}{{ ns.system_prompt }}{%- for message in messages %}{%- if message['role'] == 'user' %}"
+      "{%- set ns.is_tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}{%- if message['role'] == 'assistant' "
+      "and message['content'] %}{% set content = message['content'] %}{% if '</think>' in content %}"
+      "{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}"
+      "{%- endif %}{%- endfor -%}{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}{% endif %}",
+      messages=[{"role": "system", "content": "S1"}, {"role": "system", "content": "S2"}] + THINK_IN_CONTENT,
+      add_generation_prompt=True, bos_token="<｜begin▁of▁sentence｜>"),
     T("jinja_quirks", "{{ 1 if true }}{{ [1, 2, 3]|length > 2 and 'long' }} {{ -1|abs }} {{ - 1|abs }} {{ 'abc'|upper ~ 'd' }} "
       "{{ messages|length - 1 }} {{ (messages|length) - 1 }} {{ messages[-1]['content'] if messages else '' }} "
       "{{ 10 - 2 - 3 }} {{ 2 * 3 ** 2 }} {{ 'x' ~ (1 + 2) }} {{ not 1 == 2 }} {{ 'a' ~ 'b' == 'ab' }}", messages=MULTI),
