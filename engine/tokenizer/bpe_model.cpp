@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
+#include <atomic>
+#include <cstring>
+#include <thread>
 
 #include "tokenizer/unicode.h"
 
@@ -19,62 +19,172 @@ namespace nibble::tok {
 
 namespace {
 constexpr std::size_t kCacheMaxWordBytes = 256;
-constexpr std::size_t kCacheMaxEntries = 1 << 17;
+constexpr std::size_t kCacheMaxEntries = 1 << 16;
 constexpr std::size_t kSegmentMinBytes = 48;
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return static_cast<std::size_t>(hash_bytes(s)); }
-};
-struct StringEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
+std::atomic<std::uint64_t> next_model_uid{1};
 }  // namespace
 
-// Word -> ids memo shared by all threads encoding with one tokenizer. Stops growing when full
-// (as HF's cache does); lookups take a shared lock.
+// Word -> ids memo, one per thread (no locking on the hot path), for the model that used it
+// last: a thread that switches to another model starts it afresh. Cleared when full.
 class WordCache {
  public:
-  bool lookup(std::string_view word, std::vector<std::int32_t>& out) const {
-    std::shared_lock lock(mu_);
-    auto it = map_.find(word);
-    if (it == map_.end()) return false;
-    out.insert(out.end(), it->second.begin(), it->second.end());
-    return true;
+  static WordCache& for_model(std::uint64_t uid) {
+    thread_local WordCache cache;
+    if (cache.owner_ != uid) cache.reset(uid);
+    return cache;
   }
-  void insert(std::string_view word, const std::int32_t* ids, std::size_t n) {
-    std::unique_lock lock(mu_);
-    if (map_.size() >= kCacheMaxEntries) return;
-    map_.try_emplace(std::string(word), ids, ids + n);
+
+  bool lookup(std::string_view word, std::uint64_t hash, std::vector<std::int32_t>& out) const {
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.key_len == kEmpty) return false;
+      if (s.hash == hash && s.key_len == word.size() && std::memcmp(keys_.data() + s.key_off, word.data(), word.size()) == 0) {
+        out.insert(out.end(), ids_.begin() + s.ids_off, ids_.begin() + s.ids_off + s.n_ids);
+        return true;
+      }
+    }
+  }
+
+  void insert(std::string_view word, std::uint64_t hash, const std::int32_t* ids, std::size_t n) {
+    if (count_ >= kCacheMaxEntries) reset(owner_);
+    if ((count_ + 1) * 2 > slots_.size()) grow();
+    std::size_t mask = slots_.size() - 1;
+    std::size_t i = hash & mask;
+    while (slots_[i].key_len != kEmpty) i = (i + 1) & mask;
+    slots_[i] = Slot{hash, static_cast<std::uint32_t>(keys_.size()), static_cast<std::uint32_t>(word.size()),
+                     static_cast<std::uint32_t>(ids_.size()), static_cast<std::uint32_t>(n)};
+    keys_.append(word);
+    ids_.insert(ids_.end(), ids, ids + n);
+    ++count_;
   }
 
  private:
-  mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, std::vector<std::int32_t>, StringHash, StringEq> map_;
+  static constexpr std::uint32_t kEmpty = 0xFFFFFFFFu;
+  struct Slot {
+    std::uint64_t hash;
+    std::uint32_t key_off, key_len, ids_off, n_ids;
+  };
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.size() * 2, Slot{0, 0, kEmpty, 0, 0});
+    std::size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.key_len == kEmpty) continue;
+      std::size_t i = s.hash & mask;
+      while (slots_[i].key_len != kEmpty) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
+  }
+  void reset(std::uint64_t uid) {
+    owner_ = uid;
+    slots_.assign(4096, Slot{0, 0, kEmpty, 0, 0});
+    keys_.clear();
+    ids_.clear();
+    count_ = 0;
+  }
+
+  std::uint64_t owner_ = 0;
+  std::vector<Slot> slots_;
+  std::string keys_;
+  std::vector<std::int32_t> ids_;
+  std::size_t count_ = 0;
 };
 
-BpeModel::BpeModel() : cache_(std::make_unique<WordCache>()) { byte_ids_.fill(-1); }
+BpeModel::BpeModel() : uid_(next_model_uid.fetch_add(1)) { byte_ids_.fill(-1); }
 BpeModel::~BpeModel() = default;
 BpeModel::BpeModel(BpeModel&&) noexcept = default;
 BpeModel& BpeModel::operator=(BpeModel&&) noexcept = default;
 
-Status BpeModel::add_merge(std::string_view left, std::string_view right, std::uint32_t rank,
-                           std::string_view where) {
-  auto l = vocab_.find(left);
-  if (!l) return make_error(ErrorKind::format, where, ": merge token '", left, "' is not in the vocabulary");
-  auto r = vocab_.find(right);
-  if (!r) return make_error(ErrorKind::format, where, ": merge token '", right, "' is not in the vocabulary");
-  // With a continuing-subword prefix, the right part carries it and the merged token does not.
-  std::string_view right_tail = right;
-  const std::string& prefix = options_.continuing_subword_prefix;
-  if (!prefix.empty() && right_tail.substr(0, prefix.size()) == prefix) right_tail.remove_prefix(prefix.size());
+namespace {
+
+using MergeList = std::vector<std::pair<std::string_view, std::string_view>>;
+
+struct ResolvedMerge {
+  std::int32_t left, right, merged;
+};
+
+// Resolves merges[begin, end) to ids. Lookups go in batches: hash and prefetch a batch's slots,
+// then resolve them, so the cache misses of the big vocabulary overlap instead of queueing.
+// Returns the index of the first merge with a missing token (and which part), or `end`.
+std::size_t resolve_merges(const Vocab& vocab, const std::string& prefix, const MergeList& merges, std::size_t begin,
+                           std::size_t end, std::vector<ResolvedMerge>& out, int& missing_part) {
+  constexpr std::size_t kBatch = 32;
   std::string merged;
-  merged.reserve(left.size() + right_tail.size());
-  merged.append(left).append(right_tail);
-  auto m = vocab_.find(merged);
-  if (!m) return make_error(ErrorKind::format, where, ": merged token '", merged, "' is not in the vocabulary");
-  merges_.set(*l, *r, MergeTable::Merge{rank, *m});
+  std::size_t merged_at[kBatch + 1];
+  std::uint64_t hashes[kBatch][3];
+  for (std::size_t base = begin; base < end; base += kBatch) {
+    std::size_t n = std::min(kBatch, end - base);
+    merged.clear();
+    for (std::size_t j = 0; j < n; ++j) {
+      auto [left, right] = merges[base + j];
+      // With a continuing-subword prefix, the right part carries it and the merged token does not.
+      if (!prefix.empty() && right.substr(0, prefix.size()) == prefix) right.remove_prefix(prefix.size());
+      merged_at[j] = merged.size();
+      merged.append(left).append(right);
+    }
+    merged_at[n] = merged.size();
+    auto merged_view = [&](std::size_t j) {
+      return std::string_view(merged).substr(merged_at[j], merged_at[j + 1] - merged_at[j]);
+    };
+    for (std::size_t j = 0; j < n; ++j) {
+      hashes[j][0] = hash_bytes(merges[base + j].first);
+      hashes[j][1] = hash_bytes(merges[base + j].second);
+      hashes[j][2] = hash_bytes(merged_view(j));
+      for (std::uint64_t h : hashes[j]) vocab.prefetch(h);
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      std::string_view parts[3] = {merges[base + j].first, merges[base + j].second, merged_view(j)};
+      std::int32_t ids[3];
+      for (int k = 0; k < 3; ++k) {
+        auto id = vocab.find_hashed(parts[k], hashes[j][k]);
+        if (!id) {
+          missing_part = k;
+          return base + j;
+        }
+        ids[k] = *id;
+      }
+      out[base + j] = ResolvedMerge{ids[0], ids[1], ids[2]};
+    }
+  }
+  return end;
+}
+
+}  // namespace
+
+Status BpeModel::add_merges(const MergeList& merges, std::string_view where) {
+  std::vector<ResolvedMerge> resolved(merges.size());
+  // Resolving is read-only on the vocabulary and bound by memory latency: big lists are split
+  // over a few threads (Gemma-3's 515k merges are most of its load time otherwise).
+  std::size_t threads = merges.size() < 65536 ? 1 : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
+  std::vector<std::size_t> bad(threads);
+  std::vector<int> bad_part(threads, 0);
+  std::size_t chunk = (merges.size() + threads - 1) / threads;
+  auto work = [&](std::size_t t) {
+    std::size_t begin = std::min(merges.size(), t * chunk), end = std::min(merges.size(), begin + chunk);
+    bad[t] = resolve_merges(vocab_, options_.continuing_subword_prefix, merges, begin, end, resolved, bad_part[t]);
+    if (bad[t] == end) bad[t] = merges.size();
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (std::size_t t = 0; t < threads; ++t) {
+    if (bad[t] == merges.size()) continue;
+    const auto& [left, right] = merges[bad[t]];
+    std::string_view what = bad_part[t] == 0 ? left : right;
+    if (bad_part[t] == 2)
+      return make_error(ErrorKind::format, where, "[", bad[t], "]: the merge of '", left, "' and '", right,
+                        "' is not in the vocabulary");
+    return make_error(ErrorKind::format, where, "[", bad[t], "]: token '", what, "' is not in the vocabulary");
+  }
+  merges_.reserve(merges.size());
+  constexpr std::size_t kAhead = 16;
+  for (std::size_t i = 0; i < resolved.size(); ++i) {
+    if (i + kAhead < resolved.size()) merges_.prefetch(resolved[i + kAhead].left, resolved[i + kAhead].right);
+    merges_.set(resolved[i].left, resolved[i].right, MergeTable::Merge{static_cast<std::uint32_t>(i), resolved[i].merged});
+  }
   return {};
 }
 
@@ -98,7 +208,7 @@ Status BpeModel::finish() {
     if (t.empty()) continue;
     std::size_t i = 0;
     char32_t cp = utf8_next(t, i);
-    if (i == t.size() && cp < 0x10000) bmp_ids_[cp] = *vocab_.find(t);
+    if (i == t.size() && cp < 0x10000) bmp_ids_[cp] = id;
   }
   segmentable_ = plain_symbols_ && (!unk_id_ || (options_.byte_fallback && all_byte_ids_));
   bigrams_.clear();
@@ -110,12 +220,10 @@ Status BpeModel::finish() {
       char32_t prev = utf8_next(t, i);
       while (i < t.size()) {
         char32_t cp = utf8_next(t, i);
-        bigrams_.push_back((std::uint64_t(prev) << 32) | cp);
+        bigrams_.insert((std::uint64_t(prev) << 32) | cp);
         prev = cp;
       }
     }
-    std::sort(bigrams_.begin(), bigrams_.end());
-    bigrams_.erase(std::unique(bigrams_.begin(), bigrams_.end()), bigrams_.end());
   }
   return {};
 }
@@ -127,8 +235,7 @@ std::int32_t BpeModel::char_id(char32_t cp, std::string_view text) const {
 }
 
 bool BpeModel::cut_allowed(char32_t a, char32_t b) const {
-  std::uint64_t key = (std::uint64_t(a) << 32) | b;
-  return !std::binary_search(bigrams_.begin(), bigrams_.end(), key);
+  return !bigrams_.contains((std::uint64_t(a) << 32) | b);
 }
 
 void BpeModel::initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const {
@@ -242,10 +349,12 @@ void BpeModel::encode_segment(std::string_view word, std::vector<std::int32_t>& 
     if (s.bytes != 0) out.push_back(s.id);
 }
 
-void BpeModel::encode_uncached(std::string_view word, std::vector<std::int32_t>& out) const {
+void BpeModel::encode_cached(std::string_view word, WordCache& cache, std::vector<std::int32_t>& out) const {
+  std::uint64_t hash = hash_bytes(word);
+  if (cache.lookup(word, hash, out)) return;
   std::size_t before = out.size();
   encode_segment(word, out);
-  if (word.size() < kCacheMaxWordBytes) cache_->insert(word, out.data() + before, out.size() - before);
+  if (word.size() < kCacheMaxWordBytes) cache.insert(word, hash, out.data() + before, out.size() - before);
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out) const {
@@ -256,8 +365,9 @@ void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out
       return;
     }
   }
+  WordCache& cache = WordCache::for_model(uid_);
   if (!segmentable_ || word.size() < kSegmentMinBytes) {
-    if (!cache_->lookup(word, out)) encode_uncached(word, out);
+    encode_cached(word, cache, out);
     return;
   }
   std::size_t start = 0, i = 0;
@@ -268,15 +378,13 @@ void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out
     char32_t cp = utf8_next(word, i);
     bool known = char_id(cp, word.substr(at, i - at)) >= 0;
     if (prev_known && known && cut_allowed(prev, cp)) {
-      std::string_view piece = word.substr(start, at - start);
-      if (!cache_->lookup(piece, out)) encode_uncached(piece, out);
+      encode_cached(word.substr(start, at - start), cache, out);
       start = at;
     }
     prev = cp;
     prev_known = known;
   }
-  std::string_view piece = word.substr(start);
-  if (!cache_->lookup(piece, out)) encode_uncached(piece, out);
+  encode_cached(word.substr(start), cache, out);
 }
 
 }  // namespace nibble::tok

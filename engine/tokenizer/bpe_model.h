@@ -1,12 +1,11 @@
 // The BPE model of tokenizer.json: turns one pre-tokenized word into ids exactly as HF's BPE
 // does (lowest-rank pair first, leftmost on ties; byte_fallback, unk/fuse_unk, ignore_merges,
-// subword prefix/suffix), with a thread-safe word cache. Not responsible for splitting text into
+// subword prefix/suffix), with a per-thread word cache. Not responsible for splitting text into
 // words (pre_tokenizers.h) or for added tokens. Built by the loader, called by the tokenizer.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,9 +38,8 @@ class BpeModel {
   const Vocab& vocab() const { return vocab_; }
   // Set before adding merges (the continuing-subword prefix changes how merged tokens are named).
   void set_options(BpeOptions options) { options_ = std::move(options); }
-  // Adds merge number `rank` (left, right); `where` names it in errors.
-  Status add_merge(std::string_view left, std::string_view right, std::uint32_t rank, std::string_view where);
-  void reserve_merges(std::size_t n) { merges_.reserve(n); }
+  // Adds the merges in rank order (merges[i] has rank i); `where` names them in errors.
+  Status add_merges(const std::vector<std::pair<std::string_view, std::string_view>>& merges, std::string_view where);
   // Call once after the vocabulary and merges are complete.
   Status finish();
 
@@ -57,7 +55,7 @@ class BpeModel {
     std::int32_t next;
     std::uint32_t bytes;  // length of the text it covers, 0 once merged away
   };
-  void encode_uncached(std::string_view word, std::vector<std::int32_t>& out) const;
+  void encode_cached(std::string_view word, WordCache& cache, std::vector<std::int32_t>& out) const;
   void encode_segment(std::string_view word, std::vector<std::int32_t>& out) const;
   // Builds the initial symbols of `word` (one per character, or byte tokens, or unk).
   void initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const;
@@ -74,8 +72,8 @@ class BpeModel {
   std::vector<std::int32_t> bmp_ids_;         // single-character tokens below U+10000
   bool plain_symbols_ = false;                // no prefix/suffix: a symbol is its text
   bool segmentable_ = false;                  // long words may be cut where no merge crosses
-  std::vector<std::uint64_t> bigrams_;        // sorted (a << 32 | b) pairs seen inside tokens
-  std::unique_ptr<WordCache> cache_;
+  PairSet bigrams_;                           // (a << 32 | b) code point pairs seen inside tokens
+  std::uint64_t uid_;                         // names this model to the per-thread word caches
 };
 
 }  // namespace nibble::tok

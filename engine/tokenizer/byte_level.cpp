@@ -11,7 +11,8 @@ namespace {
 
 struct Tables {
   std::array<char32_t, 256> to_cp{};
-  std::array<std::string, 256> to_utf8{};
+  std::array<std::array<char, 2>, 256> utf8{};  // every mapped code point is 1 or 2 bytes
+  std::array<unsigned char, 256> utf8_len{};
   std::array<int, 0x144> to_byte{};
   Tables() {
     to_byte.fill(-1);
@@ -21,7 +22,10 @@ struct Tables {
       to_cp[b] = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(0x100 + next++);
     }
     for (int b = 0; b < 256; ++b) {
-      utf8_append(to_utf8[b], to_cp[b]);
+      std::string s;
+      utf8_append(s, to_cp[b]);
+      utf8_len[b] = static_cast<unsigned char>(s.size());
+      for (std::size_t k = 0; k < s.size(); ++k) utf8[b][k] = s[k];
       to_byte[to_cp[b]] = b;
     }
   }
@@ -36,7 +40,15 @@ const Tables& tables() {
 
 void byte_level_encode(std::string_view bytes, std::string& out) {
   const Tables& t = tables();
-  for (unsigned char b : bytes) out.append(t.to_utf8[b]);
+  std::size_t at = out.size();
+  out.resize(at + bytes.size() * 2);
+  char* p = out.data() + at;
+  for (unsigned char b : bytes) {
+    p[0] = t.utf8[b][0];
+    p[1] = t.utf8[b][1];
+    p += t.utf8_len[b];
+  }
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 int byte_level_byte(char32_t cp) { return cp < 0x144 ? tables().to_byte[cp] : -1; }

@@ -111,19 +111,19 @@ bool model_bool(const RawModel& raw, std::string_view key) {
 }
 
 Status build_vocab(RawModel& raw, BpeModel& model, std::string_view where) {
-  std::size_t bytes = 0;
   std::int64_t max_id = -1;
   for (const auto& [token, id] : raw.vocab) {
     if (id < 0) return make_error(ErrorKind::format, where, ": token '", token, "' has a negative id");
     max_id = std::max(max_id, id);
-    bytes += token.size();
   }
   // Ids are dense in real files; a far larger id is corrupt (and would cost memory).
   if (max_id > static_cast<std::int64_t>(raw.vocab.size()) * 4 + 4096)
     return make_error(ErrorKind::format, where, ": id ", max_id, " is far beyond the ", raw.vocab.size(),
                       " entries");
-  model.vocab().reserve(raw.vocab.size(), bytes);
-  for (const auto& [token, id] : raw.vocab) model.vocab().set(token, static_cast<std::int32_t>(id));
+  std::vector<std::pair<std::string_view, std::int32_t>> entries;
+  entries.reserve(raw.vocab.size());
+  for (const auto& [token, id] : raw.vocab) entries.emplace_back(token, static_cast<std::int32_t>(id));
+  model.vocab().set_all(entries);
   return {};
 }
 
@@ -144,11 +144,7 @@ Status build_model(RawModel& raw, TokenizerParts& parts, std::string_view name) 
   options.byte_fallback = model_bool(raw, "byte_fallback");
   options.ignore_merges = model_bool(raw, "ignore_merges");
   parts.model.set_options(std::move(options));
-  parts.model.reserve_merges(raw.merges.size());
-  std::string where = std::string(name) + ": model.merges";
-  for (std::size_t i = 0; i < raw.merges.size(); ++i) {
-    NIBBLE_TRY(parts.model.add_merge(raw.merges[i].first, raw.merges[i].second, static_cast<std::uint32_t>(i), where));
-  }
+  NIBBLE_TRY(parts.model.add_merges(raw.merges, std::string(name) + ": model.merges"));
   raw.merges.clear();
   raw.merges.shrink_to_fit();
   NIBBLE_TRY(parts.model.finish());
@@ -263,7 +259,7 @@ Result<TokenizerParts> parse_gpt2_files(std::string_view encoder_json, std::stri
     NIBBLE_TRY(read_vocab_object(sc, parts.model, where));
     if (!sc.at_end()) return make_error(ErrorKind::format, where, ": trailing data after the JSON object");
     parts.model.set_options(BpeOptions{});
-    std::uint32_t rank = 0;
+    std::vector<std::pair<std::string_view, std::string_view>> merges;
     std::size_t line_no = 0;
     for (std::size_t pos = 0; pos < vocab_bpe.size();) {
       std::size_t end = vocab_bpe.find('\n', pos);
@@ -276,9 +272,9 @@ Result<TokenizerParts> parse_gpt2_files(std::string_view encoder_json, std::stri
       std::size_t space = line.find(' ');
       if (space == std::string_view::npos || line.find(' ', space + 1) != std::string_view::npos)
         return make_error(ErrorKind::format, merges_name, ": line ", line_no, " is not two tokens separated by a space");
-      NIBBLE_TRY(parts.model.add_merge(line.substr(0, space), line.substr(space + 1), rank++,
-                                       merges_name + " line " + std::to_string(line_no)));
+      merges.emplace_back(line.substr(0, space), line.substr(space + 1));
     }
+    NIBBLE_TRY(parts.model.add_merges(merges, merges_name + " (merges after the header)"));
     NIBBLE_TRY(parts.model.finish());
     parts.pre_tokenizer = make_gpt2_pre_tokenizer();
     parts.decoder = make_byte_level_decoder();

@@ -1,8 +1,9 @@
 // Vocab and MergeTable: open addressing with linear probing, power-of-two tables kept at most
-// half full. Strings live in one arena; slots keep a 32-bit hash tag so most misses never touch
-// the arena.
+// half full. Strings live in one arena; a Vocab slot carries the first 8 bytes of its string so
+// comparing short tokens never touches the arena.
 #include "tokenizer/vocab.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace nibble::tok {
@@ -30,74 +31,94 @@ std::uint64_t hash_bytes(std::string_view s) {
   return h;
 }
 
+std::uint64_t Vocab::head_of(std::string_view s) {
+  std::uint64_t h = 0;
+  std::memcpy(&h, s.data(), s.size() < 8 ? s.size() : 8);
+  return h;
+}
+
+bool Vocab::same(const Slot& slot, std::string_view s, std::uint64_t head) const {
+  if (slot.head != head || slot.length != s.size()) return false;
+  return s.size() <= 8 || std::memcmp(arena_.data() + slot.offset + 8, s.data() + 8, s.size() - 8) == 0;
+}
+
 void Vocab::reserve(std::size_t entries, std::size_t bytes) {
-  entries_.reserve(entries);
   arena_.reserve(bytes);
   std::size_t cap = 16;
   while (cap < entries * 2) cap <<= 1;
-  if (cap > slots_.size()) {
-    slots_.assign(cap, Slot{0, 0});
-    for (std::size_t e = 0; e < entries_.size(); ++e) {
-      std::uint64_t h = hash_bytes(entry_text(entries_[e]));
-      std::size_t mask = slots_.size() - 1;
-      std::size_t i = h & mask;
-      while (slots_[i].entry_plus_one) i = (i + 1) & mask;
-      slots_[i] = Slot{static_cast<std::uint32_t>(e + 1), static_cast<std::uint32_t>(h >> 32)};
-    }
+  if (cap <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{0, kEmpty, 0, 0});
+  std::size_t mask = cap - 1;
+  for (const Slot& s : old) {
+    if (s.length == kEmpty) continue;
+    std::size_t i = hash_bytes(std::string_view(arena_.data() + s.offset, s.length)) & mask;
+    while (slots_[i].length != kEmpty) i = (i + 1) & mask;
+    slots_[i] = s;
   }
 }
 
-void Vocab::grow() { reserve(entries_.size() * 2 + 16, arena_.size()); }
+void Vocab::grow() { reserve(size_ * 2 + 16, arena_.size()); }
 
-void Vocab::set(std::string_view token, std::int32_t id) {
-  if ((entries_.size() + 1) * 2 > slots_.size()) grow();
-  std::uint64_t h = hash_bytes(token);
-  std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+void Vocab::set_all(const std::vector<std::pair<std::string_view, std::int32_t>>& entries) {
+  std::size_t bytes = arena_.size();
+  for (const auto& e : entries) bytes += e.first.size();
+  reserve(size_ + entries.size(), bytes);
+  constexpr std::size_t kBatch = 32;
+  std::uint64_t hashes[kBatch];
+  for (std::size_t base = 0; base < entries.size(); base += kBatch) {
+    std::size_t n = std::min(kBatch, entries.size() - base);
+    for (std::size_t j = 0; j < n; ++j) {
+      hashes[j] = hash_bytes(entries[base + j].first);
+      prefetch(hashes[j]);
+    }
+    for (std::size_t j = 0; j < n; ++j) set_hashed(entries[base + j].first, entries[base + j].second, hashes[j]);
+  }
+}
+
+void Vocab::set_hashed(std::string_view token, std::int32_t id, std::uint64_t h) {
+  if ((size_ + 1) * 2 > slots_.size()) grow();
+  std::uint64_t head = head_of(token);
   std::size_t mask = slots_.size() - 1;
   std::size_t i = h & mask;
+  if (static_cast<std::size_t>(id) >= by_id_.size()) by_id_.resize(static_cast<std::size_t>(id) + 1, Text{0, kEmpty});
   for (;; i = (i + 1) & mask) {
     Slot& s = slots_[i];
-    if (!s.entry_plus_one) break;
-    if (s.tag == tag && entry_text(entries_[s.entry_plus_one - 1]) == token) {
-      Entry& e = entries_[s.entry_plus_one - 1];
-      if (by_id_[e.id] == static_cast<std::int32_t>(s.entry_plus_one - 1)) by_id_[e.id] = -1;
-      e.id = id;
-      if (static_cast<std::size_t>(id) >= by_id_.size()) by_id_.resize(id + 1, -1);
-      by_id_[id] = static_cast<std::int32_t>(s.entry_plus_one - 1);
+    if (s.length == kEmpty) break;
+    if (same(s, token, head)) {
+      Text& old = by_id_[static_cast<std::size_t>(s.id)];
+      if (old.length != kEmpty && old.offset == s.offset) old.length = kEmpty;
+      s.id = id;
+      by_id_[static_cast<std::size_t>(id)] = Text{s.offset, s.length};
       return;
     }
   }
-  Entry e{static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(token.size()), id};
+  auto offset = static_cast<std::uint32_t>(arena_.size());
+  slots_[i] = Slot{head, static_cast<std::uint32_t>(token.size()), id, offset};
   arena_.append(token);
-  entries_.push_back(e);
-  slots_[i] = Slot{static_cast<std::uint32_t>(entries_.size()), tag};
-  if (static_cast<std::size_t>(id) >= by_id_.size()) by_id_.resize(id + 1, -1);
-  by_id_[id] = static_cast<std::int32_t>(entries_.size() - 1);
+  ++size_;
+  by_id_[static_cast<std::size_t>(id)] = Text{offset, static_cast<std::uint32_t>(token.size())};
 }
 
-std::optional<std::int32_t> Vocab::find(std::string_view token) const {
+std::optional<std::int32_t> Vocab::find_hashed(std::string_view token, std::uint64_t h) const {
   if (slots_.empty()) return std::nullopt;
-  std::uint64_t h = hash_bytes(token);
-  std::uint32_t tag = static_cast<std::uint32_t>(h >> 32);
+  std::uint64_t head = head_of(token);
   std::size_t mask = slots_.size() - 1;
   for (std::size_t i = h & mask;; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
-    if (!s.entry_plus_one) return std::nullopt;
-    if (s.tag == tag) {
-      const Entry& e = entries_[s.entry_plus_one - 1];
-      if (e.length == token.size() && std::memcmp(arena_.data() + e.offset, token.data(), token.size()) == 0)
-        return e.id;
-    }
+    if (s.length == kEmpty) return std::nullopt;
+    if (same(s, token, head)) return s.id;
   }
 }
 
 bool Vocab::has(std::int32_t id) const {
-  return id >= 0 && static_cast<std::size_t>(id) < by_id_.size() && by_id_[id] >= 0;
+  return id >= 0 && static_cast<std::size_t>(id) < by_id_.size() && by_id_[static_cast<std::size_t>(id)].length != kEmpty;
 }
 
 std::string_view Vocab::token(std::int32_t id) const {
   if (!has(id)) return {};
-  return entry_text(entries_[by_id_[id]]);
+  const Text& t = by_id_[static_cast<std::size_t>(id)];
+  return {arena_.data() + t.offset, t.length};
 }
 
 void MergeTable::reserve(std::size_t n) {
@@ -129,6 +150,25 @@ void MergeTable::set(std::int32_t left, std::int32_t right, Merge m) {
     }
     if (s.key == kEmpty) {
       s = Slot{key, m};
+      ++size_;
+      return;
+    }
+  }
+}
+
+void PairSet::insert(std::uint64_t key) {
+  if ((size_ + 1) * 2 > slots_.size()) {
+    std::vector<std::uint64_t> old = std::move(slots_);
+    slots_.assign(old.empty() ? 1024 : old.size() * 2, kEmpty);
+    size_ = 0;
+    for (std::uint64_t k : old)
+      if (k != kEmpty) insert(k);
+  }
+  std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = mix(key) & mask;; i = (i + 1) & mask) {
+    if (slots_[i] == key) return;
+    if (slots_[i] == kEmpty) {
+      slots_[i] = key;
       ++size_;
       return;
     }
