@@ -5,6 +5,10 @@
 set -uo pipefail
 out="${OUT:-/tmp/nibble-out}"
 mkdir -p "$out" /tmp/nibble-bin
+# Test binaries carry the source tree's absolute path (test data): point it at this checkout.
+for tree in /work/main /work/gpu-tree; do
+  [ -e "$tree" ] || { mkdir -p "$(dirname "$tree")" && ln -s "$PWD" "$tree"; }
+done
 tar -C /tmp/nibble-bin -xJf gpu-build/bundle.tar.xz
 export PATH="/tmp/nibble-bin:$PATH" LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$out/machine.txt" 2>&1
