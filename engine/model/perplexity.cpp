@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "io/text_file.h"
 #include "nibble/model.h"
 
 namespace nibble {
@@ -112,5 +113,7 @@ Result<PerplexityResult> perplexity_dialogs(Model& model, const std::vector<std:
   }
   return finish(total, count, static_cast<int>(dialogs.size()));
 }
+
+Result<std::string> read_corpus_file(const std::string& path) { return read_text_file(path); }
 
 }  // namespace nibble

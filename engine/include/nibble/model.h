@@ -144,4 +144,7 @@ Result<PerplexityResult> perplexity_windows(Model& model, std::span<const std::i
 Result<PerplexityResult> perplexity_dialogs(Model& model, const std::vector<std::vector<std::int32_t>>& dialogs,
                                             const ProgressFn& progress = {});
 
+// Reads an evaluation corpus: plain text, or gzip-compressed (detected from the content).
+Result<std::string> read_corpus_file(const std::string& path);
+
 }  // namespace nibble
