@@ -51,6 +51,15 @@ int cmd_template(int argc, char** argv, CommandIo io) {
     return 2;
   }
   ChatRenderInput input;
+  for (const auto& kv : args.values("var")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      io.err << "nibble-cli template: --var expects KEY=VALUE, got '" << kv << "'\n";
+      return 2;
+    }
+    auto value = nlohmann::ordered_json::parse(kv.substr(eq + 1), nullptr, false);
+    input.extra[kv.substr(0, eq)] = value.is_discarded() ? nlohmann::ordered_json(kv.substr(eq + 1)) : value;
+  }
   if (!read_json_file(*args.value("messages"), input.messages, io.err)) return 1;
   if (input.messages.is_object() && input.messages.contains("messages")) input.messages = input.messages["messages"];
   if (!input.messages.is_array()) {
@@ -62,15 +71,6 @@ int cmd_template(int argc, char** argv, CommandIo io) {
   if (auto documents = args.value("documents"))
     if (!read_json_file(*documents, input.documents, io.err)) return 1;
   input.add_generation_prompt = args.flag("add-generation-prompt");
-  for (const auto& kv : args.values("var")) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      io.err << "nibble-cli template: --var expects KEY=VALUE, got '" << kv << "'\n";
-      return 2;
-    }
-    auto value = nlohmann::ordered_json::parse(kv.substr(eq + 1), nullptr, false);
-    input.extra[kv.substr(0, eq)] = value.is_discarded() ? nlohmann::ordered_json(kv.substr(eq + 1)) : value;
-  }
 
   auto model = load_chat_templates(args.positionals()[0]);
   if (!model) {
