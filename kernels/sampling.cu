@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
     // Largest threshold t with count(key >= t) >= top_k.
     std::uint32_t a = lo, b = 0xffffffffu;
     while (a < b) {
-      const std::uint32_t mid = a + (b - a + 1) / 2;
+      const std::uint32_t mid = static_cast<std::uint32_t>(a + (static_cast<std::uint64_t>(b) - a + 1) / 2);
       int c = 0;
       for (int i = tid; i < vocab; i += kThreads) c += order_key(z[i] * inv_t) >= mid;
       c = block_reduce(c, [](int x, int y) { return x + y; }, redi);
@@ -106,7 +106,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, i
     // Largest threshold t whose kept mass (keys >= t) still reaches top_p of the total.
     std::uint32_t a = lo, b = order_key(m);
     while (a < b) {
-      const std::uint32_t mid = a + (b - a + 1) / 2;
+      const std::uint32_t mid = static_cast<std::uint32_t>(a + (static_cast<std::uint64_t>(b) - a + 1) / 2);
       float mass = 0.0f;
       for (int i = tid; i < vocab; i += kThreads) {
         const float zi = z[i] * inv_t;

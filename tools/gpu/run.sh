@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root: unpacks gpu-build/bundle.tar.xz, records the
-# machine, runs the GPU tests and (with --bench) the synthetic benchmarks, writing logs to $OUT.
-# Usage: tools/gpu/run.sh [--tests] [--bench "BENCH ARGS"] [--filter GTEST_FILTER]
+# machine, runs each GPU test suite in its own process under a time limit, and (with --bench) the
+# synthetic benchmarks, writing logs to $OUT.
+# Usage: tools/gpu/run.sh [--tests] [--suites "A B"] [--bench "BENCH ARGS"] [--limit SECONDS]
 set -uo pipefail
 out="${OUT:-/tmp/nibble-out}"
 mkdir -p "$out" /tmp/nibble-bin
@@ -12,23 +13,33 @@ done
 tar -C /tmp/nibble-bin -xJf gpu-build/bundle.tar.xz
 export PATH="/tmp/nibble-bin:$PATH" LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$out/machine.txt" 2>&1
-run_tests=0; bench_args=""; filter="*"
+run_tests=0; bench_args=""; limit=120
+suites="KernelsDevice QGemv DGemv Gemm Ops Attention RopeKv Sampling CudaModel"
 while [ $# -gt 0 ]; do
   case "$1" in
     --tests) run_tests=1 ;;
+    --suites) suites="$2"; shift ;;
     --bench) bench_args="$2"; shift ;;
-    --filter) filter="$2"; shift ;;
+    --limit) limit="$2"; shift ;;
   esac
   shift
 done
 status=0
 if [ "$run_tests" = 1 ]; then
-  test_gpu --gtest_filter="$filter" --gtest_brief=1 > "$out/tests.log" 2>&1 || status=1
-  tail -40 "$out/tests.log"
+  for s in $suites; do
+    start=$(date +%s.%N)
+    timeout -k 5 "$limit" stdbuf -oL -eL test_gpu --gtest_filter="$s.*" > "$out/test-$s.log" 2>&1
+    rc=$?
+    printf '%-14s rc=%-3s %6.1fs  %s\n' "$s" "$rc" "$(echo "$(date +%s.%N) - $start" | bc)" \
+      "$(grep -E '^\[  (PASSED|FAILED)' "$out/test-$s.log" | tr '\n' ' ')" | tee -a "$out/summary.txt"
+    [ "$rc" = 0 ] || status=1
+  done
+  cat "$out"/test-*.log > "$out/tests.log"
+  grep -hE 'Failure|FAILED|error|rel L2|ppl_raw|agreement' "$out"/test-*.log | head -60
 fi
 if [ -n "$bench_args" ]; then
   # shellcheck disable=SC2086
-  nibble-cli bench $bench_args > "$out/bench.log" 2>&1 || status=1
+  timeout -k 5 420 stdbuf -oL -eL nibble-cli bench $bench_args > "$out/bench.log" 2>&1 || status=1
   tail -25 "$out/bench.log"
 fi
 exit $status
