@@ -22,7 +22,8 @@ constexpr const char* kUsage =
     "\n"
     "Commands:\n"
     "  list [--trash] [--folder NAME] [--limit N]    conversations, pinned first, most recent first\n"
-    "  search QUERY [--limit N] [--recent] [--trash] full-text search of messages and titles\n"
+    "  search QUERY [--limit N] [--relevance] [--trash]\n"
+    "                                                full-text search, newest first; \"a phrase\", pre*\n"
     "  export ID... | --all [--trash] --format md|json|html [--out PATH]\n"
     "                                                Markdown, our JSON (every branch), or one HTML page\n"
     "  import FILE [--format auto|nibble|webui]      our JSON export or a text-generation-webui chat file\n"
@@ -119,7 +120,7 @@ int run_search(h::HistoryStore& store, const Args& args, CommandIo io) {
   if (!limit.ok()) return usage_error(io, limit.error().message);
   h::SearchOptions options;
   options.limit = *limit;
-  options.order = args.flag("recent") ? h::SearchOrder::recent : h::SearchOrder::relevance;
+  options.order = args.flag("relevance") ? h::SearchOrder::relevance : h::SearchOrder::recent;
   options.include_trashed = args.flag("trash");
   auto hits = store.search(query, options);
   if (!hits.ok()) return failure(io, hits.error());
@@ -231,7 +232,7 @@ int cmd_history(int argc, char** argv, CommandIo io) {
     return 0;
   }
   if (!args.error().empty()) return usage_error(io, args.error());
-  if (auto bad = args.unknown({"help", "trash", "recent", "all"})) return usage_error(io, "unknown option " + *bad);
+  if (auto bad = args.unknown({"help", "trash", "relevance", "all"})) return usage_error(io, "unknown option " + *bad);
   if (args.positionals().empty()) return usage_error(io, "no command given");
   const std::string command = args.positionals()[0];
   if (command != "list" && command != "search" && command != "export" && command != "import")

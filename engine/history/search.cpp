@@ -1,5 +1,6 @@
-// Search: title matches first (at most a quarter of the limit), then message matches, by
-// relevance (bm25) or most recent first. Trashed conversations are left out unless asked for.
+// Search: title matches first (at most a quarter of the limit), then message matches, newest
+// first or by relevance (bm25 over the newest kRelevanceWindow matches). Trashed conversations
+// are left out unless asked for.
 #include "history/search.h"
 
 #include <algorithm>
@@ -35,24 +36,33 @@ std::size_t utf8_length(std::string_view s) {
   return n;
 }
 
-constexpr const char* kTitleSearch =
-    "SELECT c.id, highlight(conversation_fts, 0, char(2), char(3)), c.updated_at "
-    "FROM conversation_fts JOIN conversations c ON c.id = conversation_fts.rowid "
-    "WHERE conversation_fts MATCH ?1 AND (?2 OR c.trashed_at IS NULL) ORDER BY rank LIMIT ?3";
+// ?4: the relevance window. The subquery finds the rowid of the window's oldest match (FTS5
+// walks the newest matches only), and the rowid bound keeps bm25 to the window.
+#define NIBBLE_TITLE_SEARCH                                                    \
+  "SELECT c.id, highlight(conversation_fts, 0, char(2), char(3)), c.updated_at " \
+  "FROM conversation_fts JOIN conversations c ON c.id = conversation_fts.rowid " \
+  "WHERE conversation_fts MATCH ?1 AND (?2 OR c.trashed_at IS NULL) "
+constexpr const char* kTitleSearchByRank =
+    NIBBLE_TITLE_SEARCH
+    "AND conversation_fts.rowid >= coalesce((SELECT rowid FROM conversation_fts WHERE conversation_fts MATCH ?1 "
+    "ORDER BY rowid DESC LIMIT 1 OFFSET ?4 - 1), 0) ORDER BY rank LIMIT ?3";
+constexpr const char* kTitleSearchRecent = NIBBLE_TITLE_SEARCH "ORDER BY conversation_fts.rowid DESC LIMIT ?3";
 
 #define NIBBLE_MESSAGE_SEARCH                                                                              \
   "SELECT m.id, m.conversation_id, c.title, m.role, m.created_at, "                                        \
   "snippet(message_fts, 0, char(2), char(3), '…', 16) "                                                   \
   "FROM message_fts JOIN messages m ON m.id = message_fts.rowid JOIN conversations c ON c.id = m.conversation_id " \
   "WHERE message_fts MATCH ?1 AND (?2 OR c.trashed_at IS NULL) "
-constexpr const char* kMessageSearchByRank = NIBBLE_MESSAGE_SEARCH "ORDER BY rank LIMIT ?3";
+constexpr const char* kMessageSearchByRank =
+    NIBBLE_MESSAGE_SEARCH
+    "AND message_fts.rowid >= coalesce((SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 "
+    "ORDER BY rowid DESC LIMIT 1 OFFSET ?4 - 1), 0) ORDER BY rank LIMIT ?3";
 constexpr const char* kMessageSearchRecent = NIBBLE_MESSAGE_SEARCH "ORDER BY message_fts.rowid DESC LIMIT ?3";
 
 }  // namespace
 
 std::string build_match_expression(std::string_view query) {
   std::string out;
-  std::string_view last_word;
   std::size_t i = 0;
   while (i < query.size()) {
     if (is_space(query[i])) {
@@ -64,22 +74,22 @@ std::string build_match_expression(std::string_view query) {
       if (end == std::string_view::npos) end = query.size();
       std::string_view phrase = query.substr(i + 1, end - i - 1);
       if (has_word_char(phrase)) append_phrase(out, phrase);
-      last_word = {};
       i = end + 1;
       continue;
     }
     std::size_t end = i;
     while (end < query.size() && !is_space(query[end]) && query[end] != '"') ++end;
     std::string_view word = query.substr(i, end - i);
-    if (has_word_char(word)) {
-      append_phrase(out, word);
-      last_word = word;
-    } else {
-      last_word = {};
-    }
     i = end;
+    bool prefix = false;
+    while (!word.empty() && word.back() == '*') {
+      word.remove_suffix(1);
+      prefix = true;
+    }
+    if (!has_word_char(word)) continue;
+    append_phrase(out, word);
+    if (prefix && utf8_length(word) >= 2) out += '*';
   }
-  if (!last_word.empty() && utf8_length(last_word) >= 3 && !out.empty()) out += '*';
   return out;
 }
 
@@ -109,8 +119,10 @@ Result<std::vector<SearchHit>> run_search(sql::Connection& db, std::string_view 
 
   const auto title_limit = static_cast<std::int64_t>(std::max<std::size_t>(1, options.limit / 4));
   {
-    NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(kTitleSearch));
+    const bool by_rank = options.order == SearchOrder::relevance;
+    NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(by_rank ? kTitleSearchByRank : kTitleSearchRecent));
     s.bind(1, expr).bind(2, options.include_trashed).bind(3, title_limit);
+    if (by_rank) s.bind(4, kRelevanceWindow);
     for (;;) {
       NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
       if (!row) break;
@@ -126,6 +138,7 @@ Result<std::vector<SearchHit>> run_search(sql::Connection& db, std::string_view 
   NIBBLE_ASSIGN_OR_RETURN(
       auto s, db.cached(options.order == SearchOrder::recent ? kMessageSearchRecent : kMessageSearchByRank));
   s.bind(1, expr).bind(2, options.include_trashed).bind(3, message_limit);
+  if (options.order == SearchOrder::relevance) s.bind(4, kRelevanceWindow);
   for (;;) {
     NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) break;

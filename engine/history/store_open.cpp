@@ -53,6 +53,7 @@ Status check_before_first_write(sql::Connection& db, int version) {
 }
 
 Status startup_maintenance(sql::Connection& db, const HistoryOptions& options, OpenReport& report) {
+  if (!options.recover_interrupted && !options.purge_expired_trash) return {};
   return sql::in_transaction(db, "BEGIN IMMEDIATE", [&]() -> Status {
     const TimestampMs now = now_ms();
     if (options.recover_interrupted) {

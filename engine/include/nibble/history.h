@@ -200,11 +200,15 @@ struct SearchHit {
   HighlightedText snippet;
 };
 
-enum class SearchOrder : std::uint8_t { relevance, recent };
+// recent: newest messages first (fast for any word). relevance: bm25, among the newest 1,000
+// matches of the query (all matches for rarer words).
+enum class SearchOrder : std::uint8_t { recent, relevance };
 
+// The query: words (all must match), "quoted phrases", word* for a prefix (opt-in: a short
+// prefix of common words is slow). Titles that match come first, at most a quarter of `limit`.
 struct SearchOptions {
   std::size_t limit = 20;
-  SearchOrder order = SearchOrder::relevance;
+  SearchOrder order = SearchOrder::recent;
   bool include_trashed = false;
 };
 

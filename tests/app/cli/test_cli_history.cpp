@@ -89,6 +89,10 @@ TEST_F(CliHistory, SearchHighlightsMatches) {
   EXPECT_NE(r.out.find("[pastéis]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Trip to Lisbon"), std::string::npos);
   EXPECT_NE(run({"--db", db, "search", "zebra"}).out.find("No matches."), std::string::npos);
+  auto ranked = run({"--db", db, "search", "lis*", "--relevance", "--limit", "5"});
+  ASSERT_EQ(ranked.code, 0) << ranked.err;
+  EXPECT_NE(ranked.out.find("title: Trip to [Lisbon]"), std::string::npos) << ranked.out;
+  EXPECT_NE(ranked.out.find("eat in [Lisbon]?"), std::string::npos) << ranked.out;
 }
 
 TEST_F(CliHistory, ExportsAndImportsRoundTrip) {

@@ -11,18 +11,17 @@ namespace {
 
 using namespace testing;
 
-TEST(HistorySearchQuery, WordsArePhrasesAndTheLastWordIsAPrefix) {
-  EXPECT_EQ(build_match_expression("lisbon trip"), "\"lisbon\" \"trip\"*");
-  EXPECT_EQ(build_match_expression("  go  "), "\"go\"");  // too short for a prefix
-  EXPECT_EQ(build_match_expression("\"exact phrase\" more"), "\"exact phrase\" \"more\"*");
-  EXPECT_EQ(build_match_expression("ends with \"a phrase\""), "\"ends\" \"with\" \"a phrase\"");
+TEST(HistorySearchQuery, WordsArePhrasesAndAStarAsksForAPrefix) {
+  EXPECT_EQ(build_match_expression("lisbon trip"), "\"lisbon\" \"trip\"");
+  EXPECT_EQ(build_match_expression("  lis*  "), "\"lis\"*");
+  EXPECT_EQ(build_match_expression("l* trip**"), "\"l\" \"trip\"*");  // one letter is too short a prefix
+  EXPECT_EQ(build_match_expression("\"exact phrase\" more"), "\"exact phrase\" \"more\"");
   EXPECT_EQ(build_match_expression(""), "");
-  EXPECT_EQ(build_match_expression("- ... \"\""), "");
+  EXPECT_EQ(build_match_expression("- ... \"\" *"), "");
 }
 
 TEST(HistorySearchQuery, FtsOperatorsAreJustWords) {
-  EXPECT_EQ(build_match_expression("cats OR dogs NOT birds"),
-            "\"cats\" \"OR\" \"dogs\" \"NOT\" \"birds\"*");
+  EXPECT_EQ(build_match_expression("cats OR dogs NOT birds"), "\"cats\" \"OR\" \"dogs\" \"NOT\" \"birds\"");
   EXPECT_EQ(build_match_expression("col:value (x) ^y"), "\"col:value\" \"(x)\" \"^y\"");
   EXPECT_EQ(build_match_expression("unbalanced \"quote"), "\"unbalanced\" \"quote\"");
 }
@@ -83,11 +82,13 @@ TEST_F(HistorySearchTest, FindsTitlesAndMessagesWithHighlights) {
 }
 
 TEST_F(HistorySearchTest, DiacriticsAndPrefixesMatch) {
-  auto hits = store->search("pasteis bel");
+  EXPECT_TRUE(store->search("pasteis bel")->empty());  // no prefix unless asked for
+  auto hits = store->search("pasteis bel*");
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->size(), 1u);
   EXPECT_EQ((*hits)[0].conversation_id, lisbon);
-  EXPECT_EQ(store->search("yol")->size(), 1u);
+  EXPECT_EQ(store->search("yol*")->size(), 1u);
+  EXPECT_EQ(store->search("yolk")->size(), 1u);
   EXPECT_EQ(store->search("zebra")->size(), 0u);
   EXPECT_TRUE(store->search("   ")->empty());
   EXPECT_TRUE(store->search("\"unbalanced OR (").ok());
@@ -121,9 +122,7 @@ TEST_F(HistorySearchTest, RenamedTitlesAndPurgedConversationsStayInSync) {
 
 TEST_F(HistorySearchTest, RecentOrderPutsNewestMessagesFirst) {
   ConversationId later = add("Later", {"egg salad recipe"});
-  SearchOptions recent;
-  recent.order = SearchOrder::recent;
-  auto hits = store->search("egg", recent);
+  auto hits = store->search("egg");  // newest first by default
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->size(), 2u);
   EXPECT_EQ((*hits)[0].conversation_id, later);
@@ -159,6 +158,41 @@ TEST_F(HistorySearchTest, LimitCapsTheHits) {
   int titles = 0;
   for (const auto& h : *hits) titles += h.message_id ? 0 : 1;
   EXPECT_EQ(titles, 2);  // a quarter of the limit
+}
+
+TEST_F(HistorySearchTest, RelevanceRanksTheNewestMatchesOfVeryCommonWords) {
+  // kRelevanceWindow + 100 messages with "common"; the strongest match is the oldest one, out of
+  // the window, and a second strong match sits among the newest.
+  ConversationTree tree;
+  tree.conversation.title = "bulk";
+  const int n = kRelevanceWindow + 100;
+  for (int i = 0; i < n; ++i) {
+    Message m;
+    m.id = i + 1;
+    if (i > 0) m.parent_id = i;
+    m.role = i % 2 ? Role::assistant : Role::user;
+    m.content = "a common word among many other ordinary words in a longer message number " + std::to_string(i);
+    if (i == 0) m.content = "common common common oldest";
+    if (i == n - 10) m.content = "common common common newest";
+    if (i == 5) m.content += " rareword";
+    tree.messages.push_back(m);
+  }
+  wait_ok(store->import_trees({tree}));
+  SearchOptions relevance;
+  relevance.order = SearchOrder::relevance;
+  auto hits = store->search("common", relevance);
+  ASSERT_TRUE(hits.ok()) << hits.error().to_string();
+  ASSERT_FALSE(hits->empty());
+  EXPECT_NE((*hits)[0].snippet.text.find("newest"), std::string::npos) << (*hits)[0].snippet.text;
+  for (const auto& h : *hits) EXPECT_EQ(h.snippet.text.find("oldest"), std::string::npos);
+  // Older matches are still found by more specific queries, and newest-first has no window.
+  auto old = store->search("common oldest", relevance);
+  ASSERT_EQ(old->size(), 1u);
+  auto newest_first = store->search("common");
+  ASSERT_EQ(newest_first->size(), 20u);
+  EXPECT_NE((*newest_first)[0].snippet.text.find("number " + std::to_string(n - 1)), std::string::npos)
+      << (*newest_first)[0].snippet.text;
+  EXPECT_EQ(store->search("rareword")->size(), 1u);
 }
 
 }  // namespace
