@@ -2,13 +2,30 @@
 #include "model/model_impl.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "backend/cpu/cpu_backend.h"
+#if NIBBLE_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "model/model_info.h"
 #include "model/weight_source.h"
 
 namespace nibble {
 namespace {
+
+// "cuda" -> 0, "cuda:N" -> N; nullopt for anything else.
+std::optional<int> parse_cuda_device(const std::string& d) {
+  if (d == "cuda") return 0;
+  if (d.rfind("cuda:", 0) != 0 || d.size() == 5 || d.size() > 8) return std::nullopt;
+  int n = 0;
+  for (std::size_t i = 5; i < d.size(); ++i) {
+    if (d[i] < '0' || d[i] > '9') return std::nullopt;
+    n = n * 10 + (d[i] - '0');
+  }
+  return n;
+}
 
 Status check_options(const LoadOptions& o, const ModelSpec& s) {
   auto bad = [](const std::string& what) { return make_error(ErrorKind::invalid_argument, "load options: ", what); };
@@ -21,11 +38,11 @@ Status check_options(const LoadOptions& o, const ModelSpec& s) {
       return bad("split_layers must increase strictly inside (0, " + std::to_string(s.n_layers) + ")");
     prev = b;
   }
-  if (o.device != "cpu") {
-    if (o.device.rfind("cuda", 0) == 0)
-      return make_error(ErrorKind::unsupported, "device '", o.device, "': this build has no CUDA backend; use --device cpu");
-    return bad("unknown device '" + o.device + "' (cpu or cuda:N)");
-  }
+  if (o.device != "cpu" && !parse_cuda_device(o.device)) return bad("unknown device '" + o.device + "' (cpu or cuda:N)");
+#if !NIBBLE_HAVE_CUDA
+  if (o.device != "cpu")
+    return make_error(ErrorKind::unsupported, "device '", o.device, "': this build has no CUDA backend; use --device cpu");
+#endif
   return {};
 }
 
@@ -48,7 +65,15 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
   const int n_pages = (context + o.page_size - 1) / o.page_size;
   m->pages_ = std::make_unique<PagePool>(n_pages);
   m->pool_ = std::make_unique<ThreadPool>(o.threads);
-  m->backends_.push_back(make_cpu_backend(*m->pool_));
+  if (o.device == "cpu") {
+    m->backends_.push_back(make_cpu_backend(*m->pool_));
+  } else {
+#if NIBBLE_HAVE_CUDA
+    NIBBLE_ASSIGN_OR_RETURN(auto gpu, make_cuda_backend(*parse_cuda_device(o.device)));
+    m->backends_.push_back(std::move(gpu));
+#endif
+  }
+  const bool on_gpu = o.device != "cpu";
 
   std::vector<int> bounds = {0};
   bounds.insert(bounds.end(), o.split_layers.begin(), o.split_layers.end());
@@ -65,7 +90,7 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     so.max_rows = o.max_batch_tokens;
     so.kv_pages = n_pages;
     so.page_size = o.page_size;
-    so.kv_type = KvCacheType::fp32;
+    so.kv_type = on_gpu ? KvCacheType::fp16 : KvCacheType::fp32;
     LoadProgressFn progress;
     if (o.progress)
       progress = [&](std::size_t done, std::size_t) { return o.progress(done_before + done, total); };

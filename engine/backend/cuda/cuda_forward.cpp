@@ -1,0 +1,453 @@
+// CudaSegment forward paths. Decode (<= kDecodeRows rows): fused GEMV kernels (RMSNorm in the
+// prologue, residual add / SiLU-gate in the epilogue) and split-K attention, captured once per
+// (rows, context bucket) as a CUDA graph and replayed. Prefill: RMSNorm, dequantize + cuBLAS GEMM,
+// attention per row. Step metadata (positions, block tables) lives in device memory so graphs
+// stay valid across steps.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cuda/cuda_segment.h"
+#include "nibble_kernels/attention.h"
+#include "nibble_kernels/dequant.h"
+#include "nibble_kernels/gemm.h"
+#include "nibble_kernels/ops.h"
+
+namespace nibble::cuda {
+namespace {
+
+using kernels::QGemvOutput;
+
+struct MetaView {
+  int* tokens;
+  int* positions;
+  int* row_seq;
+  int* logit_rows;
+  int* tables;
+  int4* tiles;  // prefill attention tiles {row_begin, rows, seq, 0}
+};
+
+MetaView meta_view(void* base, int max_rows, int max_pages) {
+  int* p = static_cast<int*>(base);
+  const std::size_t tiles_at = (4 * static_cast<std::size_t>(max_rows) + static_cast<std::size_t>(max_rows) * max_pages + 3) / 4 * 4;
+  return {p, p + max_rows, p + 2 * max_rows, p + 3 * max_rows, p + 4 * max_rows, reinterpret_cast<int4*>(p + tiles_at)};
+}
+
+int context_bucket(int needed, int capacity) {
+  int b = 256;
+  while (b < needed) b *= 2;
+  return std::min(b, capacity);
+}
+
+}  // namespace
+
+Result<int> CudaSegment::upload_plan(const BatchPlan& plan, bool tokens, bool logit_rows) {
+  const int rows = plan.n_rows();
+  if (rows <= 0 || rows > opts_.max_rows)
+    return make_error(ErrorKind::invalid_argument, "forward step of ", rows, " rows (this segment takes 1..",
+                      opts_.max_rows, ")");
+  if (static_cast<int>(plan.seqs.size()) > opts_.max_rows)
+    return make_error(ErrorKind::invalid_argument, "too many sequences in one step");
+  const MetaView h = meta_view(meta_host_.data(), opts_.max_rows, max_pages_);
+  int max_pos = 0;
+  for (int r = 0; r < rows; ++r) {
+    h.positions[r] = plan.positions[static_cast<std::size_t>(r)];
+    max_pos = std::max(max_pos, h.positions[r]);
+    if (tokens) h.tokens[r] = plan.tokens[static_cast<std::size_t>(r)];
+  }
+  const int capacity = opts_.kv_pages * opts_.page_size;
+  if (max_pos >= capacity)
+    return make_error(ErrorKind::invalid_argument, "position ", max_pos, " is past the KV cache capacity ", capacity);
+  for (std::size_t s = 0; s < plan.seqs.size(); ++s) {
+    const SeqEntry& e = plan.seqs[s];
+    const int needed = (e.pos_begin + e.n_tokens + opts_.page_size - 1) / opts_.page_size;
+    if (static_cast<int>(e.pages.size()) < needed || static_cast<int>(e.pages.size()) > max_pages_)
+      return make_error(ErrorKind::invalid_argument, "sequence ", s, " has ", e.pages.size(), " pages for ",
+                        e.pos_begin + e.n_tokens, " positions");
+    int* row = h.tables + s * static_cast<std::size_t>(max_pages_);
+    for (std::size_t i = 0; i < e.pages.size(); ++i) {
+      if (e.pages[i] < 0 || e.pages[i] >= opts_.kv_pages)
+        return make_error(ErrorKind::invalid_argument, "page id ", e.pages[i], " out of range");
+      row[i] = e.pages[i];
+    }
+    for (int r = e.token_begin; r < e.token_begin + e.n_tokens; ++r) h.row_seq[r] = static_cast<int>(s);
+  }
+  if (logit_rows)
+    for (std::size_t i = 0; i < plan.logit_rows.size(); ++i) h.logit_rows[i] = plan.logit_rows[i];
+  n_tiles_ = 0;
+  if (rows > kDecodeRows) {
+    for (std::size_t s = 0; s < plan.seqs.size(); ++s) {
+      const SeqEntry& e = plan.seqs[s];
+      for (int r = 0; r < e.n_tokens; r += 64)
+        h.tiles[n_tiles_++] = int4{e.token_begin + r, std::min(64, e.n_tokens - r), static_cast<int>(s), 0};
+    }
+  }
+  // One copy of the used prefix of the metadata block (tables last).
+  const std::size_t bytes = (4 * static_cast<std::size_t>(opts_.max_rows) + plan.seqs.size() * max_pages_) * 4;
+  NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(meta_.data(), meta_host_.data(), bytes, cudaMemcpyHostToDevice,
+                                                        stream_)),
+                        "uploading step metadata")));
+  if (n_tiles_ > 0) {
+    const MetaView d = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+    NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(d.tiles, h.tiles, sizeof(int4) * n_tiles_, cudaMemcpyHostToDevice,
+                                                          stream_)),
+                          "uploading step metadata")));
+  }
+  return max_pos + 1;
+}
+
+Status CudaSegment::gemv(const DeviceLinear* const* mats, int count, const void* x, int ldx, bool rmsnorm_input,
+                         const DeviceBuffer* norm, QGemvOutput output, void* const* outs, const int* lds, int rows) {
+  bool all_quant = true, all_dense = true;
+  for (int i = 0; i < count; ++i) {
+    all_quant = all_quant && mats[i]->quantized;
+    all_dense = all_dense && !mats[i]->quantized;
+  }
+  if (!all_quant && !all_dense) {
+    // Mixed formats in one fused group: run each matrix alone (a silu pair must match).
+    if (output == QGemvOutput::silu_mul) return make_error(ErrorKind::unsupported, "gate/up projections in different formats");
+    for (int i = 0; i < count; ++i) NIBBLE_TRY(gemv(mats + i, 1, x, ldx, rmsnorm_input, norm, output, outs + i, lds + i, rows));
+    return {};
+  }
+  const auto input = rmsnorm_input ? kernels::QGemvInput::fp32_rmsnorm : kernels::QGemvInput::fp16;
+  const __half* nw = norm ? norm->as<const __half>() : nullptr;
+  const float eps = static_cast<float>(spec_.rms_norm_eps);
+  if (all_quant) {
+    kernels::QGemvArgs a;
+    a.count = count;
+    for (int i = 0; i < count; ++i) {
+      a.m[i] = mats[i]->quant;
+      a.target[i] = {outs[i], lds[i]};
+    }
+    a.input = input;
+    a.output = output;
+    a.x = x;
+    a.ldx = ldx;
+    a.norm_weight = nw;
+    a.norm_eps = eps;
+    a.rows = rows;
+    a.workspace = gemv_ws_.as<float>();
+    a.counters = gemv_counters_.as<unsigned>();
+    return check(kernels::qgemv(a, stream_), "quantized GEMV");
+  }
+  kernels::DGemvArgs a;
+  a.count = count;
+  for (int i = 0; i < count; ++i) {
+    a.m[i] = mats[i]->dense;
+    a.target[i] = {outs[i], lds[i]};
+  }
+  a.input = input;
+  a.output = output;
+  a.x = x;
+  a.ldx = ldx;
+  a.norm_weight = nw;
+  a.norm_eps = eps;
+  a.rows = rows;
+  return check(kernels::dgemv(a, stream_), "dense GEMV");
+}
+
+Status CudaSegment::enqueue_decode_layers(int rows, int context) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size, qd = sp.q_dim(), kvd = sp.kv_dim(), inter = sp.intermediate_size;
+  const int qkv_w = qd + 2 * kvd;
+  float* h = hidden_.as<float>();
+  float* qkv = qkv_.as<float>();
+  const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+  for (auto& L : layers_) {
+    const DeviceLinear* qkv_m[3] = {&L.q, &L.k, &L.v};
+    void* qkv_out[3] = {qkv, qkv + qd, qkv + qd + kvd};
+    const int qkv_ld[3] = {qkv_w, qkv_w, qkv_w};
+    NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows));
+    if (sp.qk_norm) {
+      const float eps = static_cast<float>(sp.rms_norm_eps);
+      NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, sp.n_heads, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
+      NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, sp.n_kv_heads, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
+    }
+    kernels::RopeKvArgs r;
+    r.q = qkv;
+    r.k = qkv + qd;
+    r.v = qkv + qd + kvd;
+    r.ldq = r.ldk = r.ldv = qkv_w;
+    r.rows = rows;
+    r.heads = sp.n_heads;
+    r.kv_heads = sp.n_kv_heads;
+    r.head_dim = sp.head_dim;
+    r.rotary_dim = sp.head_dim;
+    r.inv_freq = inv_freq_.as<const float>();
+    r.attn_factor = attn_factor_;
+    r.positions = m.positions;
+    r.row_seq = m.row_seq;
+    r.block_tables = m.tables;
+    r.max_pages = max_pages_;
+    r.page_size = opts_.page_size;
+    r.k_cache = L.k_cache.as<__half>();
+    r.v_cache = L.v_cache.as<__half>();
+    NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
+    kernels::AttentionArgs at;
+    at.q = qkv;
+    at.ldq = qkv_w;
+    at.out = attn_.as<__half>();
+    at.ldo = qd;
+    at.k_cache = L.k_cache.as<const __half>();
+    at.v_cache = L.v_cache.as<const __half>();
+    at.rows = rows;
+    at.heads = sp.n_heads;
+    at.kv_heads = sp.n_kv_heads;
+    at.head_dim = sp.head_dim;
+    at.page_size = opts_.page_size;
+    at.max_pages = max_pages_;
+    at.positions = m.positions;
+    at.row_seq = m.row_seq;
+    at.block_tables = m.tables;
+    at.window = L.sliding_window;
+    at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+    at.max_context = context;
+    at.workspace = attn_ws_.as<float>();
+    at.counters = attn_counters_.as<unsigned>();
+    NIBBLE_TRY(check(kernels::attention_rows(at, stream_), "attention"));
+    const DeviceLinear* o_m[1] = {&L.o};
+    void* o_out[1] = {h};
+    const int o_ld[1] = {hidden};
+    NIBBLE_TRY(gemv(o_m, 1, attn_.data(), qd, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows));
+    const DeviceLinear* gu_m[2] = {&L.gate, &L.up};
+    void* gu_out[2] = {act_.data(), act_.data()};
+    const int gu_ld[2] = {inter, inter};
+    NIBBLE_TRY(gemv(gu_m, 2, h, hidden, true, &L.mlp_norm, QGemvOutput::silu_mul, gu_out, gu_ld, rows));
+    const DeviceLinear* d_m[1] = {&L.down};
+    NIBBLE_TRY(gemv(d_m, 1, act_.data(), inter, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows));
+  }
+  return {};
+}
+
+Status CudaSegment::gemm(const DeviceLinear& w, const __half* a, int lda, int rows, void* c, int ldc, bool c_fp32,
+                         float beta, int) {
+  kernels::GemmArgs g;
+  g.m = rows;
+  g.n = w.N;
+  g.k = w.K;
+  g.a = a;
+  g.lda = lda;
+  g.c = c;
+  g.ldc = ldc;
+  g.c_fp32 = c_fp32;
+  g.beta = beta;
+  if (!w.quantized) {
+    g.b = static_cast<const __half*>(w.dense.w);
+    g.ldb = w.K;
+    g.b_is_nk = true;
+    NIBBLE_TRY(check(kernels::gemm_f16(cublas_, g, stream_), "GEMM"));
+    if (w.dense.bias && c_fp32) NIBBLE_TRY(check(kernels::add_bias_f32(static_cast<float*>(c), ldc, rows, w.N, w.dense.bias, stream_), "bias"));
+    return {};
+  }
+  // Dequantize column blocks that fit the scratch, one GEMM per block.
+  const int block_cols = static_cast<int>(std::min<std::size_t>(w.N, wscratch_elems_ / static_cast<std::size_t>(w.K)));
+  if (block_cols <= 0) return make_error(ErrorKind::internal, "dequantization scratch too small");
+  for (int n0 = 0; n0 < w.N; n0 += block_cols) {
+    const int nc = std::min(block_cols, w.N - n0);
+    NIBBLE_TRY(check(kernels::qmatrix_dequant_f16(w.quant, n0, nc, wscratch_.as<__half>(), nc, 0, stream_), "dequantize"));
+    kernels::GemmArgs b = g;
+    b.n = nc;
+    b.b = wscratch_.as<const __half>();
+    b.ldb = nc;
+    b.b_is_nk = false;
+    b.c = c_fp32 ? static_cast<void*>(static_cast<float*>(c) + n0) : static_cast<void*>(static_cast<__half*>(c) + n0);
+    NIBBLE_TRY(check(kernels::gemm_f16(cublas_, b, stream_), "GEMM"));
+  }
+  if (w.quant.bias && c_fp32) NIBBLE_TRY(check(kernels::add_bias_f32(static_cast<float*>(c), ldc, rows, w.N, w.quant.bias, stream_), "bias"));
+  return {};
+}
+
+Status CudaSegment::enqueue_prefill_layers(int rows) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size, qd = sp.q_dim(), kvd = sp.kv_dim(), inter = sp.intermediate_size;
+  const int qkv_w = qd + 2 * kvd;
+  const float eps = static_cast<float>(sp.rms_norm_eps);
+  float* h = hidden_.as<float>();
+  float* qkv = qkv_.as<float>();
+  __half* normed = normed_.as<__half>();
+  const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+  for (auto& L : layers_) {
+    NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.attn_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
+    NIBBLE_TRY(gemm(L.q, normed, hidden, rows, qkv, qkv_w, true, 0.0f, 0));
+    NIBBLE_TRY(gemm(L.k, normed, hidden, rows, qkv + qd, qkv_w, true, 0.0f, 0));
+    NIBBLE_TRY(gemm(L.v, normed, hidden, rows, qkv + qd + kvd, qkv_w, true, 0.0f, 0));
+    if (sp.qk_norm) {
+      NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, sp.n_heads, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
+      NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, sp.n_kv_heads, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
+    }
+    kernels::RopeKvArgs r;
+    r.q = qkv;
+    r.k = qkv + qd;
+    r.v = qkv + qd + kvd;
+    r.ldq = r.ldk = r.ldv = qkv_w;
+    r.rows = rows;
+    r.heads = sp.n_heads;
+    r.kv_heads = sp.n_kv_heads;
+    r.head_dim = sp.head_dim;
+    r.rotary_dim = sp.head_dim;
+    r.inv_freq = inv_freq_.as<const float>();
+    r.attn_factor = attn_factor_;
+    r.positions = m.positions;
+    r.row_seq = m.row_seq;
+    r.block_tables = m.tables;
+    r.max_pages = max_pages_;
+    r.page_size = opts_.page_size;
+    r.k_cache = L.k_cache.as<__half>();
+    r.v_cache = L.v_cache.as<__half>();
+    NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
+    kernels::AttentionArgs at;
+    at.q = qkv;
+    at.ldq = qkv_w;
+    at.out = attn_.as<__half>();
+    at.ldo = qd;
+    at.k_cache = L.k_cache.as<const __half>();
+    at.v_cache = L.v_cache.as<const __half>();
+    at.rows = rows;
+    at.heads = sp.n_heads;
+    at.kv_heads = sp.n_kv_heads;
+    at.head_dim = sp.head_dim;
+    at.page_size = opts_.page_size;
+    at.max_pages = max_pages_;
+    at.positions = m.positions;
+    at.row_seq = m.row_seq;
+    at.block_tables = m.tables;
+    at.window = L.sliding_window;
+    at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+    at.max_context = opts_.kv_pages * opts_.page_size;
+    if (kernels::attention_prefill_supports(sp.head_dim)) {
+      NIBBLE_TRY(check(kernels::attention_prefill(at, m.tiles, n_tiles_, stream_), "attention"));
+    } else {
+      NIBBLE_TRY(check(kernels::attention_rows_serial(at, stream_), "attention"));
+    }
+    NIBBLE_TRY(gemm(L.o, attn_.as<const __half>(), qd, rows, h, hidden, true, 1.0f, 0));
+    NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.mlp_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
+    float* gu = gate_up_.as<float>();
+    NIBBLE_TRY(gemm(L.gate, normed, hidden, rows, gu, 2 * inter, true, 0.0f, 0));
+    NIBBLE_TRY(gemm(L.up, normed, hidden, rows, gu + inter, 2 * inter, true, 0.0f, 0));
+    NIBBLE_TRY(check(kernels::silu_mul_f16(gu, 2 * inter, gu + inter, 2 * inter, rows, inter, act_.as<__half>(), inter, stream_), "SiLU"));
+    NIBBLE_TRY(gemm(L.down, act_.as<const __half>(), inter, rows, h, hidden, true, 1.0f, 0));
+  }
+  return {};
+}
+
+Status CudaSegment::embed(const BatchPlan& plan) {
+  if (lost_) return make_error(ErrorKind::device_lost, "the GPU context was lost: reload the model");
+  if (!opts_.has_embedding || !embed_.data()) return make_error(ErrorKind::internal, "embed() on a segment without the embedding");
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  for (std::int32_t id : plan.tokens)
+    if (id < 0 || id >= spec_.vocab_size)
+      return make_error(ErrorKind::invalid_argument, "token id ", id, " is outside the vocabulary (", spec_.vocab_size, ")");
+  NIBBLE_ASSIGN_OR_RETURN(int ctx, upload_plan(plan, true, false));
+  (void)ctx;
+  const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+  return fail(check(kernels::embed_rows(embed_.data(), kernels::WeightType::fp16, spec_.vocab_size, spec_.hidden_size,
+                                        m.tokens, plan.n_rows(), hidden_.as<float>(), stream_),
+                    "embedding"));
+}
+
+Status CudaSegment::run_layers(const BatchPlan& plan) {
+  if (lost_) return make_error(ErrorKind::device_lost, "the GPU context was lost: reload the model");
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  NIBBLE_ASSIGN_OR_RETURN(int needed, upload_plan(plan, false, false));
+  const int rows = plan.n_rows();
+  if (rows > kDecodeRows) return fail(enqueue_prefill_layers(rows));
+  const int context = context_bucket(needed, opts_.kv_pages * opts_.page_size);
+  const auto key = std::make_pair(rows, context);
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    cudaGraph_t graph = nullptr;
+    NIBBLE_TRY(fail(check(static_cast<int>(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal)), "graph capture")));
+    Status enq = enqueue_decode_layers(rows, context);
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (!enq.ok()) {
+      if (graph) cudaGraphDestroy(graph);
+      return fail(enq);
+    }
+    NIBBLE_TRY(fail(check(static_cast<int>(end), "graph capture")));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    NIBBLE_TRY(fail(check(static_cast<int>(inst), "graph instantiation")));
+    it = graphs_.emplace(key, exec).first;
+  }
+  return fail(check(static_cast<int>(cudaGraphLaunch(it->second, stream_)), "decode step"));
+}
+
+Status CudaSegment::enqueue_head(int n, float* out_logits) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size;
+  const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+  NIBBLE_TRY(check(kernels::gather_rows_f32(hidden_.as<const float>(), hidden, m.logit_rows, n, hidden, head_in_.as<float>(), hidden, stream_), "gathering rows"));
+  float* logits = logits_.as<float>();
+  if (n <= kDecodeRows) {
+    const DeviceLinear* hm[1] = {&head_};
+    void* outs[1] = {logits};
+    const int lds[1] = {sp.vocab_size};
+    NIBBLE_TRY(gemv(hm, 1, head_in_.data(), hidden, true, &final_norm_, QGemvOutput::store_fp32, outs, lds, n));
+  } else {
+    NIBBLE_TRY(check(kernels::rms_norm_f16(head_in_.as<const float>(), hidden, final_norm_.as<const __half>(),
+                                           static_cast<float>(sp.rms_norm_eps), n, hidden, normed_.as<__half>(), hidden, stream_),
+                     "final norm"));
+    NIBBLE_TRY(gemm(head_, normed_.as<const __half>(), hidden, n, logits, sp.vocab_size, true, 0.0f, 0));
+  }
+  if (out_logits) {
+    NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(out_logits, logits, static_cast<std::size_t>(n) * sp.vocab_size * 4,
+                                                      cudaMemcpyDeviceToHost, stream_)),
+                     "downloading logits"));
+  }
+  return {};
+}
+
+Status CudaSegment::head(const BatchPlan& plan, float* logits) {
+  if (lost_) return make_error(ErrorKind::device_lost, "the GPU context was lost: reload the model");
+  if (!opts_.has_head) return make_error(ErrorKind::internal, "head() on a segment without the head");
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  const int n = static_cast<int>(plan.logit_rows.size());
+  if (n == 0) return {};
+  if (n > opts_.max_rows) return make_error(ErrorKind::invalid_argument, "too many logit rows");
+  for (std::int32_t r : plan.logit_rows)
+    if (r < 0 || r >= plan.n_rows()) return make_error(ErrorKind::invalid_argument, "logit row ", r, " out of range");
+  NIBBLE_TRY(upload_plan(plan, false, true));
+  NIBBLE_TRY(fail(enqueue_head(n, logits)));
+  return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "forward step"));
+}
+
+Status CudaSegment::head_sample(const BatchPlan& plan, const kernels::SampleRow* params, std::int32_t* ids) {
+  if (lost_) return make_error(ErrorKind::device_lost, "the GPU context was lost: reload the model");
+  if (!opts_.has_head) return make_error(ErrorKind::internal, "head_sample() on a segment without the head");
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  const int n = static_cast<int>(plan.logit_rows.size());
+  if (n == 0) return {};
+  if (n > opts_.max_rows) return make_error(ErrorKind::invalid_argument, "too many logit rows");
+  NIBBLE_TRY(upload_plan(plan, false, true));
+  NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(sample_params_.data(), params, sizeof(kernels::SampleRow) * n,
+                                                        cudaMemcpyHostToDevice, stream_)),
+                        "uploading sampler settings")));
+  NIBBLE_TRY(fail(enqueue_head(n, nullptr)));
+  NIBBLE_TRY(fail(check(kernels::sample_rows(logits_.as<const float>(), spec_.vocab_size, spec_.vocab_size, n,
+                                             sample_params_.as<const kernels::SampleRow>(), sample_ids_.as<int>(), stream_),
+                        "sampling")));
+  NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(ids, sample_ids_.data(), sizeof(int) * n, cudaMemcpyDeviceToHost, stream_)),
+                        "downloading ids")));
+  return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "forward step"));
+}
+
+Status CudaSegment::hidden_to_host(float* dst, int rows) {
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(dst, hidden_.data(), static_cast<std::size_t>(rows) * spec_.hidden_size * 4,
+                                                        cudaMemcpyDeviceToHost, stream_)),
+                        "copying hidden state")));
+  return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "copying hidden state"));
+}
+
+Status CudaSegment::hidden_from_host(const float* src, int rows) {
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  if (rows > opts_.max_rows) return make_error(ErrorKind::invalid_argument, "too many rows");
+  NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(hidden_.data(), src, static_cast<std::size_t>(rows) * spec_.hidden_size * 4,
+                                                        cudaMemcpyHostToDevice, stream_)),
+                        "copying hidden state")));
+  return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "copying hidden state"));
+}
+
+}  // namespace nibble::cuda

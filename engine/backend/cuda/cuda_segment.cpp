@@ -1,0 +1,250 @@
+// CudaSegment construction: device setup, weight upload (per layer, with progress and cancel),
+// the KV cache, and one allocation plan for every scratch buffer a forward step needs.
+#include "backend/cuda/cuda_segment.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "model/rope.h"
+#include "model/weight_source.h"
+#include "nibble_kernels/attention.h"
+#include "util/half.h"
+
+namespace nibble::cuda {
+namespace {
+
+Result<DeviceBuffer> upload_norm(const WeightSource& w, const std::string& name, int n) {
+  NIBBLE_ASSIGN_OR_RETURN(TensorView t, w.dense(name, {n}));
+  std::vector<std::uint16_t> h(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) h[i] = fp32_to_fp16(t.f(i));
+  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(h.size() * 2, name.c_str()));
+  NIBBLE_TRY(b.upload(h.data(), h.size() * 2, 0, name.c_str()));
+  return b;
+}
+
+std::size_t linear_bytes(const LinearDesc& d) {
+  std::size_t t = d.weight.nbytes + d.exl2.q_weight.nbytes + d.gptq.qweight.nbytes;
+  return t;
+}
+
+}  // namespace
+
+CudaSegment::CudaSegment(int device, const ModelSpec& spec, const SegmentOptions& opts)
+    : device_(device), spec_(spec), opts_(opts) {}
+
+CudaSegment::~CudaSegment() {
+  cudaSetDevice(device_);
+  for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+  if (cublas_) cublasDestroy(cublas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+Status CudaSegment::fail(Status s) {
+  if (!s.ok() && s.error().kind == ErrorKind::device_lost) lost_ = true;
+  return s;
+}
+
+Status CudaSegment::init_device() {
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  cudaDeviceProp props{};
+  NIBBLE_TRY(check(static_cast<int>(cudaGetDeviceProperties(&props, device_)), "reading GPU properties"));
+  if (props.major < 8 || (props.major == 8 && props.minor < 6))
+    return make_error(ErrorKind::unsupported, props.name, " (compute capability ", props.major, ".", props.minor,
+                      ") is older than the 8.6 Nibble's kernels need");
+  sm_count_ = props.multiProcessorCount;
+  NIBBLE_TRY(check(static_cast<int>(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)), "creating a stream"));
+  const cublasStatus_t st = cublasCreate(&cublas_);
+  if (st != CUBLAS_STATUS_SUCCESS) return check(1000 + static_cast<int>(st), "creating the cuBLAS handle");
+  return {};
+}
+
+Result<std::unique_ptr<CudaSegment>> CudaSegment::create(int device, const ModelSpec& spec, const WeightSource& weights,
+                                                         const SegmentOptions& opts, const LoadProgressFn& progress) {
+  if (opts.first_layer < 0 || opts.last_layer > spec.n_layers || opts.first_layer > opts.last_layer ||
+      opts.max_rows <= 0 || opts.kv_pages <= 0 || opts.page_size <= 0)
+    return make_error(ErrorKind::invalid_argument, "CUDA segment: bad layer range or sizes");
+  if (opts.kv_type != KvCacheType::fp16 && opts.kv_type != KvCacheType::fp32)
+    return make_error(ErrorKind::unsupported, "CUDA backend: only the fp16 KV cache is available");
+  std::unique_ptr<CudaSegment> s(new CudaSegment(device, spec, opts));
+  s->opts_.kv_type = KvCacheType::fp16;
+  NIBBLE_TRY(s->init_device());
+  NIBBLE_TRY(s->load(weights, progress));
+  NIBBLE_TRY(s->allocate_scratch());
+  return s;
+}
+
+Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size, inter = sp.intermediate_size;
+  struct Pending {
+    std::string prefix;
+    int K, N;
+    bool bias;
+  };
+  // Total bytes for progress: every linear of our layers (+ head and embedding).
+  std::size_t total = 0, done = 0;
+  const char* names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                          "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+  auto shape_of = [&](int j, int& K, int& N, bool& bias) {
+    switch (j) {
+      case 0: K = hidden; N = sp.q_dim(); bias = sp.qkv_bias; break;
+      case 1: K = hidden; N = sp.kv_dim(); bias = sp.qkv_bias; break;
+      case 2: K = hidden; N = sp.kv_dim(); bias = sp.qkv_bias; break;
+      case 3: K = sp.q_dim(); N = hidden; bias = sp.o_bias; break;
+      case 4: K = hidden; N = inter; bias = sp.mlp_bias; break;
+      case 5: K = hidden; N = inter; bias = sp.mlp_bias; break;
+      default: K = inter; N = hidden; bias = sp.mlp_bias; break;
+    }
+  };
+  for (int l = opts_.first_layer; l < opts_.last_layer; ++l)
+    for (int j = 0; j < 7; ++j) {
+      int K, N;
+      bool b;
+      shape_of(j, K, N, b);
+      NIBBLE_ASSIGN_OR_RETURN(LinearDesc d, w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
+      total += linear_bytes(d);
+    }
+  auto report = [&](std::size_t add) -> Status {
+    done += add;
+    if (progress && !progress(done, std::max(total, done)))
+      return make_error(ErrorKind::cancelled, "loading cancelled");
+    return {};
+  };
+
+  if (opts_.has_embedding || (opts_.has_head && sp.tie_word_embeddings)) {
+    NIBBLE_ASSIGN_OR_RETURN(TensorView t, w.dense("model.embed_tokens.weight", {sp.vocab_size, hidden}));
+    std::vector<std::uint16_t> h(static_cast<std::size_t>(t.numel()));
+    if (t.dtype == DType::f16) {
+      std::memcpy(h.data(), t.data, h.size() * 2);
+    } else {
+      for (std::size_t i = 0; i < h.size(); ++i) h[i] = fp32_to_fp16(t.f(i));
+    }
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer e, DeviceBuffer::allocate(h.size() * 2, "embedding table"));
+    NIBBLE_TRY(e.upload(h.data(), h.size() * 2, 0, "embedding table"));
+    embed_ = std::move(e);
+    weight_bytes_ += embed_.size();
+  }
+  layers_.resize(static_cast<std::size_t>(opts_.last_layer - opts_.first_layer));
+  for (int l = opts_.first_layer; l < opts_.last_layer; ++l) {
+    CudaLayer& L = layers_[static_cast<std::size_t>(l - opts_.first_layer)];
+    NIBBLE_ASSIGN_OR_RETURN(L.attn_norm, upload_norm(w, WeightSource::layer_name(l, "input_layernorm.weight"), hidden));
+    NIBBLE_ASSIGN_OR_RETURN(L.mlp_norm, upload_norm(w, WeightSource::layer_name(l, "post_attention_layernorm.weight"), hidden));
+    if (sp.qk_norm) {
+      NIBBLE_ASSIGN_OR_RETURN(L.q_norm, upload_norm(w, WeightSource::layer_name(l, "self_attn.q_norm.weight"), sp.head_dim));
+      NIBBLE_ASSIGN_OR_RETURN(L.k_norm, upload_norm(w, WeightSource::layer_name(l, "self_attn.k_norm.weight"), sp.head_dim));
+    }
+    DeviceLinear* dst[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+    for (int j = 0; j < 7; ++j) {
+      int K, N;
+      bool b;
+      shape_of(j, K, N, b);
+      NIBBLE_ASSIGN_OR_RETURN(LinearDesc d, w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
+      NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d, sm_count_));
+      weight_bytes_ += dst[j]->bytes();
+      NIBBLE_TRY(report(linear_bytes(d)));
+    }
+    weight_bytes_ += L.attn_norm.size() + L.mlp_norm.size() + L.q_norm.size() + L.k_norm.size();
+    L.sliding_window = l < static_cast<int>(sp.sliding_window.size()) ? sp.sliding_window[l] : 0;
+    const std::size_t kv = static_cast<std::size_t>(opts_.kv_pages) * opts_.page_size * sp.kv_dim() * 2;
+    NIBBLE_ASSIGN_OR_RETURN(L.k_cache, DeviceBuffer::allocate(kv, "KV cache"));
+    NIBBLE_ASSIGN_OR_RETURN(L.v_cache, DeviceBuffer::allocate(kv, "KV cache"));
+    kv_bytes_ += 2 * kv;
+  }
+  if (opts_.has_head) {
+    NIBBLE_ASSIGN_OR_RETURN(final_norm_, upload_norm(w, "model.norm.weight", hidden));
+    NIBBLE_ASSIGN_OR_RETURN(LinearDesc hd, w.head());
+    if (sp.tie_word_embeddings && hd.format == LinearFormat::f16 && embed_.data()) {
+      head_.K = hidden;
+      head_.N = sp.vocab_size;
+      head_.dense.w = embed_.data();
+      head_.dense.k = hidden;
+      head_.dense.n = sp.vocab_size;
+    } else {
+      NIBBLE_ASSIGN_OR_RETURN(head_, upload_linear(hd, sm_count_));
+      weight_bytes_ += head_.bytes();
+    }
+  }
+  const RopeTable rt = rope_table(sp.rope, sp.head_dim);
+  NIBBLE_ASSIGN_OR_RETURN(inv_freq_, DeviceBuffer::allocate(rt.inv_freq.size() * 4, "RoPE table"));
+  NIBBLE_TRY(inv_freq_.upload(rt.inv_freq.data(), rt.inv_freq.size() * 4, 0, "RoPE table"));
+  attn_factor_ = rt.attention_scaling;
+  return report(0);
+}
+
+Status CudaSegment::allocate_scratch() {
+  const ModelSpec& sp = spec_;
+  const std::size_t rows = static_cast<std::size_t>(opts_.max_rows);
+  const std::size_t hidden = sp.hidden_size, inter = sp.intermediate_size;
+  const std::size_t qkv_w = static_cast<std::size_t>(sp.q_dim()) + 2 * sp.kv_dim();
+  max_pages_ = opts_.kv_pages;
+  auto alloc = [&](DeviceBuffer& b, std::size_t bytes, const char* what) -> Status {
+    NIBBLE_ASSIGN_OR_RETURN(b, DeviceBuffer::allocate(std::max<std::size_t>(bytes, 16), what));
+    scratch_bytes_ += b.size();
+    return {};
+  };
+  NIBBLE_TRY(alloc(hidden_, rows * hidden * 4, "hidden state"));
+  NIBBLE_TRY(alloc(qkv_, rows * qkv_w * 4, "q/k/v scratch"));
+  NIBBLE_TRY(alloc(attn_, rows * sp.q_dim() * 2, "attention output"));
+  NIBBLE_TRY(alloc(act_, rows * inter * 2, "MLP activation"));
+  const bool prefill = opts_.max_rows > kDecodeRows;
+  if (prefill) {
+    NIBBLE_TRY(alloc(normed_, rows * hidden * 2, "normalised input"));
+    NIBBLE_TRY(alloc(gate_up_, rows * 2 * inter * 4, "gate/up scratch"));
+  }
+  // Dequantized weights for the widest fused GEMM (only quantized layers need it).
+  bool any_quant = head_.quantized;
+  for (const auto& L : layers_) any_quant = any_quant || L.q.quantized || L.gate.quantized || L.down.quantized || L.o.quantized;
+  if (prefill && any_quant) {
+    wscratch_elems_ = std::max({hidden * qkv_w, hidden * 2 * inter, static_cast<std::size_t>(sp.q_dim()) * hidden,
+                                inter * hidden});
+    NIBBLE_TRY(alloc(wscratch_, wscratch_elems_ * 2, "dequantized weight scratch"));
+  } else if (head_.quantized) {
+    wscratch_elems_ = hidden * 4096;
+    NIBBLE_TRY(alloc(wscratch_, wscratch_elems_ * 2, "dequantized weight scratch"));
+  }
+  if (opts_.has_head) {
+    NIBBLE_TRY(alloc(head_in_, rows * hidden * 4, "head input"));
+    NIBBLE_TRY(alloc(logits_, rows * sp.vocab_size * 4, "logits"));
+    NIBBLE_TRY(alloc(sample_params_, rows * sizeof(kernels::SampleRow), "sampler settings"));
+    NIBBLE_TRY(alloc(sample_ids_, rows * 4, "sampled ids"));
+  }
+  // tokens, positions, row_seq, logit_rows, tables [rows][max_pages], then int4 tiles [rows].
+  const std::size_t meta_ints = (rows * 4 + rows * static_cast<std::size_t>(max_pages_) + 3) / 4 * 4 + rows * 4;
+  NIBBLE_TRY(alloc(meta_, meta_ints * 4, "step metadata"));
+  NIBBLE_ASSIGN_OR_RETURN(meta_host_, PinnedBuffer::allocate(meta_ints * 4, "step metadata"));
+
+  // Split-K workspace and tile counters for the widest fused GEMV (8 rows per pass).
+  std::size_t ws = 0, counters = 0;
+  auto consider = [&](std::initializer_list<const DeviceLinear*> group, bool shared_counter) {
+    kernels::QGemvArgs a;
+    a.count = 0;
+    for (const DeviceLinear* m : group)
+      if (m->quantized) a.m[a.count++] = m->quant;
+    if (a.count == 0) return;
+    a.rows = 8;
+    a.output = shared_counter ? kernels::QGemvOutput::silu_mul : kernels::QGemvOutput::store_fp32;
+    ws = std::max(ws, kernels::qgemv_workspace_floats(a));
+    counters = std::max(counters, kernels::qgemv_counter_count(a) + 16);
+  };
+  for (const auto& L : layers_) {
+    consider({&L.q, &L.k, &L.v}, false);
+    consider({&L.o}, false);
+    consider({&L.gate, &L.up}, true);
+    consider({&L.down}, false);
+  }
+  if (opts_.has_head) consider({&head_}, false);
+  NIBBLE_TRY(alloc(gemv_ws_, ws * 4, "GEMV workspace"));
+  NIBBLE_TRY(alloc(gemv_counters_, counters * 4, "GEMV counters"));
+  NIBBLE_TRY(check(static_cast<int>(cudaMemset(gemv_counters_.data(), 0, gemv_counters_.size())), "clearing counters"));
+  const int capacity = opts_.kv_pages * opts_.page_size;
+  const int decode_rows = std::min(opts_.max_rows, kDecodeRows);
+  NIBBLE_TRY(alloc(attn_ws_, kernels::attention_workspace_floats(decode_rows, sp.n_heads, sp.head_dim, capacity) * 4,
+                   "attention workspace"));
+  NIBBLE_TRY(alloc(attn_counters_, kernels::attention_counter_count(decode_rows, sp.n_kv_heads) * 4, "attention counters"));
+  NIBBLE_TRY(check(static_cast<int>(cudaMemset(attn_counters_.data(), 0, attn_counters_.size())), "clearing counters"));
+  return {};
+}
+
+Segment::MemoryUse CudaSegment::memory_use() const { return {weight_bytes_, kv_bytes_, scratch_bytes_}; }
+
+}  // namespace nibble::cuda

@@ -1,0 +1,114 @@
+// CudaSegment: decoder layers [first, last) (plus embedding and/or final norm + head) resident on
+// one CUDA GPU, with this segment's share of the paged fp16 KV cache, one allocation plan for
+// scratch (nothing is allocated per token) and captured CUDA graphs for decode steps. Implements
+// Segment for the CUDA backend; created by cuda_backend.cpp only. Forward paths: cuda_forward.cpp.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_linear.h"
+#include "model/spec.h"
+#include "nibble_kernels/sampling.h"
+
+namespace nibble::cuda {
+
+struct CudaLayer {
+  DeviceBuffer attn_norm;  // [hidden] fp16
+  DeviceBuffer mlp_norm;   // [hidden] fp16
+  DeviceBuffer q_norm;     // [head_dim] fp16 (Qwen3), else empty
+  DeviceBuffer k_norm;
+  DeviceLinear q, k, v, o, gate, up, down;
+  DeviceBuffer k_cache;    // [kv_pages, page_size, n_kv_heads, head_dim] fp16
+  DeviceBuffer v_cache;
+  int sliding_window = 0;
+};
+
+class CudaSegment final : public Segment {
+ public:
+  static Result<std::unique_ptr<CudaSegment>> create(int device, const ModelSpec& spec, const WeightSource& weights,
+                                                     const SegmentOptions& opts, const LoadProgressFn& progress);
+  ~CudaSegment() override;
+
+  const SegmentOptions& options() const override { return opts_; }
+  Status embed(const BatchPlan& plan) override;
+  Status run_layers(const BatchPlan& plan) override;
+  Status head(const BatchPlan& plan, float* logits) override;
+  Status hidden_to_host(float* dst, int rows) override;
+  Status hidden_from_host(const float* src, int rows) override;
+  MemoryUse memory_use() const override;
+
+  // Head + token choice on the GPU: only the chosen ids ([logit_rows.size()]) reach the host.
+  Status head_sample(const BatchPlan& plan, const kernels::SampleRow* params, std::int32_t* ids);
+
+  // Decode steps with at most this many rows use GEMV kernels and captured graphs.
+  static constexpr int kDecodeRows = 16;
+
+ private:
+  CudaSegment(int device, const ModelSpec& spec, const SegmentOptions& opts);
+  Status init_device();
+  Status load(const WeightSource& weights, const LoadProgressFn& progress);
+  Status allocate_scratch();
+  Status fail(Status s);  // records device_lost and returns s
+
+  // Metadata for a plan: positions, row -> sequence, block tables; returns the ctx bound.
+  Result<int> upload_plan(const BatchPlan& plan, bool tokens, bool logit_rows);
+  Status enqueue_decode_layers(int rows, int context);
+  Status enqueue_prefill_layers(int rows);
+  Status enqueue_head(int n, float* out_logits);
+  Status gemv(const DeviceLinear* const* mats, int count, const void* x, int ldx, bool rmsnorm_input,
+              const DeviceBuffer* norm, kernels::QGemvOutput output, void* const* outs, const int* lds, int rows);
+  Status gemm(const DeviceLinear& m, const __half* a, int lda, int rows, void* c, int ldc, bool c_fp32, float beta,
+              int col_offset_in_scratch);
+
+  int device_;
+  ModelSpec spec_;
+  SegmentOptions opts_;
+  bool lost_ = false;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  int sm_count_ = 0;
+
+  std::vector<CudaLayer> layers_;
+  DeviceBuffer embed_;       // [vocab, hidden] fp16 (has_embedding, or tied head)
+  DeviceLinear head_;        // lm_head (dense view over embed_ when tied)
+  DeviceBuffer final_norm_;  // [hidden] fp16
+  DeviceBuffer inv_freq_;    // [head_dim / 2] fp32
+  float attn_factor_ = 1.0f;
+  std::size_t weight_bytes_ = 0;
+  std::size_t kv_bytes_ = 0;
+  std::size_t scratch_bytes_ = 0;
+
+  // Scratch (rows = opts_.max_rows unless noted).
+  DeviceBuffer hidden_;     // [rows, hidden] fp32 residual stream
+  DeviceBuffer qkv_;        // [rows, q_dim + 2 kv_dim] fp32
+  DeviceBuffer attn_;       // [rows, q_dim] fp16
+  DeviceBuffer normed_;     // [rows, hidden] fp16 (prefill GEMM input)
+  DeviceBuffer gate_up_;    // [rows, 2 intermediate] fp32 (prefill)
+  DeviceBuffer act_;        // [rows, intermediate] fp16
+  DeviceBuffer wscratch_;   // dequantized weights for one fused GEMM (prefill)
+  std::size_t wscratch_elems_ = 0;
+  DeviceBuffer head_in_;    // [rows, hidden] fp32 gathered logit rows
+  DeviceBuffer logits_;     // [rows, vocab] fp32
+  DeviceBuffer meta_;       // int32 metadata, see upload_plan
+  PinnedBuffer meta_host_;
+  DeviceBuffer sample_params_;  // [rows] SampleRow
+  DeviceBuffer sample_ids_;     // [rows] int32
+  DeviceBuffer gemv_ws_;
+  DeviceBuffer gemv_counters_;
+  DeviceBuffer attn_ws_;
+  DeviceBuffer attn_counters_;
+  int max_pages_ = 0;       // block-table row width (= opts_.kv_pages)
+  int n_tiles_ = 0;         // prefill attention tiles of the current step
+
+  std::map<std::pair<int, int>, cudaGraphExec_t> graphs_;  // (rows, context bucket) -> decode layers
+};
+
+}  // namespace nibble::cuda

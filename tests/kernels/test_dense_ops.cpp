@@ -1,0 +1,197 @@
+// Dense GEMV, dequantize + cuBLAS GEMM, RMSNorm, embedding, SiLU and bias kernels against
+// straightforward double-precision references on random inputs (outputs poisoned first).
+#include <gtest/gtest.h>
+
+#include <cublas_v2.h>
+
+#include "backend/cuda/cuda_linear.h"
+#include "formats/exl2.h"
+#include "gpu_test_util.h"
+#include "nibble_kernels/dequant.h"
+#include "nibble_kernels/dgemv.h"
+#include "nibble_kernels/gemm.h"
+#include "nibble_kernels/ops.h"
+
+namespace nibble {
+namespace {
+
+using gpu_test::Dev;
+
+TEST(DGemv, StoreAddAndPairModes) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(21);
+  for (int rows : {1, 2, 7, 8, 13}) {
+    const int K = 264, N = 301;
+    auto w = gpu_test::random_halves(rng, static_cast<std::size_t>(N) * K, 0.05f);
+    auto w2 = gpu_test::random_halves(rng, static_cast<std::size_t>(N) * K, 0.05f);
+    auto xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
+    auto hf = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * K, 2.0f);
+    auto nw = gpu_test::random_halves(rng, K, 1.0f);
+    Dev<std::uint16_t> wd(w), w2d(w2), xd(xh), nwd(nw);
+    Dev<float> hd(hf);
+    const auto wf = gpu_test::halves_to_float(w), w2f = gpu_test::halves_to_float(w2), xf = gpu_test::halves_to_float(xh);
+    auto ref = [&](const std::vector<float>& W, const std::vector<float>& X) {
+      std::vector<double> y(static_cast<std::size_t>(rows) * N);
+      for (int r = 0; r < rows; ++r)
+        for (int n = 0; n < N; ++n) {
+          double s = 0;
+          for (int k = 0; k < K; ++k) s += static_cast<double>(W[n * K + k]) * X[r * K + k];
+          y[r * N + n] = s;
+        }
+      return y;
+    };
+    // store_fp32 from fp16 input
+    Dev<float> y(static_cast<std::size_t>(rows) * N);
+    kernels::DGemvArgs a;
+    a.m[0] = {wd.p, kernels::WeightType::fp16, nullptr, K, N};
+    a.target[0] = {y.p, N};
+    a.x = xd.p;
+    a.ldx = K;
+    a.rows = rows;
+    ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xf)), 1e-5) << rows;
+    // RMSNorm input
+    std::vector<float> xn(hf.size());
+    for (int r = 0; r < rows; ++r) {
+      double ss = 0;
+      for (int i = 0; i < K; ++i) ss += double(hf[r * K + i]) * hf[r * K + i];
+      const double sc = 1.0 / std::sqrt(ss / K + 1e-6);
+      for (int i = 0; i < K; ++i) xn[r * K + i] = float(hf[r * K + i] * sc * fp16_to_fp32(nw[i]));
+    }
+    a.input = kernels::QGemvInput::fp32_rmsnorm;
+    a.x = hd.p;
+    a.norm_weight = reinterpret_cast<const __half*>(nwd.p);
+    a.norm_eps = 1e-6f;
+    ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xn)), 1e-5) << rows;
+    // silu pair
+    Dev<std::uint16_t> act(static_cast<std::size_t>(rows) * N);
+    kernels::DGemvArgs p = a;
+    p.count = 2;
+    p.m[1] = {w2d.p, kernels::WeightType::fp16, nullptr, K, N};
+    p.target[0] = p.target[1] = {act.p, N};
+    p.output = kernels::QGemvOutput::silu_mul;
+    ASSERT_EQ(kernels::dgemv(p, nullptr), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    auto g = ref(wf, xn), u = ref(w2f, xn);
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+    EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), g), 2e-3) << rows;
+  }
+}
+
+TEST(Gemm, DequantizedExl2MatchesCpu) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(22);
+  // A mixed-width EXL2 layer through dequantize + cuBLAS, with the permutation undone.
+  Exl2Unpacked u;
+  u.K = 256;
+  u.N = 136;
+  u.group_bits = {8, 4, 4, 3};
+  u.group_rows = {32, 64, 128, 32};
+  u.codes.resize(static_cast<std::size_t>(u.K) * u.N);
+  int k = 0;
+  for (int g = 0; g < 4; ++g)
+    for (int r = 0; r < u.group_rows[g]; ++r, ++k)
+      for (int n = 0; n < u.N; ++n) u.codes[k * u.N + n] = static_cast<std::uint8_t>(rng() % (1u << u.group_bits[g]));
+  u.scale_codes.resize(4 * u.N);
+  for (auto& c : u.scale_codes) c = static_cast<std::uint8_t>(rng() % 16);
+  u.scale_max = {fp32_to_fp16(0.02f), fp32_to_fp16(0.03f), fp32_to_fp16(0.01f), fp32_to_fp16(0.05f)};
+  u.perm.resize(u.K);
+  for (int i = 0; i < u.K; ++i) u.perm[i] = (i * 97) % u.K;
+  auto packed = exl2_pack(u);
+  ASSERT_TRUE(packed.ok());
+  LinearDesc d;
+  d.name = "t";
+  d.format = LinearFormat::exl2;
+  d.K = u.K;
+  d.N = u.N;
+  d.exl2 = packed->views("t");
+  std::vector<float> w(static_cast<std::size_t>(u.K) * u.N);
+  ASSERT_TRUE(dequantize_linear(d, w.data()).ok());
+  auto dl = cuda::upload_linear(d, 132);
+  ASSERT_TRUE(dl.ok());
+  Dev<std::uint16_t> scratch(static_cast<std::size_t>(u.K) * u.N);
+  ASSERT_EQ(kernels::qmatrix_dequant_f16(dl->quant, 0, u.N, reinterpret_cast<__half*>(scratch.p), u.N, 0, nullptr), 0);
+  const auto ws = gpu_test::halves_to_float(scratch.get());
+  for (int kk = 0; kk < u.K; ++kk)
+    for (int n = 0; n < u.N; ++n)
+      ASSERT_EQ(ws[kk * u.N + n], fp16_to_fp32(fp32_to_fp16(w[n * u.K + kk]))) << kk << "," << n;
+  const int M = 37;
+  auto xh = gpu_test::random_halves(rng, static_cast<std::size_t>(M) * u.K, 1.0f);
+  Dev<std::uint16_t> x(xh);
+  Dev<float> y(static_cast<std::size_t>(M) * u.N);
+  cublasHandle_t h;
+  ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  kernels::GemmArgs g;
+  g.m = M;
+  g.n = u.N;
+  g.k = u.K;
+  g.a = reinterpret_cast<const __half*>(x.p);
+  g.lda = u.K;
+  g.b = reinterpret_cast<const __half*>(scratch.p);
+  g.ldb = u.N;
+  g.c = y.p;
+  g.ldc = u.N;
+  ASSERT_EQ(kernels::gemm_f16(h, g, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cublasDestroy(h);
+  std::vector<double> ref(static_cast<std::size_t>(M) * u.N);
+  const auto xf = gpu_test::halves_to_float(xh);
+  for (int r = 0; r < M; ++r)
+    for (int n = 0; n < u.N; ++n) {
+      double s = 0;
+      for (int kk = 0; kk < u.K; ++kk) s += double(ws[kk * u.N + n]) * xf[r * u.K + kk];
+      ref[r * u.N + n] = s;
+    }
+  EXPECT_LT(gpu_test::rel_l2(y.get(), ref), 1e-4);
+}
+
+TEST(Ops, RmsNormEmbedSiluBias) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(23);
+  const int rows = 5, n = 392;
+  auto x = gpu_test::random_floats(rng, rows * n, 3.0f);
+  auto w = gpu_test::random_halves(rng, n, 1.0f);
+  Dev<float> xd(x);
+  Dev<std::uint16_t> wd(w), out(rows * n);
+  ASSERT_EQ(kernels::rms_norm_f16(xd.p, n, reinterpret_cast<const __half*>(wd.p), 1e-5f, rows, n, reinterpret_cast<__half*>(out.p), n, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<double> ref(rows * n);
+  for (int r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int i = 0; i < n; ++i) ss += double(x[r * n + i]) * x[r * n + i];
+    for (int i = 0; i < n; ++i) ref[r * n + i] = x[r * n + i] / std::sqrt(ss / n + 1e-5) * fp16_to_fp32(w[i]);
+  }
+  EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 1e-3);
+
+  const int vocab = 50;
+  auto table = gpu_test::random_halves(rng, vocab * n, 1.0f);
+  Dev<std::uint16_t> td(table);
+  std::vector<int> ids = {3, 49, 0, 7, 3};
+  Dev<int> idd(ids);
+  Dev<float> emb(rows * n);
+  ASSERT_EQ(kernels::embed_rows(td.p, kernels::WeightType::fp16, vocab, n, idd.p, rows, emb.p, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto e = emb.get();
+  for (int r = 0; r < rows; ++r)
+    for (int i = 0; i < n; ++i) ASSERT_EQ(e[r * n + i], fp16_to_fp32(table[ids[r] * n + i]));
+
+  auto a = gpu_test::random_floats(rng, rows * n, 2.0f), b = gpu_test::random_floats(rng, rows * n, 2.0f);
+  Dev<float> ad(a), bd(b);
+  Dev<std::uint16_t> act(rows * n);
+  ASSERT_EQ(kernels::silu_mul_f16(ad.p, n, bd.p, n, rows, n, reinterpret_cast<__half*>(act.p), n, nullptr), 0);
+  ASSERT_EQ(kernels::add_bias_f32(ad.p, n, rows, n, reinterpret_cast<const __half*>(wd.p), nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<double> sref(rows * n), bref(rows * n);
+  for (int i = 0; i < rows * n; ++i) {
+    sref[i] = a[i] / (1 + std::exp(-double(a[i]))) * b[i];
+    bref[i] = double(a[i]) + fp16_to_fp32(w[i % n]);
+  }
+  EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), sref), 1e-3);
+  EXPECT_LT(gpu_test::rel_l2(ad.get(), bref), 1e-6);
+}
+
+}  // namespace
+}  // namespace nibble

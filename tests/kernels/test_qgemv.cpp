@@ -1,0 +1,335 @@
+// Quantized GEMV against the CPU dequantizer (engine/formats) over random EXL2 layers of every bit
+// width with mixed groups and random permutations, random GPTQ layers (act-order, asymmetric),
+// 1-16 rows, padded N, K not a multiple of 128, and every input/output mode. Outputs are poisoned
+// (NaN) before each launch.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "backend/cuda/cuda_linear.h"
+#include "formats/exl2.h"
+#include "formats/gptq.h"
+#include "gpu_test_util.h"
+#include "nibble_kernels/qgemv.h"
+
+namespace nibble {
+namespace {
+
+using gpu_test::Dev;
+
+struct Layer {
+  Exl2Packed exl2;
+  GptqPacked gptq;
+  LinearDesc desc;
+  std::vector<float> w;  // [N][K] from the CPU dequantizer
+};
+
+// Random EXL2 layer: widths non-increasing, group rows a multiple of 32 (16 allowed for 2-bit).
+Layer make_exl2(std::mt19937& rng, int K, int N, const std::vector<int>& widths_pool) {
+  Exl2Unpacked u;
+  u.K = K;
+  u.N = N;
+  int left = K;
+  std::vector<int> widths = widths_pool;
+  std::sort(widths.rbegin(), widths.rend());
+  std::size_t wi = 0;
+  while (left > 0) {
+    const int bits = widths[std::min(wi, widths.size() - 1)];
+    if (rng() % 3 == 0 && wi + 1 < widths.size()) ++wi;
+    const int unit = bits == 2 ? 16 : 32;
+    const int options[] = {unit, 32, 64, 128};
+    int rows = options[rng() % 4];
+    rows = std::max(unit, rows / unit * unit);
+    rows = std::min(rows, left);
+    u.group_bits.push_back(bits);
+    u.group_rows.push_back(rows);
+    left -= rows;
+  }
+  const int G = static_cast<int>(u.group_bits.size());
+  u.codes.resize(static_cast<std::size_t>(K) * N);
+  int k = 0;
+  for (int g = 0; g < G; ++g)
+    for (int r = 0; r < u.group_rows[g]; ++r, ++k)
+      for (int n = 0; n < N; ++n) u.codes[static_cast<std::size_t>(k) * N + n] = static_cast<std::uint8_t>(rng() % (1u << u.group_bits[g]));
+  u.scale_codes.resize(static_cast<std::size_t>(G) * N);
+  for (auto& c : u.scale_codes) c = static_cast<std::uint8_t>(rng() % 16);
+  for (int g = 0; g < G; ++g) u.scale_max.push_back(fp32_to_fp16(0.01f + 0.02f * (rng() % 100) / 100.0f));
+  u.perm.resize(static_cast<std::size_t>(K));
+  std::iota(u.perm.begin(), u.perm.end(), 0);
+  std::shuffle(u.perm.begin(), u.perm.end(), rng);
+  Layer L;
+  auto packed = exl2_pack(u);
+  EXPECT_TRUE(packed.ok()) << packed.error().to_string();
+  L.exl2 = std::move(packed).value();
+  L.desc.name = "test.exl2";
+  L.desc.format = LinearFormat::exl2;
+  L.desc.K = K;
+  L.desc.N = N;
+  L.desc.exl2 = L.exl2.views("test.exl2");
+  L.w.resize(static_cast<std::size_t>(K) * N);
+  const Status st = dequantize_linear(L.desc, L.w.data());
+  EXPECT_TRUE(st.ok()) << st.error().to_string();
+  return L;
+}
+
+Layer make_gptq(std::mt19937& rng, int K, int N, int group, bool act_order, bool v2) {
+  GptqUnpacked u;
+  u.K = K;
+  u.N = N;
+  u.bits = 4;
+  u.group_size = group;
+  u.v2 = v2;
+  const int G = K / group;
+  u.codes.resize(static_cast<std::size_t>(K) * N);
+  for (auto& c : u.codes) c = static_cast<std::uint8_t>(rng() % 16);
+  u.zeros.resize(static_cast<std::size_t>(G) * N);
+  for (auto& z : u.zeros) z = static_cast<std::uint16_t>(v2 ? rng() % 16 : 1 + rng() % 15);
+  u.scales.resize(static_cast<std::size_t>(G) * N);
+  for (auto& s : u.scales) s = fp32_to_fp16(0.002f + 0.004f * (rng() % 100) / 100.0f);
+  if (act_order) {
+    u.g_idx.resize(static_cast<std::size_t>(K));
+    for (int k = 0; k < K; ++k) u.g_idx[k] = k / group;
+    std::shuffle(u.g_idx.begin(), u.g_idx.end(), rng);
+  }
+  Layer L;
+  auto packed = gptq_pack(u);
+  EXPECT_TRUE(packed.ok()) << packed.error().to_string();
+  L.gptq = std::move(packed).value();
+  L.desc.name = "test.gptq";
+  L.desc.format = LinearFormat::gptq;
+  L.desc.K = K;
+  L.desc.N = N;
+  L.desc.gptq = L.gptq.views("test.gptq", v2, group);
+  L.w.resize(static_cast<std::size_t>(K) * N);
+  const Status st = dequantize_linear(L.desc, L.w.data());
+  EXPECT_TRUE(st.ok()) << st.error().to_string();
+  return L;
+}
+
+// y[r][n] = sum_k W[n][k] x[r][k] in double.
+std::vector<double> reference(const Layer& L, const std::vector<float>& x, int rows) {
+  const int K = L.desc.K, N = L.desc.N;
+  std::vector<double> y(static_cast<std::size_t>(rows) * N, 0.0);
+  for (int r = 0; r < rows; ++r)
+    for (int n = 0; n < N; ++n) {
+      double s = 0;
+      for (int k = 0; k < K; ++k) s += static_cast<double>(L.w[static_cast<std::size_t>(n) * K + k]) * x[static_cast<std::size_t>(r) * K + k];
+      y[static_cast<std::size_t>(r) * N + n] = s;
+    }
+  return y;
+}
+
+struct Workspace {
+  Dev<float> ws{1 << 22, false};
+  Dev<unsigned> counters{1 << 14, false};
+  Workspace() { cudaMemset(counters.p, 0, counters.n * sizeof(unsigned)); }
+};
+
+// Runs one matrix with fp16 input and store_fp32 output; returns the normalised error.
+double run_store(const Layer& L, int rows, std::mt19937& rng, Workspace& w) {
+  auto dl = cuda::upload_linear(L.desc, 132);
+  EXPECT_TRUE(dl.ok()) << dl.error().to_string();
+  if (!dl.ok()) return INFINITY;
+  const int K = L.desc.K, N = L.desc.N;
+  std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
+  Dev<std::uint16_t> x(xh);
+  Dev<float> y(static_cast<std::size_t>(rows) * N);
+  kernels::QGemvArgs a;
+  a.m[0] = dl->quant;
+  a.target[0] = {y.p, N};
+  a.x = x.p;
+  a.ldx = K;
+  a.rows = rows;
+  a.workspace = w.ws.p;
+  a.counters = w.counters.p;
+  EXPECT_LE(kernels::qgemv_workspace_floats(a), w.ws.n);
+  EXPECT_EQ(kernels::qgemv(a, nullptr), 0);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return gpu_test::rel_l2(y.get(), reference(L, gpu_test::halves_to_float(xh), rows));
+}
+
+TEST(QGemv, Exl2EveryWidthAlone) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(11);
+  Workspace w;
+  for (int bits : {2, 3, 4, 5, 6, 8}) {
+    for (int rows : {1, 3, 8, 16}) {
+      Layer L = make_exl2(rng, 256, 200, {bits});
+      const double err = run_store(L, rows, rng, w);
+      EXPECT_LT(err, 4e-3) << bits << "-bit, rows " << rows;
+    }
+  }
+}
+
+TEST(QGemv, Exl2MixedGroupsOddShapes) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(12);
+  Workspace w;
+  const int shapes[][2] = {{352, 8}, {384, 1024}, {1024, 384}, {4096, 136}, {96, 4104}};
+  for (const auto& s : shapes) {
+    Layer L = make_exl2(rng, s[0], s[1], {8, 6, 5, 4, 3, 2});
+    for (int rows : {1, 2, 5, 11}) {
+      const double err = run_store(L, rows, rng, w);
+      EXPECT_LT(err, 4e-3) << "K " << s[0] << " N " << s[1] << " rows " << rows;
+    }
+  }
+}
+
+TEST(QGemv, GptqActOrderAsymmetric) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(13);
+  Workspace w;
+  for (bool act : {false, true})
+    for (bool v2 : {false, true}) {
+      Layer L = make_gptq(rng, 512, 264, 128, act, v2);
+      for (int rows : {1, 4, 16}) {
+        const double err = run_store(L, rows, rng, w);
+        EXPECT_LT(err, 4e-3) << "act-order " << act << " v2 " << v2 << " rows " << rows;
+      }
+    }
+}
+
+// The fused modes: RMSNorm input, residual add, three matrices in one launch, SiLU-gated pair.
+TEST(QGemv, FusedModes) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(14);
+  Workspace w;
+  const int K = 384, rows = 3;
+  Layer q = make_exl2(rng, K, 384, {4, 3});
+  Layer k = make_exl2(rng, K, 128, {6, 4});
+  Layer v = make_exl2(rng, K, 128, {8, 2});
+  auto dq = cuda::upload_linear(q.desc, 132), dk = cuda::upload_linear(k.desc, 132), dv = cuda::upload_linear(v.desc, 132);
+  ASSERT_TRUE(dq.ok() && dk.ok() && dv.ok());
+  std::vector<float> h = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * K, 3.0f);
+  std::vector<std::uint16_t> nw = gpu_test::random_halves(rng, K, 1.0f);
+  // Reference normalised input (what the kernel stages, before its fp16 rounding).
+  std::vector<float> xn(h.size());
+  for (int r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int i = 0; i < K; ++i) ss += static_cast<double>(h[r * K + i]) * h[r * K + i];
+    const double scale = 1.0 / std::sqrt(ss / K + 1e-5);
+    for (int i = 0; i < K; ++i) xn[r * K + i] = static_cast<float>(h[r * K + i] * scale * fp16_to_fp32(nw[i]));
+  }
+  Dev<float> hd(h);
+  Dev<std::uint16_t> nwd(nw);
+  const int width = 384 + 128 + 128;
+  Dev<float> y(static_cast<std::size_t>(rows) * width);
+  kernels::QGemvArgs a;
+  a.count = 3;
+  a.m[0] = dq->quant;
+  a.m[1] = dk->quant;
+  a.m[2] = dv->quant;
+  a.target[0] = {y.p, width};
+  a.target[1] = {y.p + 384, width};
+  a.target[2] = {y.p + 512, width};
+  a.input = kernels::QGemvInput::fp32_rmsnorm;
+  a.x = hd.p;
+  a.ldx = K;
+  a.norm_weight = reinterpret_cast<const __half*>(nwd.p);
+  a.norm_eps = 1e-5f;
+  a.rows = rows;
+  a.workspace = w.ws.p;
+  a.counters = w.counters.p;
+  ASSERT_EQ(kernels::qgemv(a, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<float> got = y.get();
+  const Layer* mats[3] = {&q, &k, &v};
+  const int offs[3] = {0, 384, 512};
+  for (int m = 0; m < 3; ++m) {
+    const auto ref = reference(*mats[m], xn, rows);
+    const int N = mats[m]->desc.N;
+    std::vector<float> part(static_cast<std::size_t>(rows) * N);
+    for (int r = 0; r < rows; ++r)
+      for (int n = 0; n < N; ++n) part[r * N + n] = got[static_cast<std::size_t>(r) * width + offs[m] + n];
+    EXPECT_LT(gpu_test::rel_l2(part, ref), 5e-3) << "matrix " << m;
+  }
+
+  // Residual add: out starts as h' and gains W x.
+  std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
+  Dev<std::uint16_t> x(xh);
+  std::vector<float> base = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * 384, 1.0f);
+  Dev<float> out(base);
+  kernels::QGemvArgs b;
+  b.m[0] = dq->quant;
+  b.target[0] = {out.p, 384};
+  b.output = kernels::QGemvOutput::add_fp32;
+  b.x = x.p;
+  b.ldx = K;
+  b.rows = rows;
+  b.workspace = w.ws.p;
+  b.counters = w.counters.p;
+  ASSERT_EQ(kernels::qgemv(b, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  auto ref = reference(q, gpu_test::halves_to_float(xh), rows);
+  for (std::size_t i = 0; i < ref.size(); ++i) ref[i] += base[i];
+  EXPECT_LT(gpu_test::rel_l2(out.get(), ref), 4e-3);
+
+  // SiLU-gated pair -> fp16.
+  Layer g = make_exl2(rng, K, 1024, {4});
+  Layer u = make_exl2(rng, K, 1024, {4, 3});
+  auto dg = cuda::upload_linear(g.desc, 132), du = cuda::upload_linear(u.desc, 132);
+  ASSERT_TRUE(dg.ok() && du.ok());
+  Dev<std::uint16_t> act(static_cast<std::size_t>(rows) * 1024);
+  kernels::QGemvArgs c;
+  c.count = 2;
+  c.m[0] = dg->quant;
+  c.m[1] = du->quant;
+  c.target[0] = c.target[1] = {act.p, 1024};
+  c.output = kernels::QGemvOutput::silu_mul;
+  c.x = x.p;
+  c.ldx = K;
+  c.rows = rows;
+  c.workspace = w.ws.p;
+  c.counters = w.counters.p;
+  ASSERT_EQ(kernels::qgemv(c, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const auto rg = reference(g, gpu_test::halves_to_float(xh), rows);
+  const auto ru = reference(u, gpu_test::halves_to_float(xh), rows);
+  std::vector<double> rs(rg.size());
+  for (std::size_t i = 0; i < rg.size(); ++i) rs[i] = rg[i] / (1.0 + std::exp(-rg[i])) * ru[i];
+  EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), rs), 5e-3);
+}
+
+// Same inputs twice give bit-identical outputs (fixed-order split-K reduction), and a row's result
+// does not depend on how many rows share the launch.
+TEST(QGemv, DeterministicAndBatchInvariant) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(15);
+  Workspace w;
+  Layer L = make_exl2(rng, 4096, 512, {4});
+  auto dl = cuda::upload_linear(L.desc, 132);
+  ASSERT_TRUE(dl.ok());
+  ASSERT_GT(dl->quant.n_splits, 1);
+  const int K = 4096, N = 512;
+  std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(16) * K, 1.0f);
+  Dev<std::uint16_t> x(xh);
+  auto run = [&](int rows) {
+    Dev<float> y(static_cast<std::size_t>(rows) * N);
+    kernels::QGemvArgs a;
+    a.m[0] = dl->quant;
+    a.target[0] = {y.p, N};
+    a.x = x.p;
+    a.ldx = K;
+    a.rows = rows;
+    a.workspace = w.ws.p;
+    a.counters = w.counters.p;
+    EXPECT_EQ(kernels::qgemv(a, nullptr), 0);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    return y.get();
+  };
+  const auto a16 = run(16), b16 = run(16), a1 = run(1), a5 = run(5);
+  EXPECT_EQ(0, std::memcmp(a16.data(), b16.data(), a16.size() * 4));
+  EXPECT_EQ(0, std::memcmp(a16.data(), a1.data(), a1.size() * 4));
+  EXPECT_EQ(0, std::memcmp(a16.data(), a5.data(), a5.size() * 4));
+}
+
+TEST(QGemv, RejectsBadArguments) {
+  kernels::QGemvArgs a;
+  EXPECT_NE(kernels::qgemv(a, nullptr), 0);  // no matrix, no input
+  a.rows = 17;
+  EXPECT_NE(kernels::qgemv(a, nullptr), 0);
+}
+
+}  // namespace
+}  // namespace nibble
