@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include "util/half.h"
@@ -20,8 +21,14 @@ constexpr int kSlab = 32;          // X rows kept hot per sweep
 
 std::atomic<bool> g_force_scalar{false};
 
+// AVX2 + FMA from the compiler's CPU model; F16C from CPUID leaf 1 (ECX bit 29), which older
+// clang's __builtin_cpu_supports does not name.
 bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
   return has;
 }
 
