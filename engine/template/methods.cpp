@@ -125,19 +125,13 @@ std::vector<Value> split_on(const U32& s, const U32& sep, std::int64_t maxsplit,
   return out;
 }
 
-// Title case of one character; 'ß' titlecases to "Ss" in Python's full case mapping.
-void append_title(U32& out, char32_t c) {
-  if (c == U'\u00DF') out += U"Ss";
-  else out.push_back(py_title_char(c));
-}
-
 U32 title_case(const U32& s) {
   U32 out;
   bool previous_cased = false;
-  for (char32_t c : s) {
-    if (previous_cased) out += py_lower(U32(1, c));
-    else append_title(out, c);
-    previous_cased = py_is_cased(c);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (previous_cased) py_append_lower(out, s, i);
+    else py_append_title(out, s[i]);
+    previous_cased = py_is_cased(s[i]);
   }
   return out;
 }
@@ -231,20 +225,25 @@ Value string_method(Interpreter& interp, const std::string& name, const std::str
     out += self.substr(start);
     return str_value(out);
   }
-  if (name == "lower" || name == "casefold") return (Params(name, args, {}), str_value(py_lower(self)));
+  if (name == "lower") return (Params(name, args, {}), str_value(py_lower(self)));
+  if (name == "casefold") return (Params(name, args, {}), str_value(py_casefold(self)));
   if (name == "upper") return (Params(name, args, {}), str_value(py_upper(self)));
   if (name == "title") return (Params(name, args, {}), str_value(title_case(self)));
   if (name == "capitalize") {
     Params(name, args, {});
     U32 out;
-    if (!self.empty()) append_title(out, self[0]);
-    if (self.size() > 1) out += py_lower(self.substr(1));
+    if (!self.empty()) py_append_title(out, self[0]);
+    for (std::size_t i = 1; i < self.size(); ++i) py_append_lower(out, self, i);
     return str_value(out);
   }
   if (name == "swapcase") {
     Params(name, args, {});
     U32 out;
-    for (char32_t c : self) out.push_back(py_is_upper(c) ? py_lower_char(c) : py_is_lower(c) ? py_upper_char(c) : c);
+    for (std::size_t i = 0; i < self.size(); ++i) {
+      if (py_is_upper(self[i])) py_append_lower(out, self, i);
+      else if (py_is_lower(self[i])) py_append_upper(out, self[i]);
+      else out.push_back(self[i]);
+    }
     return str_value(out);
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
@@ -338,8 +337,9 @@ Value string_method(Interpreter& interp, const std::string& name, const std::str
   }
   Params(name, args, {});
   bool r = false;
-  if (name == "isdigit" || name == "isdecimal") r = all_chars(self, py_isdigit);
-  else if (name == "isnumeric") r = all_chars(self, [](char32_t c) { return py_isalnum(c) && !py_isalpha(c); });
+  if (name == "isdigit") r = all_chars(self, py_isdigit);
+  else if (name == "isdecimal") r = all_chars(self, py_isdecimal);
+  else if (name == "isnumeric") r = all_chars(self, py_isnumeric);
   else if (name == "isalpha") r = all_chars(self, py_isalpha);
   else if (name == "isalnum") r = all_chars(self, py_isalnum);
   else if (name == "isspace") r = all_chars(self, py_isspace);

@@ -4,9 +4,34 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
+#include <utility>
+
 namespace nibble::tmpl {
 
 namespace {
+
+#include "template/unicode_tables.inc"
+
+bool in_ranges(const std::pair<char32_t, char32_t>* begin, const std::pair<char32_t, char32_t>* end, char32_t c) {
+  auto it = std::upper_bound(begin, end, c, [](char32_t x, const auto& r) { return x < r.first; });
+  return it != begin && c <= (it - 1)->second;
+}
+
+const SpecialCase* special_case(char32_t c) {
+  auto it = std::lower_bound(std::begin(special_cases), std::end(special_cases), c,
+                             [](const SpecialCase& s, char32_t x) { return s.cp < x; });
+  return it != std::end(special_cases) && it->cp == c ? it : nullptr;
+}
+
+void append_seq(std::u32string& out, const char32_t (&seq)[3]) {
+  for (char32_t x : seq)
+    if (x) out.push_back(x);
+}
+
+char32_t simple_upper(char32_t c) { return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c))); }
+char32_t simple_lower(char32_t c) { return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))); }
+char32_t simple_title(char32_t c) { return static_cast<char32_t>(utf8proc_totitle(static_cast<utf8proc_int32_t>(c))); }
 
 // Returns the code point at s[i] and advances i; invalid sequences yield U+FFFD for one byte.
 char32_t decode_one(std::string_view s, std::size_t& i) {
@@ -108,12 +133,10 @@ bool py_isalpha(char32_t c) {
   return k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO;
 }
 
-bool py_isdigit(char32_t c) { return category(c) == UTF8PROC_CATEGORY_ND; }
-
-bool py_isalnum(char32_t c) {
-  auto k = category(c);
-  return py_isalpha(c) || k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
-}
+bool py_isdecimal(char32_t c) { return category(c) == UTF8PROC_CATEGORY_ND; }
+bool py_isdigit(char32_t c) { return in_ranges(std::begin(digit_ranges), std::end(digit_ranges), c); }
+bool py_isnumeric(char32_t c) { return in_ranges(std::begin(numeric_ranges), std::end(numeric_ranges), c); }
+bool py_isalnum(char32_t c) { return py_isalpha(c) || py_isnumeric(c); }
 
 bool py_is_lower(char32_t c) { return utf8proc_islower(static_cast<utf8proc_int32_t>(c)) != 0; }
 bool py_is_upper(char32_t c) { return utf8proc_isupper(static_cast<utf8proc_int32_t>(c)) != 0; }
@@ -131,32 +154,72 @@ bool py_is_linebreak(char32_t c) {
   }
 }
 
-char32_t py_upper_char(char32_t c) {
-  return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c)));
+void py_append_upper(std::u32string& out, char32_t c) {
+  if (const SpecialCase* sc = special_case(c)) append_seq(out, sc->upper);
+  else out.push_back(simple_upper(c));
 }
-char32_t py_lower_char(char32_t c) {
-  return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
+
+void py_append_title(std::u32string& out, char32_t c) {
+  if (const SpecialCase* sc = special_case(c)) append_seq(out, sc->title);
+  else out.push_back(simple_title(c));
 }
-char32_t py_title_char(char32_t c) {
-  return static_cast<char32_t>(utf8proc_totitle(static_cast<utf8proc_int32_t>(c)));
+
+namespace {
+
+// Approximates Unicode's Case_Ignorable: marks, format characters, modifiers and the
+// in-word punctuation of word breaking (apostrophes, periods, colons).
+bool case_ignorable(char32_t c) {
+  switch (category(c)) {
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_SK:
+      return true;
+    default:
+      return c == '\'' || c == '.' || c == ':' || c == 0xB7 || c == 0x2018 || c == 0x2019 || c == 0x2024 ||
+             c == 0xFE52 || c == 0xFF07 || c == 0xFF0E || c == 0xFE13 || c == 0xFE55 || c == 0xFF1A;
+  }
+}
+
+}  // namespace
+
+void py_append_lower(std::u32string& out, std::u32string_view s, std::size_t i) {
+  char32_t c = s[i];
+  if (c == 0x3A3) {
+    std::size_t j = i;
+    while (j > 0 && case_ignorable(s[j - 1])) --j;
+    bool final_sigma = j > 0 && py_is_cased(s[j - 1]);
+    if (final_sigma) {
+      std::size_t k = i + 1;
+      while (k < s.size() && case_ignorable(s[k])) ++k;
+      final_sigma = k == s.size() || !py_is_cased(s[k]);
+    }
+    out.push_back(final_sigma ? 0x3C2 : 0x3C3);
+    return;
+  }
+  if (const SpecialCase* sc = special_case(c)) append_seq(out, sc->lower);
+  else out.push_back(simple_lower(c));
 }
 
 std::u32string py_upper(std::u32string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  for (char32_t c : s) {
-    if (c == U'\u00DF') { out += U"SS"; continue; }  // the one special casing real text meets
-    out.push_back(py_upper_char(c));
-  }
+  for (char32_t c : s) py_append_upper(out, c);
   return out;
 }
 
 std::u32string py_lower(std::u32string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  for (char32_t c : s) {
-    if (c == U'\u0130') { out += U"i\u0307"; continue; }
-    out.push_back(py_lower_char(c));
+  for (std::size_t i = 0; i < s.size(); ++i) py_append_lower(out, s, i);
+  return out;
+}
+
+std::u32string py_casefold(std::u32string_view s) {
+  std::u32string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto it = std::lower_bound(std::begin(casefold_specials), std::end(casefold_specials), s[i],
+                               [](const CaseFold& f, char32_t x) { return f.cp < x; });
+    if (it != std::end(casefold_specials) && it->cp == s[i]) append_seq(out, it->to);
+    else py_append_lower(out, s.substr(i, 1), 0);  // folding ignores context (no final sigma)
   }
   return out;
 }

@@ -21,17 +21,22 @@ bool py_isspace(char32_t c);    // str.isspace / regex \s
 bool py_isprintable(char32_t c);
 bool py_isalnum(char32_t c);    // str.isalnum (letters and numbers)
 bool py_isalpha(char32_t c);
-bool py_isdigit(char32_t c);    // decimal digits
+bool py_isdecimal(char32_t c);  // decimal digits (Nd)
+bool py_isdigit(char32_t c);    // decimal digits and other digits (superscripts)
+bool py_isnumeric(char32_t c);  // any numeric character (fractions, roman and CJK numerals)
 bool py_is_cased(char32_t c);
 bool py_is_lower(char32_t c);
 bool py_is_upper(char32_t c);
 bool py_is_linebreak(char32_t c);  // str.splitlines boundaries
 
+// Python's full case mappings (SpecialCasing; final sigma when lowercasing).
 std::u32string py_upper(std::u32string_view s);
 std::u32string py_lower(std::u32string_view s);
-char32_t py_title_char(char32_t c);
-char32_t py_upper_char(char32_t c);
-char32_t py_lower_char(char32_t c);
+std::u32string py_casefold(std::u32string_view s);
+void py_append_upper(std::u32string& out, char32_t c);
+void py_append_title(std::u32string& out, char32_t c);
+// Lowercase of s[i] in its context (a capital sigma ending a word becomes final sigma).
+void py_append_lower(std::u32string& out, std::u32string_view s, std::size_t i);
 
 // str.strip family; `chars` empty optional = whitespace.
 enum class StripSide { both, left, right };

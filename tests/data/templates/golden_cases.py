@@ -348,6 +348,11 @@ FEATURE_CASES = [
     T("unicode_strings", "{{ 'Grüße'|length }} {{ '你好🌍'|length }} {{ '你好🌍'[2] }} {{ '你好🌍'|reverse }} "
       "{{ 'ÄÖÜ'|lower }} {{ 'éa'|upper }} {{ 'straße'|upper }} {{ ['é', '☃', '\\u00a0', '\\u200b'] }} "
       "{{ '  ünï  '|trim }} {{ '\\u3000wide\\u3000'|trim }} {{ 'ωμέγα'|title }} {{ 'x🌍y'.split('🌍') }}"),
+    T("unicode_case_mapping", "{{ 'ﬁ'|upper }} {{ 'ﬁ'.title() }} {{ 'ǆ'.title() }} {{ 'İ'|lower }} {{ 'ŉ'|upper }} {{ 'ΐ'|upper }} "
+      "{{ 'ΣΑΣ'|lower }} {{ 'ΟΔΟΣ. ΟΔΟΣ\\'Σ'|lower }} {{ 'ΑΣ'.title() }} {{ 'ǳ'|capitalize }} {{ 'ﬃx'.capitalize() }} "
+      "{{ 'Straße'.swapcase() }} {{ 'ß'.casefold() }} {{ 'ΣΑΣ'.casefold() }} {{ 'ﬁ'|title }} {{ 'ᾳ'|upper }}{{ 'ᾳ'.title() }} "
+      "{{ 'ⅷ'.isnumeric() }}{{ '²'.isdigit() }}{{ '٣'.isdigit() }}{{ '½'.isnumeric() }}{{ '²'.isdecimal() }}{{ '三'.isalnum() }} "
+      "{{ '²³ x½'|wordcount }}"),
     T("globals", "{{ range(3)|list }} {{ range(1, 10, 3)|list }} {{ range(5, 0, -2)|list }} {{ range(0)|list }} "
       "{{ dict(a=1, b='x') }} {{ dict([('k', 1)]) }} {% set j = joiner(' | ') %}{% for x in 'abc' %}{{ j() }}{{ x }}{% endfor %}"
       " {% set c = cycler('r', 'g') %}{{ c.next() }}{{ c.next() }}{{ c.next() }}{{ c.current }}"),
@@ -391,6 +396,8 @@ FEATURE_CASES = [
       "{% set blk %}{% set inner = 1 %}{% endset %}[{{ inner }}]|{% filter upper %}{% set inner2 = 1 %}{% endfilter %}[{{ inner2 }}]|"
       "{% for i in [1, 2] %}{% with %}[{{ u }}]{% endwith %}{% set u = i %}{% endfor %}",
       extra={"x": "X", "y": "Y", "z": "Z", "w": "W", "v": "V", "inner": "I", "inner2": "J", "u": "U"}),
+    T("crlf_and_cr_newlines", "{% for m in messages %}\r\n  {{ m.role }}:\r{{ m.content }}\r\n{% endfor %}\r\n"
+      "{{ 'literal\r\nkept' }}\r\n", messages=MULTI),
     T("multiline_tags", "{%\n  if messages\n     | length > 1\n%}\nmany\n{%\n  endif\n%}\n{{\n  messages[0]\n  .content\n}}\n{{- '|' -}}\n"
       "{#-\n  comment\n-#}\n  end", messages=MULTI),
     T("dict_keys_numbers", "{% set d = {1: 'int', 2.5: 'float', true: 'bool', none: 'none'} %}{{ d[1] }} {{ d[1.0] }} {{ d[true] }}"
