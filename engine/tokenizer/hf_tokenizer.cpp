@@ -81,12 +81,15 @@ Result<std::unique_ptr<HfTokenizer>> HfTokenizer::create(TokenizerParts parts) {
   t->raw_matcher_.build(raw, raw_patterns);
   t->normalized_matcher_.build(normalized, normalized_patterns);
 
+  // decode(skip_special) drops every id whose text is a special token's content.
   t->special_.assign(end, false);
+  for (const std::string& content : special_order) {
+    t->special_[static_cast<std::size_t>(t->added_ids_.at(content))] = true;
+    if (auto v = vocab.find(content)) t->special_[static_cast<std::size_t>(*v)] = true;
+  }
   t->byte_token_.assign(end, false);
   for (std::int32_t id = 0; id < end; ++id) {
-    std::string_view text = t->token_view(id);
-    if (special_set.count(text)) t->special_[id] = true;
-    if (byte_fallback_value(text) >= 0) t->byte_token_[id] = true;
+    if (byte_fallback_value(t->token_view(id)) >= 0) t->byte_token_[id] = true;
   }
   if (t->decoder_) {
     t->decoder_has_byte_fallback_ = t->decoder_->has_byte_fallback();

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 
+#include "tokenizer/json_scan.h"
+
 namespace nibble::tok {
 
 namespace {
@@ -49,6 +51,27 @@ void read_eos_ids(const json& config, std::vector<std::int32_t>& out, std::strin
   }
 }
 
+// The top-level members of a config that we read, parsed; the rest is only validated (Gemma-3's
+// tokenizer_config.json is 1.1 MB, nearly all of it added_tokens_decoder).
+json selected_members(std::string_view text, std::string_view name, std::initializer_list<std::string_view> keys) {
+  JsonScanner sc(text);
+  json out = json::object();
+  std::string scratch;
+  std::string_view key;
+  bool first = true;
+  if (!sc.begin_object()) spec_fail(name, sc.error());
+  while (sc.next_member(first, '}')) {
+    if (!sc.read_string(key, scratch) || !sc.expect(':')) break;
+    std::string k(key);
+    std::string_view span;
+    if (!sc.skip_value(&span)) break;
+    if (std::find(keys.begin(), keys.end(), k) != keys.end()) out[k] = json::parse(span.begin(), span.end());
+  }
+  if (sc.failed()) spec_fail(name, sc.error());
+  if (!sc.at_end()) spec_fail(name, "trailing data after the JSON object");
+  return out;
+}
+
 std::optional<std::int32_t> id_of(const HfTokenizer& t, const std::string& text) {
   if (text.empty()) return std::nullopt;
   return t.token_id(text);
@@ -61,8 +84,8 @@ Status apply(HfTokenizer& t, const ConfigTexts& texts, std::string_view config_n
   bool add_bos = false, add_eos = false;
   if (texts.gpt2_defaults) sp.bos_token = sp.eos_token = "<|endoftext|>";
   if (texts.tokenizer_config) {
-    json config = json::parse(texts.tokenizer_config->begin(), texts.tokenizer_config->end());
-    if (!config.is_object()) spec_fail(config_name, "expected a JSON object");
+    json config = selected_members(*texts.tokenizer_config, config_name,
+                                   {"bos_token", "eos_token", "pad_token", "add_bos_token", "add_eos_token", "chat_template"});
     if (optional_field(config, "bos_token") || !texts.gpt2_defaults) sp.bos_token = token_text(config, "bos_token", config_name);
     if (optional_field(config, "eos_token") || !texts.gpt2_defaults) sp.eos_token = token_text(config, "eos_token", config_name);
     sp.pad_token = token_text(config, "pad_token", config_name);
@@ -75,8 +98,7 @@ Status apply(HfTokenizer& t, const ConfigTexts& texts, std::string_view config_n
   sp.pad_id = id_of(t, sp.pad_token);
   std::vector<std::int32_t> generation_eos;
   if (texts.generation_config) {
-    json gen = json::parse(texts.generation_config->begin(), texts.generation_config->end());
-    if (!gen.is_object()) spec_fail(gen_name, "expected a JSON object");
+    json gen = selected_members(*texts.generation_config, gen_name, {"eos_token_id"});
     read_eos_ids(gen, generation_eos, gen_name);
   }
   if (!sp.eos_id && !generation_eos.empty()) {
