@@ -235,7 +235,7 @@ bool hashable(const Value& v) {
     case Kind::sequence:
       if (v.seq_kind() == SeqKind::tuple)
         return std::all_of(v.seq().items.begin(), v.seq().items.end(), [](const Value& x) { return hashable(x); });
-      return v.seq_kind() == SeqKind::generator || v.seq_kind() == SeqKind::reversed;
+      return v.seq_kind() == SeqKind::generator || v.seq_kind() == SeqKind::reversed || v.seq_kind() == SeqKind::range;
     case Kind::dict: return false;
     default: return true;
   }

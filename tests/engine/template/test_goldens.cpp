@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "golden_cases.h"
 #include "nibble/chat_template.h"
@@ -82,6 +84,27 @@ TEST(Goldens, CheckerRejectsAWrongRendering) {
   c.erase("expected");
   c["error"] = {{"fault", "syntax"}, {"message", "x"}, {"line", 1}};
   EXPECT_NE(check_case(file, c), "");
+}
+
+// One parsed template serves renders on several threads at once (the app renders while the
+// user types and the generator prepares the next turn).
+TEST(Goldens, ConcurrentRendersOfOneTemplate) {
+  auto file = load_json(golden_path("qwen3"));
+  auto tmpl = ChatTemplate::parse(file["template"].get<std::string>());
+  ASSERT_TRUE(tmpl) << tmpl.error().to_string();
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 10; ++round)
+        for (const auto& c : file["cases"]) {
+          auto out = (*tmpl)->render(golden_input(c));
+          if (!out || *out != c["expected"].get<std::string>()) ++mismatches[static_cast<std::size_t>(t)];
+        }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 // HF transformers' own renderings of dictlm-16m's template (tests/data/refs), through the
