@@ -200,8 +200,12 @@ Result<ParsedSpec> parse_object(const json& j, const std::string& file) {
 
   auto act = j.find("hidden_act");
   const std::string act_name = (act != j.end() && act->is_string()) ? act->get<std::string>() : "silu";
-  if (act_name != "silu" && act_name != "swish")
+  if (act_name != "silu" && act_name != "swish") {
+    if (out.needs_llama_proof)
+      return make_error(ErrorKind::unsupported, file, ": architecture '", s.architecture_name.empty() ? s.model_type : s.architecture_name,
+                        "' is not supported (its hidden_act '", act_name, "' is not Llama's silu)");
     return make_error(ErrorKind::unsupported, file, ": hidden_act '", act_name, "' is not supported (Nibble runs SwiGLU/silu MLPs)");
+  }
 
   NIBBLE_ASSIGN_OR_RETURN(bool attention_bias, get_bool(j, file, "attention_bias", false));
   NIBBLE_ASSIGN_OR_RETURN(s.mlp_bias, get_bool(j, file, "mlp_bias", false));

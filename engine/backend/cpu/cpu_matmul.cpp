@@ -6,7 +6,6 @@
 #include "backend/cpu/cpu_matmul.h"
 
 #include <algorithm>
-#include <atomic>
 
 #include <cpuid.h>
 #include <immintrin.h>
@@ -18,8 +17,6 @@ namespace {
 
 constexpr int kRowsPerBlock = 4;   // weight rows per work item
 constexpr int kSlab = 32;          // X rows kept hot per sweep
-
-std::atomic<bool> g_force_scalar{false};
 
 // AVX2 + FMA from the compiler's CPU model; F16C from CPUID leaf 1 (ECX bit 29), which older
 // clang's __builtin_cpu_supports does not name.
@@ -211,7 +208,7 @@ void rows_any(const CpuMatrix& w, const MatmulArgs& a, int n0, int n1, int m0, i
 
 void cpu_matmul(const CpuMatrix& w, const MatmulArgs& a, ThreadPool& pool) {
   if (a.M <= 0 || w.N <= 0) return;
-  const bool avx2 = cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed);
+  const bool avx2 = cpu_has_avx2() && !a.force_scalar;
   const std::size_t blocks = static_cast<std::size_t>((w.N + kRowsPerBlock - 1) / kRowsPerBlock);
   auto run = [&](std::size_t b0, std::size_t b1) {
     const int n0 = static_cast<int>(b0) * kRowsPerBlock;
@@ -224,10 +221,6 @@ void cpu_matmul(const CpuMatrix& w, const MatmulArgs& a, ThreadPool& pool) {
   pool.parallel_for(blocks, 4, run);
 }
 
-const char* cpu_matmul_kernel_name() {
-  return cpu_has_avx2() && !g_force_scalar.load() ? "avx2" : "scalar";
-}
-
-void cpu_matmul_force_scalar(bool on) { g_force_scalar.store(on); }
+const char* cpu_matmul_kernel_name() { return cpu_has_avx2() ? "avx2" : "scalar"; }
 
 }  // namespace nibble

@@ -15,12 +15,12 @@ struct MatmulArgs {
   int ldy = 0;
   int M = 0;
   bool accumulate = false;   // y += X W^T + bias (residual add) instead of y =
+  bool force_scalar = false; // use the portable kernel even where AVX2 runs (tests compare both)
 };
 
 void cpu_matmul(const CpuMatrix& w, const MatmulArgs& args, ThreadPool& pool);
 
-// Which kernel family runs ("avx2" or "scalar"); tests force the fallback to compare both.
+// The kernel family this CPU runs: "avx2" or "scalar".
 const char* cpu_matmul_kernel_name();
-void cpu_matmul_force_scalar(bool on);
 
 }  // namespace nibble

@@ -165,6 +165,9 @@ TEST(Spec, UnknownArchitectureNeedsProof) {
   EXPECT_TRUE(plain->needs_llama_proof);
   EXPECT_TRUE(plain->non_llama_keys.empty());
   EXPECT_EQ(parse_fail(R"({"hidden_size":4})").kind, ErrorKind::format);  // names no architecture
+  const Error gemma = parse_fail(base(R"("hidden_act":"gelu_pytorch_tanh")", "GemmaForCausalLM"));
+  EXPECT_EQ(gemma.kind, ErrorKind::unsupported);
+  EXPECT_NE(gemma.message.find("GemmaForCausalLM"), std::string::npos) << gemma.message;
 }
 
 }  // namespace
