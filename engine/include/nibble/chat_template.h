@@ -46,7 +46,8 @@ class ChatTemplate {
   static Result<std::shared_ptr<const ChatTemplate>> parse(std::string_view source);
 
   // Renders; runtime errors (raise_exception, type errors, limits) name line and column.
-  // raise_exception -> invalid_argument; other failures -> format. Never throws.
+  // raise_exception and sandbox limits -> invalid_argument; other failures -> format. Thread-safe
+  // (one parsed template may render on several threads). Never throws.
   virtual Result<std::string> render(const ChatRenderInput& input, const TemplateLimits& limits = {}) const = 0;
 };
 
