@@ -1,6 +1,6 @@
 // Vocab and MergeTable: open addressing with linear probing, power-of-two tables kept at most
-// half full. Strings live in one arena; a Vocab slot carries the first 8 bytes of its string so
-// comparing short tokens never touches the arena.
+// half full. Strings live in one arena; a Vocab slot carries the first 16 bytes of its string so
+// comparing most tokens never touches the arena.
 #include "tokenizer/vocab.h"
 
 #include <algorithm>
@@ -31,15 +31,15 @@ std::uint64_t hash_bytes(std::string_view s) {
   return h;
 }
 
-std::uint64_t Vocab::head_of(std::string_view s) {
-  std::uint64_t h = 0;
-  std::memcpy(&h, s.data(), s.size() < 8 ? s.size() : 8);
+Vocab::Head Vocab::head_of(std::string_view s) {
+  Head h{{0, 0}};
+  std::memcpy(h.w, s.data(), s.size() < 16 ? s.size() : 16);
   return h;
 }
 
-bool Vocab::same(const Slot& slot, std::string_view s, std::uint64_t head) const {
-  if (slot.head != head || slot.length != s.size()) return false;
-  return s.size() <= 8 || std::memcmp(arena_.data() + slot.offset + 8, s.data() + 8, s.size() - 8) == 0;
+bool Vocab::same(const Slot& slot, std::string_view s, const Head& head) const {
+  if (slot.head[0] != head.w[0] || slot.head[1] != head.w[1] || slot.length != s.size()) return false;
+  return s.size() <= 16 || std::memcmp(arena_.data() + slot.offset + 16, s.data() + 16, s.size() - 16) == 0;
 }
 
 void Vocab::reserve(std::size_t entries, std::size_t bytes) {
@@ -48,7 +48,7 @@ void Vocab::reserve(std::size_t entries, std::size_t bytes) {
   while (cap < entries * 2) cap <<= 1;
   if (cap <= slots_.size()) return;
   std::vector<Slot> old = std::move(slots_);
-  slots_.assign(cap, Slot{0, kEmpty, 0, 0});
+  slots_.assign(cap, Slot{{0, 0}, kEmpty, 0, 0});
   std::size_t mask = cap - 1;
   for (const Slot& s : old) {
     if (s.length == kEmpty) continue;
@@ -78,7 +78,7 @@ void Vocab::set_all(const std::vector<std::pair<std::string_view, std::int32_t>>
 
 void Vocab::set_hashed(std::string_view token, std::int32_t id, std::uint64_t h) {
   if ((size_ + 1) * 2 > slots_.size()) grow();
-  std::uint64_t head = head_of(token);
+  Head head = head_of(token);
   std::size_t mask = slots_.size() - 1;
   std::size_t i = h & mask;
   if (static_cast<std::size_t>(id) >= by_id_.size()) by_id_.resize(static_cast<std::size_t>(id) + 1, Text{0, kEmpty});
@@ -94,7 +94,7 @@ void Vocab::set_hashed(std::string_view token, std::int32_t id, std::uint64_t h)
     }
   }
   auto offset = static_cast<std::uint32_t>(arena_.size());
-  slots_[i] = Slot{head, static_cast<std::uint32_t>(token.size()), id, offset};
+  slots_[i] = Slot{{head.w[0], head.w[1]}, static_cast<std::uint32_t>(token.size()), id, offset};
   arena_.append(token);
   ++size_;
   by_id_[static_cast<std::size_t>(id)] = Text{offset, static_cast<std::uint32_t>(token.size())};
@@ -102,7 +102,7 @@ void Vocab::set_hashed(std::string_view token, std::int32_t id, std::uint64_t h)
 
 std::optional<std::int32_t> Vocab::find_hashed(std::string_view token, std::uint64_t h) const {
   if (slots_.empty()) return std::nullopt;
-  std::uint64_t head = head_of(token);
+  Head head = head_of(token);
   std::size_t mask = slots_.size() - 1;
   for (std::size_t i = h & mask;; i = (i + 1) & mask) {
     const Slot& s = slots_[i];

@@ -33,21 +33,24 @@ class Vocab {
   std::int32_t end_id() const { return static_cast<std::int32_t>(by_id_.size()); }  // max id + 1
 
  private:
-  // A slot holds the first 8 bytes of its string, so most lookups of short tokens never read
-  // the arena: one cache miss per lookup.
-  struct Slot {
-    std::uint64_t head;    // first 8 bytes, zero-padded
-    std::uint32_t length;  // 0xFFFFFFFF = empty slot
+  // A slot holds the first 16 bytes of its string, so lookups of tokens up to 16 bytes (nearly
+  // all) never read the arena: one cache miss per lookup, two slots per cache line.
+  struct alignas(32) Slot {
+    std::uint64_t head[2];  // first 16 bytes, zero-padded
+    std::uint32_t length;   // 0xFFFFFFFF = empty slot
     std::int32_t id;
-    std::uint32_t offset;  // into the arena
+    std::uint32_t offset;   // into the arena
+  };
+  struct Head {
+    std::uint64_t w[2];
   };
   static constexpr std::uint32_t kEmpty = 0xFFFFFFFFu;
   struct Text {
     std::uint32_t offset;
     std::uint32_t length;  // kEmpty for ids without a token
   };
-  static std::uint64_t head_of(std::string_view s);
-  bool same(const Slot& slot, std::string_view s, std::uint64_t head) const;
+  static Head head_of(std::string_view s);
+  bool same(const Slot& slot, std::string_view s, const Head& head) const;
   void set_hashed(std::string_view token, std::int32_t id, std::uint64_t hash);
   void grow();
 
