@@ -130,7 +130,8 @@ TEST_F(HistoryStoreTest, RegenerateAndEditAddSiblingBranchesAndNothingIsOverwrit
   EXPECT_EQ(sib[0]->content, "5");  // the old answer is still there
 
   wait_ok(store->select_branch(a1));
-  path = selected_path(*store->tree(c));
+  tree = store->tree(c);
+  path = selected_path(*tree);
   ASSERT_EQ(path.size(), 2u);
   EXPECT_EQ(path[1]->id, a1);
 }
