@@ -116,27 +116,21 @@ class Strip final : public Decoder {
   Strip(char32_t content, std::size_t start, std::size_t stop) : content_(content), start_(start), stop_(stop) {}
   Status decode_chain(std::vector<std::string>& tokens) const override {
     for (std::string& t : tokens) {
-      std::vector<std::size_t> starts;  // byte offset of each character
-      for (std::size_t i = 0; i < t.size();) {
-        starts.push_back(i);
-        utf8_next(t, i);
+      // At most `start` leading and `stop` trailing characters equal to `content` go; the tail
+      // cut never reaches into the head cut.
+      std::size_t begin = 0;
+      for (std::size_t k = 0; k < start_ && begin < t.size(); ++k) {
+        std::size_t i = begin;
+        if (utf8_next(t, i) != content_) break;
+        begin = i;
       }
-      std::size_t n = starts.size();
-      auto char_at = [&](std::size_t k) {
-        std::size_t i = starts[k];
-        return utf8_next(t, i);
-      };
-      std::size_t start_cut = 0;
-      for (std::size_t k = 0; k < start_ && k < n && char_at(k) == content_; ++k) start_cut = k + 1;
-      std::size_t stop_cut = n;
-      for (std::size_t k = 0; k < stop_ && k < n - start_cut; ++k) {
-        std::size_t index = n - k - 1;
-        if (char_at(index) != content_) break;
-        stop_cut = index;
+      std::size_t end = t.size();
+      for (std::size_t k = 0; k < stop_ && end > begin; ++k) {
+        std::size_t i = end;
+        if (utf8_prev(t, i) != content_) break;
+        end = i;
       }
-      std::size_t b = start_cut < n ? starts[start_cut] : t.size();
-      std::size_t e = stop_cut < n ? starts[stop_cut] : t.size();
-      t = e > b ? t.substr(b, e - b) : std::string();
+      t = t.substr(begin, end - begin);
     }
     return {};
   }

@@ -1,8 +1,10 @@
 // The streaming detokenizer: decodes a short window of recent ids on every push and emits only
 // text that can no longer change. Held back: a trailing byte-fallback run (its bytes decode as a
-// group), trailing U+FFFD (an unfinished UTF-8 sequence), and, for decoders whose effect is not
-// local to each token (Strip of trailing characters), the last token. The window restarts from a
-// few ids of context once its text is settled, so each push costs O(window), not O(stream).
+// group) and trailing U+FFFD (an unfinished UTF-8 sequence). The window restarts from a few ids
+// of context once its text is settled, so each push costs O(window), not O(stream).
+// Decoders whose effect is not local to each token (Strip of trailing characters, a regex Replace
+// after Fuse) keep the whole sequence instead and emit only what the decodes with and without the
+// last token agree on: O(stream) per push, but exact.
 #include <algorithm>
 
 #include "tokenizer/hf_tokenizer.h"
@@ -28,10 +30,12 @@ class Stream final : public StreamingDetokenizer {
     window_.push_back(id);
     std::size_t stable_end = window_.size();
     while (stable_end > context_ && t_.is_byte_fallback_token(window_[stable_end - 1])) --stable_end;
-    if (!t_.decoder_is_stream_local() && stable_end == window_.size()) --stable_end;
+    bool local = t_.decoder_is_stream_local();
+    if (!local && stable_end == window_.size()) --stable_end;
     if (stable_end <= context_) return {};
     std::string text = decode(0, stable_end);
-    bool settled = stable_end == window_.size();
+    bool settled = local && stable_end == window_.size();
+    if (!local) keep_common_prefix(text, decode(0, window_.size()));
     while (ends_with(text, kReplacementChar)) {
       text.resize(text.size() - kReplacementChar.size());
       settled = false;
@@ -50,6 +54,7 @@ class Stream final : public StreamingDetokenizer {
     std::string text = decode(0, window_.size());
     std::size_t known = context_text_.size() + emitted_.size();
     std::string delta = text.size() > known ? text.substr(known) : std::string();
+    if (delta.size() && (static_cast<unsigned char>(delta[0]) & 0xC0) == 0x80) delta.clear();  // inconsistent
     window_.clear();
     context_ = 0;
     context_text_.clear();
@@ -58,6 +63,14 @@ class Stream final : public StreamingDetokenizer {
   }
 
  private:
+  // Cuts `text` to the part it shares with `other`, at a character boundary.
+  static void keep_common_prefix(std::string& text, const std::string& other) {
+    std::size_t n = 0, limit = std::min(text.size(), other.size());
+    while (n < limit && text[n] == other[n]) ++n;
+    while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    text.resize(n);
+  }
+
   std::string decode(std::size_t begin, std::size_t end) const {
     auto r = t_.decode(std::span<const std::int32_t>(window_.data() + begin, end - begin), skip_);
     return r.ok() ? std::move(r).value() : std::string();

@@ -2,8 +2,9 @@
 // come out in one piece, and the deltas add up to HF's decode of the golden ids.
 #include <gtest/gtest.h>
 
-#include "tokenizer_test_data.h"
 #include "nibble/tokenizer.h"
+#include "tiny_tokenizer.h"
+#include "tokenizer_test_data.h"
 
 namespace nibble {
 namespace {
@@ -70,6 +71,36 @@ TEST(StreamingByteFallback, RunComesOutWhole) {
   }
   EXPECT_EQ(joined, *(*t)->decode(*ids, false));
   EXPECT_EQ(joined, text);
+}
+
+// Decoders whose output near the end depends on what follows (Strip of trailing characters, a
+// multi-character Replace after Fuse): the deltas still add up to decode() of all ids.
+TEST(StreamingNonLocalDecoders, DeltasAddUpToDecode) {
+  test::TinySpec spec;
+  spec.extra = {"a", " ", "b", "  ", "xy", "y"};
+  nlohmann::json strip_end = {{"type", "Sequence"},
+                              {"decoders", nlohmann::json::array({{{"type", "Fuse"}},
+                                                                  {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 2}}})}};
+  nlohmann::json replace_after_fuse = {
+      {"type", "Sequence"},
+      {"decoders", nlohmann::json::array({{{"type", "Fuse"}},
+                                          {{"type", "Replace"}, {"pattern", {{"String", "xyy"}}}, {"content", "Z"}}})}};
+  for (const auto& decoder : {strip_end, replace_after_fuse}) {
+    spec.decoder = decoder;
+    auto t = test::tiny_tokenizer(spec);
+    ASSERT_TRUE(t);
+    std::vector<std::string> seq = {" ", "a", " ", "  ", "b", " ", "xy", "y", "a", "xy", "  ", " ", "y", " "};
+    std::vector<std::int32_t> ids;
+    for (const auto& s : seq) ids.push_back(*t->token_id(s));
+    for (std::size_t n = 1; n <= ids.size(); ++n) {
+      std::vector<std::int32_t> prefix(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n));
+      auto stream = t->make_stream(false);
+      std::string text;
+      for (auto id : prefix) text += stream->push(id);
+      text += stream->flush();
+      EXPECT_EQ(text, *t->decode(prefix, false)) << decoder.dump() << " first " << n << " ids";
+    }
+  }
 }
 
 }  // namespace
