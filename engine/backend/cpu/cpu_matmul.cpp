@@ -79,6 +79,9 @@ NIBBLE_AVX2 inline float hsum(__m256 v) {
 }
 
 template <CpuWeightType T>
+constexpr std::size_t kWeightBytes = T == CpuWeightType::f32 ? 4 : 2;
+
+template <CpuWeightType T>
 NIBBLE_AVX2 inline __m256 loadw(const void* base, std::size_t i) {
   if constexpr (T == CpuWeightType::f32) return load8(static_cast<const float*>(base) + i);
   else if constexpr (T == CpuWeightType::f16) return load8_f16(static_cast<const std::uint16_t*>(base) + i);
@@ -116,6 +119,10 @@ NIBBLE_AVX2 void tile(const void* wbase, std::size_t K, const float* const* xs, 
       for (int i = 0; i < MR; ++i) xv[i] = load8(xs[i] + k + 8 * s);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
+        // Software prefetch of the same position R rows ahead (the next block): rows are short
+        // (K = 384 -> 12 lines) for the hardware streamer; +10% to +50% on 3 MB and 32 MB fp16
+        // matvecs on the 2-core dev VM (measured interleaved with the version without it).
+        if (s == 0) _mm_prefetch(static_cast<const char*>(wbase) + ((static_cast<std::size_t>(r) + R) * K + k) * kWeightBytes<T>, _MM_HINT_T0);
         const __m256 wv = loadw<T>(wbase, static_cast<std::size_t>(r) * K + k + 8 * s);
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) acc[s][i][r] = _mm256_fmadd_ps(xv[i], wv, acc[s][i][r]);
