@@ -1,6 +1,6 @@
 // GPT-2's byte-level alphabet: every byte maps to a printable code point (printable Latin-1 bytes
 // to themselves, the rest to U+0100..U+0143), so any text becomes a string over 256 symbols.
-// Used by the ByteLevel pre-tokenizer, normalizer and decoder.
+// Used by the ByteLevel pre-tokenizer and decoder.
 #pragma once
 
 #include <cstdint>

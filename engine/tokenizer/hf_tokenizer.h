@@ -1,7 +1,7 @@
 // HfTokenizer: the Tokenizer behind nibble/tokenizer.h, assembled from tokenizer.json parts
 // (added tokens -> normalizer -> pre-tokenizer -> BPE model -> post-processor; decoder on the way
 // back) plus tokenizer_config.json / generation_config.json settings. Built by tokenizer_load.cpp;
-// the parts are parsed in tokenizer_json.cpp, gpt2_files.cpp and tokenizer_config.cpp.
+// the parts are parsed in tokenizer_json.cpp and tokenizer_config.cpp.
 #pragma once
 
 #include <map>

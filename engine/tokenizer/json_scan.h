@@ -1,7 +1,7 @@
 // A small strict JSON reader for the large parts of tokenizer files (vocabularies of 100k+ entries
 // and merge lists), where building a DOM would dominate load time. It validates as it goes and
 // never throws; smaller sections are handed to nlohmann::json as raw text spans.
-// Used by tokenizer_json.cpp and gpt2_files.cpp.
+// Used by tokenizer_json.cpp and tokenizer_config.cpp.
 #pragma once
 
 #include <cstddef>

@@ -202,13 +202,14 @@ Status guarded(std::string_view name, F&& body) {
   }
 }
 
-}  // namespace
-
+// Fills `model`'s vocabulary from a JSON object {token: id, ...} at the scanner's position.
 Status read_vocab_object(JsonScanner& sc, BpeModel& model, std::string_view where) {
   RawModel raw;
   if (!read_vocab_entries(sc, raw)) return make_error(ErrorKind::format, where, ": ", sc.error());
   return build_vocab(raw, model, where);
 }
+
+}  // namespace
 
 Result<TokenizerParts> parse_tokenizer_json(std::string_view text, std::string_view name) {
   if (std::size_t bad = utf8_first_invalid(text); bad != std::string_view::npos)

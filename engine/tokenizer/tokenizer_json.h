@@ -18,8 +18,4 @@ Result<TokenizerParts> parse_tokenizer_json(std::string_view text, std::string_v
 Result<TokenizerParts> parse_gpt2_files(std::string_view encoder_json, std::string_view vocab_bpe,
                                         std::string_view name);
 
-// Fills `model`'s vocabulary from a JSON object {token: id, ...} read at the scanner's position.
-class JsonScanner;
-Status read_vocab_object(JsonScanner& scanner, BpeModel& model, std::string_view where);
-
 }  // namespace nibble::tok

@@ -1,5 +1,5 @@
 // The BPE vocabulary (token string <-> id) and the merge table ((left id, right id) -> rank,
-// merged id), as flat open-addressing hash tables: a 262k-entry vocabulary loads in a few ms.
+// merged id), as flat open-addressing hash tables filled with batched, prefetched lookups.
 // Owns the token strings (one arena). Used by bpe_model.cpp and the tokenizer loader.
 #pragma once
 

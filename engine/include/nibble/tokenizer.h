@@ -30,6 +30,7 @@ struct SpecialTokens {
 
 // Feeds ids one at a time and returns text deltas that never split a UTF-8 sequence or a
 // byte-fallback run; the concatenation of all deltas plus flush() equals decode(all ids).
+// flush() also ends the sequence: the next push starts a new one. Ids out of range are ignored.
 class StreamingDetokenizer {
  public:
   virtual ~StreamingDetokenizer() = default;
