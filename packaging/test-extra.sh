@@ -32,7 +32,7 @@ if [ ! -f "$fuzz/build.ninja" ]; then
       -DNIBBLE_CUDA=OFF -DNIBBLE_BUILD_TESTS=OFF -DNIBBLE_FUZZ=ON >"$fuzz.configure.log" 2>&1 \
       || { say "fuzz configure failed ($fuzz.configure.log)"; exit 1; }
 fi
-if ! cmake --build "$fuzz" -j "$jobs" >"$fuzz.build.log" 2>&1; then
+if ! cmake --build "$fuzz" -j "$jobs" --target nibble_fuzzers >"$fuzz.build.log" 2>&1; then
   tail -30 "$fuzz.build.log" >&2; say "fuzz build failed"; exit 1
 fi
 mapfile -t targets < <(find "$fuzz/tests/fuzz" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x | sort)
