@@ -4,6 +4,8 @@
 // the last chunk block to arrive combines them in chunk order.
 #include "nibble_kernels/attention.h"
 
+#include "launch.cuh"
+
 #include <cfloat>
 
 namespace nibble::kernels {
@@ -20,13 +22,22 @@ __device__ __forceinline__ const __half* key_row(const __half* cache, const Atte
   return cache + ((static_cast<std::size_t>(page) * a.page_size + p % a.page_size) * a.kv_heads + kvh) * a.head_dim;
 }
 
+// Shared memory of one attention_rows block (floats/halves carved from the dynamic buffer).
+struct RowsSmem {
+  static std::size_t bytes(int group, int hd, int max_context) {
+    return static_cast<std::size_t>(group) * hd * 4 + 2u * kChunk * hd * 2 + static_cast<std::size_t>(group) * kChunk * 4 +
+           (kThreads / 32) * static_cast<std::size_t>(hd) * 4 + 2u * (max_context / kChunk + 1) * 4;
+  }
+};
+
 __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const AttentionArgs a) {
-  __shared__ float s_q[kMaxGroup * kMaxHeadDim];
-  __shared__ float s_p[kMaxGroup][kChunk];
-  __shared__ float s_acc[kThreads / 32][kMaxHeadDim];
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ float s_max[kMaxGroup], s_sum[kMaxGroup];
   __shared__ bool s_last;
 
   const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
+  allow_next_launch();
+  grid_dependency_wait();
   const int group = a.heads / a.kv_heads;
   const int hd = a.head_dim;
   const int pos = a.positions[row];
@@ -40,37 +51,60 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   const int* table = a.block_tables + static_cast<std::size_t>(a.row_seq[row]) * a.max_pages;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
+  float* s_q = reinterpret_cast<float*>(smem);                     // [group][hd]
+  __half* s_k = reinterpret_cast<__half*>(s_q + group * hd);       // [kChunk][hd]
+  __half* s_v = s_k + kChunk * hd;                                  // [kChunk][hd]
+  float* s_p = reinterpret_cast<float*>(s_v + kChunk * hd);        // [group][kChunk]
+  float* s_acc = s_p + group * kChunk;                              // [4][hd]
+  float* s_cmax = s_acc + (kThreads / 32) * hd;                     // [chunks] combine: chunk maxima
+  float* s_csum = s_cmax + (a.max_context / kChunk + 1);            // [chunks] combine: chunk sums
+
+  __shared__ int s_page[kChunk];  // page of each key of the chunk
   const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * hd;
   for (int i = tid; i < group * hd; i += kThreads) s_q[i] = q[i] * a.scale;
+  if (tid < nk) s_page[tid] = table[(k0 + tid) / a.page_size];
+  __syncthreads();
+  // Stage the chunk's keys and values: every 16-byte load of the chunk in flight together.
+  const int vec = hd / 8;
+#pragma unroll 8
+  for (int i = tid; i < nk * vec; i += kThreads) {
+    const int j = i / vec, c = i - j * vec;
+    const int p = k0 + j;
+    const std::size_t off =
+        ((static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh) * hd + c * 8;
+    const uint4 kk = *reinterpret_cast<const uint4*>(a.k_cache + off);
+    const uint4 vv = *reinterpret_cast<const uint4*>(a.v_cache + off);
+    *reinterpret_cast<uint4*>(s_k + j * hd + c * 8) = kk;
+    *reinterpret_cast<uint4*>(s_v + j * hd + c * 8) = vv;
+  }
   __syncthreads();
 
   // Scores: each warp takes keys j = warp, warp + 4, ...; lanes split the head dimension.
   for (int j = warp; j < nk; j += kThreads / 32) {
-    const __half* kr = key_row(a.k_cache, a, table, k0 + j, kvh);
+    const __half* kr = s_k + j * hd;
     for (int g = 0; g < group; ++g) {
-      float s = 0.0f;
+      float sc = 0.0f;
       for (int d = lane * 2; d < hd; d += 64) {
         const float2 kv = __half22float2(*reinterpret_cast<const half2*>(kr + d));
-        s += kv.x * s_q[g * hd + d] + kv.y * s_q[g * hd + d + 1];
+        sc += kv.x * s_q[g * hd + d] + kv.y * s_q[g * hd + d + 1];
       }
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      if (lane == 0) s_p[g][j] = s;
+      for (int o = 16; o > 0; o >>= 1) sc += __shfl_xor_sync(0xffffffffu, sc, o);
+      if (lane == 0) s_p[g * kChunk + j] = sc;
     }
   }
   __syncthreads();
 
   // Per head: chunk max, weights and their sum (one warp per head).
-  __shared__ float s_max[kMaxGroup], s_sum[kMaxGroup];
   for (int g = warp; g < group; g += kThreads / 32) {
     float m = -FLT_MAX;
-    for (int j = lane; j < nk; j += 32) m = fmaxf(m, s_p[g][j]);
+    for (int j = lane; j < nk; j += 32) m = fmaxf(m, s_p[g * kChunk + j]);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
     float l = 0.0f;
     for (int j = lane; j < nk; j += 32) {
-      const float e = __expf(s_p[g][j] - m);
-      s_p[g][j] = e;
+      const float e = __expf(s_p[g * kChunk + j] - m);
+      s_p[g * kChunk + j] = e;
       l += e;
     }
 #pragma unroll
@@ -87,32 +121,31 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   const int slices = kThreads / pairs > 0 ? kThreads / pairs : 1;  // hd 128 -> 2 slices of 64 threads
   const int slice = tid / pairs;
   const int d = (tid % pairs) * 2;
-  const bool active = slice < slices && tid < slices * pairs;
+  const bool active = tid < slices * pairs;
   const std::size_t ws_row = (static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group);
   for (int g = 0; g < group; ++g) {
-    float ax = 0.0f, ay = 0.0f;
     if (active) {
+      float ax = 0.0f, ay = 0.0f;
       for (int j = slice; j < nk; j += slices) {
-        const float2 vv = __half22float2(*reinterpret_cast<const half2*>(key_row(a.v_cache, a, table, k0 + j, kvh) + d));
-        const float pj = s_p[g][j];
+        const float2 vv = __half22float2(*reinterpret_cast<const half2*>(s_v + j * hd + d));
+        const float pj = s_p[g * kChunk + j];
         ax += pj * vv.x;
         ay += pj * vv.y;
       }
-      s_acc[slice][d] = ax;
-      s_acc[slice][d + 1] = ay;
+      s_acc[slice * hd + d] = ax;
+      s_acc[slice * hd + d + 1] = ay;
     }
     __syncthreads();
     if (tid < pairs) {
       float tx = 0.0f, ty = 0.0f;
       for (int sl = 0; sl < slices; ++sl) {
-        tx += s_acc[sl][d];
-        ty += s_acc[sl][d + 1];
+        tx += s_acc[sl * hd + d];
+        ty += s_acc[sl * hd + d + 1];
       }
       if (n_chunks == 1) {
         const float inv = 1.0f / s_sum[g];
         __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
-        o[d] = __float2half_rn(tx * inv);
-        o[d + 1] = __float2half_rn(ty * inv);
+        *reinterpret_cast<half2*>(o + d) = __floats2half2_rn(tx * inv, ty * inv);
       } else {
         // Partial layout per (row, head, chunk): [max, sum, acc[hd]] at chunk stride (hd + 2).
         float* w = a.workspace + ((ws_row + g) * (a.max_context / kChunk + 1) + split) * (hd + 2);
@@ -135,19 +168,39 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   __syncthreads();
   if (!s_last) return;
   __threadfence();
+  // Combine: each chunk's (max, sum) read in parallel into shared memory, then every dimension
+  // sums its chunk partials with independent loads.
   const int stride_chunks = a.max_context / kChunk + 1;
   for (int g = 0; g < group; ++g) {
     const float* base = a.workspace + (ws_row + g) * stride_chunks * (hd + 2);
-    float m = -FLT_MAX;
-    for (int c = 0; c < n_chunks; ++c) m = fmaxf(m, __ldcg(base + c * (hd + 2)));
-    float l = 0.0f;
-    for (int c = 0; c < n_chunks; ++c) l += __ldcg(base + c * (hd + 2) + 1) * __expf(__ldcg(base + c * (hd + 2)) - m);
-    const float inv = 1.0f / l;
+    __syncthreads();
+    for (int c = tid; c < n_chunks; c += kThreads) {
+      s_cmax[c] = __ldcg(base + c * (hd + 2));
+      s_csum[c] = __ldcg(base + c * (hd + 2) + 1);
+    }
+    __syncthreads();
+    if (warp == 0) {
+      float m = -FLT_MAX;
+      for (int c = lane; c < n_chunks; c += 32) m = fmaxf(m, s_cmax[c]);
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+      float l = 0.0f;
+      for (int c = lane; c < n_chunks; c += 32) {
+        const float e = __expf(s_cmax[c] - m);
+        s_cmax[c] = e;
+        l += s_csum[c] * e;
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+      if (lane == 0) s_sum[g] = l;
+    }
+    __syncthreads();
+    const float inv = 1.0f / s_sum[g];
     __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
     for (int dd = tid; dd < hd; dd += kThreads) {
       float t = 0.0f;
-      for (int c = 0; c < n_chunks; ++c)
-        t += __ldcg(base + c * (hd + 2) + 2 + dd) * __expf(__ldcg(base + c * (hd + 2)) - m);
+#pragma unroll 8
+      for (int c = 0; c < n_chunks; ++c) t += __ldcg(base + c * (hd + 2) + 2 + dd) * s_cmax[c];
       o[dd] = __float2half_rn(t * inv);
     }
   }
@@ -170,8 +223,13 @@ int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   if (a.rows == 0) return 0;
   const int splits = (a.max_context + kChunk - 1) / kChunk;
-  attention_rows_kernel<<<dim3(splits, a.kv_heads, a.rows), kThreads, 0, stream>>>(a);
-  return static_cast<int>(cudaGetLastError());
+  const std::size_t smem = RowsSmem::bytes(a.heads / a.kv_heads, a.head_dim, a.max_context);
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(attention_rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(smem));
+    if (e != cudaSuccess) return static_cast<int>(e);
+  }
+  return launch_pdl(attention_rows_kernel, dim3(splits, a.kv_heads, a.rows), dim3(kThreads), smem, stream, a);
 }
 
 }  // namespace nibble::kernels

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "launch.cuh"
+#include "row_reduce.cuh"
+
 namespace nibble::kernels {
 namespace {
 
@@ -96,6 +99,8 @@ __global__ void __launch_bounds__(kThreads) dgemv_kernel(const __grid_constant__
   }
   const DMatrix& M = p.mats[mi].m;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  allow_next_launch();
+  grid_dependency_wait();
   const int k = M.k;
 
   float rms[R];
@@ -104,14 +109,7 @@ __global__ void __launch_bounds__(kThreads) dgemv_kernel(const __grid_constant__
   if (p.input == QGemvInput::fp32_rmsnorm) {
     const float* x = static_cast<const float*>(p.x);
     float ss[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) ss[r] = 0.0f;
-    for (int i = tid; i < k; i += kThreads)
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const float v = x[static_cast<std::size_t>(p.row0 + r) * p.ldx + i];
-        ss[r] += v * v;
-      }
+    detail::thread_sum_squares<R, kThreads>(x, static_cast<std::size_t>(p.ldx), p.row0, k, ss);
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float v = ss[r];
@@ -205,8 +203,7 @@ __global__ void __launch_bounds__(kThreads) dgemv_kernel(const __grid_constant__
 
 template <int R>
 int launch(const Params& p, int blocks, cudaStream_t s) {
-  dgemv_kernel<R><<<blocks, kThreads, 0, s>>>(p);
-  return static_cast<int>(cudaGetLastError());
+  return launch_pdl(dgemv_kernel<R>, dim3(blocks), dim3(kThreads), 0, s, p);
 }
 
 }  // namespace

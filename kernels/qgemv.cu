@@ -1,48 +1,35 @@
 // Quantized GEMV for decode: y[r, n] = sum_k x[r, perm[k]] * w[k, n] for 1-16 rows, reading every
-// packed code once. Block = 4 warps over one tile of 128 columns (4 per lane, 16-byte loads) and one
-// split of whole groups along K; warps share the split by units. Split-K partials are reduced by the
-// last block to finish a tile, in a fixed order (deterministic), which also runs the epilogue.
+// packed code once. Block = 8 warps over one tile of 128 columns (4 per lane, 16-byte loads) and one
+// split of whole groups along K (<= 1024 rows); warps share the split by units. Latency is hidden by
+// (1) one parallel prologue (group table, per-group scales into shared memory, RMS sums), (2) the
+// first weight batch issued before the activations are staged, and (3) double-buffered batches
+// that run across group boundaries. Split-K partials are reduced by the last block of a tile in a
+// fixed order (deterministic), which also runs the epilogue.
 #include "nibble_kernels/qgemv.h"
 
 #include <algorithm>
 #include <utility>
 
+#include "launch.cuh"
+#include "qgemv_common.cuh"
 #include "qgemv_decode.cuh"
+#include "row_reduce.cuh"
 
 namespace nibble::kernels {
 namespace {
 
 using detail::UnitShape;
 
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / 32;
-constexpr int kTileN = 128;
-constexpr int kRowsPerPass = 8;
-constexpr int kMaxSplitK = 2048;
-
-struct LaunchMatrix {
-  QMatrix m;
-  QGemvTarget t;
-  int tiles;
-  int blocks;
-  int ws_offset;       // floats
-  int counter_offset;  // counters
-  int expected;        // arrivals per tile before the epilogue runs
-};
-
-struct Params {
-  LaunchMatrix mats[3];
-  int count;
-  const void* x;
-  int ldx;
-  const __half* norm_weight;
-  float eps;
-  int row0;
-  int rows;  // rows in this pass (<= kRowsPerPass)
-  float* ws;
-  unsigned* counters;
-  QGemvOutput output;
-};
+using detail::kThreads;
+using detail::kWarps;
+using detail::kTileN;
+using detail::kRowsPerPass;
+using detail::LaunchMatrix;
+using detail::Params;
+using detail::finish_tile;
+constexpr int kMaxSplitK = 1024;
+constexpr int kMaxSplitGroups = 128;
+constexpr int kBufVec = 6;  // uint4 per batch buffer (one-word widths: 4 units; 3/6-bit: 2 units; 5-bit: 1 of 5)
 
 __device__ __forceinline__ std::uint32_t lane_word(const uint4& v, int c) {
   return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
@@ -57,6 +44,20 @@ __device__ __forceinline__ int codes_for_bits(int bits) {
     case 6: return 16;
     default: return 4;  // 8
   }
+}
+
+__device__ __forceinline__ int words_for_bits(int bits) { return (bits == 3 || bits == 6) ? 3 : (bits == 5 ? 5 : 1); }
+
+// Units per double-buffered batch: 4 one-word units (64 bytes in flight per thread per buffer),
+// 1-2 multi-word units; small enough that the unrolled decode stays in the instruction cache.
+template <int B, int R>
+struct Batching {
+  static constexpr int units = UnitShape<B>::words == 1 ? 4 : (B == 5 || R > 2 ? 1 : 2);
+};
+
+__device__ __forceinline__ int units_per_batch(int bits, int rows) {
+  const bool one_word = bits == 2 || bits == 4 || bits == 8;
+  return one_word ? 4 : (bits == 5 || rows > 2 ? 1 : 2);
 }
 
 // Pair I of one unit for 4 columns and R rows: dequantize (code - zero) into half2 and accumulate
@@ -85,16 +86,16 @@ __device__ __forceinline__ void pair_step(const std::uint32_t (&w)[4][UnitShape<
   }
 }
 
-// One unit of B-bit codes (UnitShape<B>::words int32 rows) for the lane's 4 columns.
-template <int B, int R>
-__device__ __forceinline__ void process_unit(const uint4 (&raw)[UnitShape<B>::words], const __half* xs,
-                                             int xs_stride, const half2 (&off)[4], float (&acc)[R][4]) {
+// One unit of B-bit codes (UnitShape<B>::words consecutive uint4 of the batch buffer).
+template <int B, int R, int J>
+__device__ __forceinline__ void process_unit(const uint4 (&raw)[kBufVec], const __half* xs, int xs_stride,
+                                             const half2 (&off)[4], float (&acc)[R][4]) {
   constexpr int W = UnitShape<B>::words;
   std::uint32_t w[4][W];
 #pragma unroll
   for (int c = 0; c < 4; ++c)
 #pragma unroll
-    for (int i = 0; i < W; ++i) w[c][i] = lane_word(raw[i], c);
+    for (int i = 0; i < W; ++i) w[c][i] = lane_word(raw[J * W + i], c);
   half2 a2[R][4];
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -105,38 +106,137 @@ __device__ __forceinline__ void process_unit(const uint4 (&raw)[UnitShape<B>::wo
   }(std::make_integer_sequence<int, UnitShape<B>::pairs>{});
 }
 
+// Decodes the first n units of a batch (n <= Batching<B, R>::units).
 template <int B, int R>
-__device__ __forceinline__ void run_units(const std::uint32_t* __restrict__ qw, int n_pad, const __half* xs,
-                                          int xs_stride, int units, const half2 (&off)[4], float (&acc)[R][4]) {
-  constexpr int W = UnitShape<B>::words;
+__device__ __forceinline__ void compute_batch(const uint4 (&raw)[kBufVec], int n, const __half* xs, int xs_stride,
+                                              const half2 (&off)[4], float (&acc)[R][4]) {
   constexpr int C = UnitShape<B>::codes;
-  constexpr int U = (W == 1) ? 4 : 1;  // units whose loads are issued together
-  const std::size_t row_stride = static_cast<std::size_t>(n_pad);
-  int u = 0;
-  for (; u + U <= units; u += U) {
-    uint4 raw[U][W];
-#pragma unroll
-    for (int j = 0; j < U; ++j)
-#pragma unroll
-      for (int i = 0; i < W; ++i)
-        raw[j][i] = __ldg(reinterpret_cast<const uint4*>(qw + ((u + j) * W + i) * row_stride));
-#pragma unroll
-    for (int j = 0; j < U; ++j) process_unit<B, R>(raw[j], xs + (u + j) * C, xs_stride, off, acc);
-  }
-  for (; u < units; ++u) {
-    uint4 raw[W];
-#pragma unroll
-    for (int i = 0; i < W; ++i) raw[i] = __ldg(reinterpret_cast<const uint4*>(qw + (u * W + i) * row_stride));
-    process_unit<B, R>(raw, xs + u * C, xs_stride, off, acc);
+  [&]<int... Js>(std::integer_sequence<int, Js...>) {
+    ((Js < n ? process_unit<B, R, Js>(raw, xs + Js * C, xs_stride, off, acc) : void()), ...);
+  }(std::make_integer_sequence<int, Batching<B, R>::units>{});
+}
+
+// The warp's walk over (group, unit) batches of its share of the split.
+struct Cursor {
+  int gi = 0;  // local group index
+  int u = 0;   // next unit in the group
+  int ub = 0;  // end unit in the group for this warp
+};
+
+__device__ __forceinline__ void cursor_seek(Cursor& c, const QGroup* sg, int ng, int t0, int t1) {
+  for (; c.gi < ng; ++c.gi) {
+    const QGroup G = sg[c.gi];
+    const int C = codes_for_bits(G.bits);
+    const int nunits = (G.k_end - G.k_begin) / C;
+    if (t1 - G.k_begin <= 0) {
+      c.gi = ng;
+      return;
+    }
+    const int ua = max(0, (t0 - G.k_begin + C - 1) / C);
+    const int ub = min(nunits, (t1 - G.k_begin + C - 1) / C);
+    if (ua < ub) {
+      c.u = ua;
+      c.ub = ub;
+      return;
+    }
   }
 }
 
-__device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }
+struct BatchRef {
+  int gi = -1;
+  int u = 0;
+  int n = 0;
+  int bits = 0;
+};
 
-template <int R, bool kNorm>
-__global__ void __launch_bounds__(kThreads) qgemv_kernel(const __grid_constant__ Params p) {
+template <int R>
+__device__ __forceinline__ BatchRef take_batch(Cursor& c, const QGroup* sg, int ng, int t0, int t1) {
+  BatchRef b;
+  if (c.gi >= ng) return b;
+  b.gi = c.gi;
+  b.u = c.u;
+  b.bits = sg[c.gi].bits;
+  b.n = min(units_per_batch(b.bits, R), c.ub - c.u);
+  c.u += b.n;
+  if (c.u >= c.ub) {
+    ++c.gi;
+    cursor_seek(c, sg, ng, t0, t1);
+  }
+  return b;
+}
+
+__device__ __forceinline__ void load_batch(const BatchRef& b, const QGroup* sg, const std::uint32_t* __restrict__ qw,
+                                           int n_pad, int col, uint4 (&raw)[kBufVec]) {
+  if (b.gi < 0) return;
+  const int W = words_for_bits(b.bits);
+  const std::uint32_t* base = qw + (static_cast<std::size_t>(sg[b.gi].word_begin) + static_cast<std::size_t>(b.u) * W) * n_pad + col;
+  const int count = b.n * W;
+#pragma unroll
+  for (int j = 0; j < kBufVec; ++j)
+    if (j < count) raw[j] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<std::size_t>(j) * n_pad));
+}
+
+template <int R, bool kU4>
+__device__ __forceinline__ void compute_any(const BatchRef& b, const uint4 (&raw)[kBufVec], const __half* xg,
+                                            int xs_stride, const half2 (&off)[4], float (&acc)[R][4]) {
+  if constexpr (kU4) {  // every group of the launch is 4-bit: one compact decode path
+    compute_batch<4, R>(raw, b.n, xg + b.u * 8, xs_stride, off, acc);
+    return;
+  }
+  switch (b.bits) {
+    case 2: compute_batch<2, R>(raw, b.n, xg + b.u * 16, xs_stride, off, acc); break;
+    case 3: compute_batch<3, R>(raw, b.n, xg + b.u * 32, xs_stride, off, acc); break;
+    case 4: compute_batch<4, R>(raw, b.n, xg + b.u * 8, xs_stride, off, acc); break;
+    case 5: compute_batch<5, R>(raw, b.n, xg + b.u * 32, xs_stride, off, acc); break;
+    case 6: compute_batch<6, R>(raw, b.n, xg + b.u * 16, xs_stride, off, acc); break;
+    default: compute_batch<8, R>(raw, b.n, xg + b.u * 4, xs_stride, off, acc); break;
+  }
+}
+
+// tot += acc * scale of local group gi; acc = 0.
+template <int R>
+__device__ __forceinline__ void fold(int gi, const __half* s_scale, int lane, float (&acc)[R][4], float (&tot)[R][4]) {
+  if (gi < 0) return;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    const float s = __half2float(s_scale[gi * kTileN + lane * 4 + c]);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      tot[r][c] += acc[r][c] * s;
+      acc[r][c] = 0.0f;
+    }
+  }
+}
+
+// One batch: fold the previous group when the group changes, then accumulate this batch.
+template <int R, bool kU4>
+__device__ __forceinline__ void step(const BatchRef& bb, const uint4 (&raw)[kBufVec], const QGroup* sg,
+                                     const __half* s_scale, const __half* s_zero, bool zeros, int lane,
+                                     const __half* xs, int kb, int len, int& acc_group, float (&acc)[R][4],
+                                     float (&tot)[R][4]) {
+  if (bb.gi != acc_group) {
+    fold<R>(acc_group, s_scale, lane, acc, tot);
+    acc_group = bb.gi;
+  }
+  const QGroup& G = sg[bb.gi];
+  half2 off[4];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    const float z = zeros ? __half2float(s_zero[bb.gi * kTileN + lane * 4 + c]) : static_cast<float>(1 << (G.bits - 1));
+    const __half hz = __float2half_rn(1024.0f + z);
+    off[c] = __halves2half2(hz, hz);
+  }
+  compute_any<R, kU4>(bb, raw, xs + (G.k_begin - kb), len, off, acc);
+}
+
+// With programmatic dependent launch (sm_90) the kernel may start while the previous kernel is
+// still running: everything that reads only weights (group table, scales, the first weight batch)
+// is issued first; activations, outputs and the split-K workspace are touched only after
+// grid_dependency_wait().
+template <int R, bool kNorm, bool kU4>
+__global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const __grid_constant__ Params p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __half* xs = reinterpret_cast<__half*>(smem_raw);
+  __shared__ QGroup s_groups[kMaxSplitGroups];
   __shared__ float s_rms[R];
   __shared__ float s_red[kWarps][R];
   __shared__ bool s_last;
@@ -152,26 +252,57 @@ __global__ void __launch_bounds__(kThreads) qgemv_kernel(const __grid_constant__
   const int tile = b % L.tiles;
   const int split = b / L.tiles;
   const int2 sp = M.splits[split];
-  const int kb = M.groups[sp.x].k_begin;
-  const int ke = M.groups[sp.y - 1].k_end;
-  const int len = ke - kb;
+  const int ng = sp.y - sp.x;
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
+  const int col = tile * kTileN + lane * 4;
 
-  // 1. Stage this split's activations (permuted, RMS-normalised if asked) in pair order.
-  if constexpr (kNorm) {
-    const float* x = static_cast<const float*>(p.x);
-    float ss[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) ss[r] = 0.0f;
-    for (int k = tid; k < M.k; k += kThreads) {
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const float v = x[static_cast<std::size_t>(p.row0 + r) * p.ldx + k];
-        ss[r] += v * v;
-      }
+  // Shared memory: staged activations (reused for the warp reduction), then per-group scales and
+  // (GPTQ asymmetric) zero points of the tile's 128 columns.
+  const std::size_t stage_bytes = max(static_cast<std::size_t>(R) * p.max_len * 2,
+                                      static_cast<std::size_t>(kWarps) * R * kTileN * 4);
+  __half* xs = reinterpret_cast<__half*>(smem_raw);
+  __half* s_scale = reinterpret_cast<__half*>(smem_raw + stage_bytes);
+  __half* s_zero = s_scale + p.max_groups * kTileN;
+
+  allow_next_launch();
+  // 1. Prologue: every independent load at once.
+  if (tid < ng) s_groups[tid] = M.groups[sp.x + tid];
+  // Scales (and GPTQ zero points) of every (group, column) of the split, all loads independent.
+#pragma unroll 4
+  for (int i = tid; i < ng * kTileN; i += kThreads) {
+    const int g = i / kTileN, cl = i - g * kTileN;
+    const int gg = sp.x + g;
+    const int c = tile * kTileN + cl;
+    if (M.q_scale) {
+      const std::uint32_t code_word = M.q_scale[static_cast<std::size_t>(gg) * (M.n_pad / 8) + c / 8];
+      const float q = static_cast<float>(((code_word >> (4 * (c % 8))) & 15u) + 1u);
+      s_scale[i] = __float2half_rn(__half2float(M.q_scale_max[gg]) * q * q * (1.0f / 256.0f));
+    } else {
+      s_scale[i] = M.scales[static_cast<std::size_t>(gg) * M.n_pad + c];
+      if (M.zeros) s_zero[i] = M.zeros[static_cast<std::size_t>(gg) * M.n_pad + c];
     }
+  }
+  __syncthreads();
+
+  const int kb = s_groups[0].k_begin;
+  const int len = s_groups[ng - 1].k_end - kb;
+  const int t0 = kb + (len * warp) / kWarps;
+  const int t1 = kb + (len * (warp + 1)) / kWarps;
+  Cursor cur;
+  cursor_seek(cur, s_groups, ng, t0, t1);
+  const std::uint32_t* qw = M.q_weight;
+
+  // 2. First weight batch in flight before the activations are staged.
+  uint4 raw0[kBufVec], raw1[kBufVec];
+  BatchRef b0 = take_batch<R>(cur, s_groups, ng, t0, t1);
+  load_batch(b0, s_groups, qw, M.n_pad, col, raw0);
+
+  grid_dependency_wait();  // activations and the workspace belong to earlier kernels
+  if constexpr (kNorm) {
+    float ss[R];
+    detail::thread_sum_squares<R, kThreads>(static_cast<const float*>(p.x), static_cast<std::size_t>(p.ldx), p.row0, M.k, ss);
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float v = ss[r];
@@ -188,15 +319,21 @@ __global__ void __launch_bounds__(kThreads) qgemv_kernel(const __grid_constant__
     }
     __syncthreads();
   }
-  for (int g = sp.x; g < sp.y; ++g) {
-    const QGroup G = M.groups[g];
-    const int C = codes_for_bits(G.bits);
-    const int P = C / 2;
-    const int glen = G.k_end - G.k_begin;
-    for (int idx = tid; idx < glen * R; idx += kThreads) {
-      const int r = idx / glen;
-      const int off = idx - r * glen;
-      const int k = G.k_begin + off;
+  // Activations of this split, permuted (and normalised), in each unit's pair order. Each thread
+  // walks its elements in increasing k (restarting at each row), so its group index moves a few
+  // steps at most; the loads of all its elements are independent and issued together.
+  {
+    int gi = 0;
+#pragma unroll 4
+    for (int idx = tid; idx < len * R; idx += kThreads) {
+      const int r = idx / len;
+      const int off_all = idx - r * len;
+      const int k = kb + off_all;
+      while (k >= s_groups[gi].k_end) ++gi;
+      while (k < s_groups[gi].k_begin) --gi;
+      const QGroup& G = s_groups[gi];
+      const int C = codes_for_bits(G.bits);
+      const int P = C / 2;
       const int src = M.perm ? M.perm[k] : k;
       __half v;
       if constexpr (kNorm) {
@@ -206,6 +343,7 @@ __global__ void __launch_bounds__(kThreads) qgemv_kernel(const __grid_constant__
       } else {
         v = static_cast<const __half*>(p.x)[static_cast<std::size_t>(p.row0 + r) * p.ldx + src];
       }
+      const int off = k - G.k_begin;
       const int unit = off / C;
       const int j = off - unit * C;
       xs[r * len + (G.k_begin - kb) + unit * C + (j < P ? 2 * j : 2 * (j - P) + 1)] = v;
@@ -213,184 +351,75 @@ __global__ void __launch_bounds__(kThreads) qgemv_kernel(const __grid_constant__
   }
   __syncthreads();
 
-  // 2. Each warp takes the units that start inside its quarter of the split.
-  const int col = tile * kTileN + lane * 4;
-  float tot[R][4];
+  // 3. Double-buffered walk; acc holds the current group, folded into tot with its scale.
+  float tot[R][4], acc[R][4];
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int c = 0; c < 4; ++c) tot[r][c] = 0.0f;
-  const int t0 = kb + (len * warp) / kWarps;
-  const int t1 = kb + (len * (warp + 1)) / kWarps;
-  for (int g = sp.x; g < sp.y; ++g) {
-    const QGroup G = M.groups[g];
-    const int C = codes_for_bits(G.bits);
-    const int nunits = (G.k_end - G.k_begin) / C;
-    const int ua = max(0, (t0 - G.k_begin + C - 1) / C);
-    const int ub = min(nunits, (t1 - G.k_begin + C - 1) / C);
-    if (t1 - G.k_begin <= 0 || ua >= ub) continue;
-
-    float s[4];
-    half2 off[4];
-    if (M.q_scale) {
-      const std::uint32_t code_word = M.q_scale[static_cast<std::size_t>(g) * (M.n_pad / 8) + col / 8];
-      const float smax = __half2float(M.q_scale_max[g]);
-      const __half zero = __float2half_rn(1024.0f + static_cast<float>(1 << (G.bits - 1)));
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const float q = static_cast<float>(((code_word >> (4 * ((col % 8) + c))) & 15u) + 1u);
-        s[c] = smax * q * q * (1.0f / 256.0f);
-        off[c] = __halves2half2(zero, zero);
-      }
-    } else {
-      const std::size_t base = static_cast<std::size_t>(g) * M.n_pad + col;
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        s[c] = __half2float(M.scales[base + c]);
-        const float z = M.zeros ? __half2float(M.zeros[base + c]) : static_cast<float>(1 << (G.bits - 1));
-        const __half hz = __float2half_rn(1024.0f + z);
-        off[c] = __halves2half2(hz, hz);
-      }
-    }
-
-    float acc[R][4];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
-    const std::uint32_t* qw = M.q_weight + static_cast<std::size_t>(G.word_begin) * M.n_pad + col;
-    const __half* xg = xs + (G.k_begin - kb);
-    const int units = ub - ua;
-    switch (G.bits) {
-      case 2: run_units<2, R>(qw + ua * 1 * static_cast<std::size_t>(M.n_pad), M.n_pad, xg + ua * 16, len, units, off, acc); break;
-      case 3: run_units<3, R>(qw + ua * 3 * static_cast<std::size_t>(M.n_pad), M.n_pad, xg + ua * 32, len, units, off, acc); break;
-      case 4: run_units<4, R>(qw + ua * 1 * static_cast<std::size_t>(M.n_pad), M.n_pad, xg + ua * 8, len, units, off, acc); break;
-      case 5: run_units<5, R>(qw + ua * 5 * static_cast<std::size_t>(M.n_pad), M.n_pad, xg + ua * 32, len, units, off, acc); break;
-      case 6: run_units<6, R>(qw + ua * 3 * static_cast<std::size_t>(M.n_pad), M.n_pad, xg + ua * 16, len, units, off, acc); break;
-      default: run_units<8, R>(qw + ua * 1 * static_cast<std::size_t>(M.n_pad), M.n_pad, xg + ua * 4, len, units, off, acc); break;
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) tot[r][c] += acc[r][c] * s[c];
+    for (int c = 0; c < 4; ++c) tot[r][c] = acc[r][c] = 0.0f;
+  int acc_group = b0.gi;
+  while (b0.gi >= 0) {
+    BatchRef b1 = take_batch<R>(cur, s_groups, ng, t0, t1);
+    load_batch(b1, s_groups, qw, M.n_pad, col, raw1);
+    step<R, kU4>(b0, raw0, s_groups, s_scale, s_zero, M.zeros != nullptr, lane, xs, kb, len, acc_group, acc, tot);
+    if (b1.gi < 0) break;
+    b0 = take_batch<R>(cur, s_groups, ng, t0, t1);
+    load_batch(b0, s_groups, qw, M.n_pad, col, raw0);
+    step<R, kU4>(b1, raw1, s_groups, s_scale, s_zero, M.zeros != nullptr, lane, xs, kb, len, acc_group, acc, tot);
   }
+  fold<R>(acc_group, s_scale, lane, acc, tot);
 
-  // 3. Reduce the 4 warps (reusing the staging buffer), one column per thread.
-  __syncthreads();
-  float* red = reinterpret_cast<float*>(smem_raw);  // [kWarps][R][kTileN]
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) red[(warp * R + r) * kTileN + lane * 4 + c] = tot[r][c];
-  __syncthreads();
-  float y[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float t = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) t += red[(w * R + r) * kTileN + tid];
-    y[r] = t;
-  }
-  const int n = tile * kTileN + tid;
+  finish_tile<R>(p, L, tile, split, tot, reinterpret_cast<float*>(smem_raw), &s_last);
+}
 
-  // 4. Split-K: park the partial; the last block of the tile reduces in split order.
-  const bool direct = p.output != QGemvOutput::silu_mul && M.n_splits == 1;
-  if (!direct) {
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      p.ws[L.ws_offset + static_cast<std::size_t>(split * R + r) * M.n_pad + n] = y[r];
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-      const unsigned prev = atomicAdd(&p.counters[L.counter_offset + tile], 1u);
-      s_last = prev + 1 == static_cast<unsigned>(L.expected);
-    }
-    __syncthreads();
-    if (!s_last) return;
-    __threadfence();
-    if (p.output == QGemvOutput::silu_mul) {
-      const LaunchMatrix& Lg = p.mats[0];
-      const LaunchMatrix& Lu = p.mats[1];
-      if (n < Lg.m.n) {
-        __half* out = static_cast<__half*>(Lg.t.out);
-        for (int r = 0; r < R; ++r) {
-          float gv = 0.0f, uv = 0.0f;
-          for (int s2 = 0; s2 < Lg.m.n_splits; ++s2)
-            gv += __ldcg(&p.ws[Lg.ws_offset + static_cast<std::size_t>(s2 * R + r) * Lg.m.n_pad + n]);
-          for (int s2 = 0; s2 < Lu.m.n_splits; ++s2)
-            uv += __ldcg(&p.ws[Lu.ws_offset + static_cast<std::size_t>(s2 * R + r) * Lu.m.n_pad + n]);
-          if (Lg.m.bias) gv += __half2float(Lg.m.bias[n]);
-          if (Lu.m.bias) uv += __half2float(Lu.m.bias[n]);
-          out[static_cast<std::size_t>(p.row0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv) * uv);
-        }
-      }
-      if (tid == 0) p.counters[L.counter_offset + tile] = 0u;
-      return;
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float t = 0.0f;
-      for (int s2 = 0; s2 < M.n_splits; ++s2)
-        t += __ldcg(&p.ws[L.ws_offset + static_cast<std::size_t>(s2 * R + r) * M.n_pad + n]);
-      y[r] = t;
-    }
-    if (tid == 0) p.counters[L.counter_offset + tile] = 0u;
-  }
-  if (n >= M.n) return;
-  const float bias = M.bias ? __half2float(M.bias[n]) : 0.0f;
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const std::size_t o = static_cast<std::size_t>(p.row0 + r) * L.t.ld + n;
-    const float v = y[r] + bias;
-    switch (p.output) {
-      case QGemvOutput::store_fp32: static_cast<float*>(L.t.out)[o] = v; break;
-      case QGemvOutput::store_fp16: static_cast<__half*>(L.t.out)[o] = __float2half_rn(v); break;
-      case QGemvOutput::add_fp32: static_cast<float*>(L.t.out)[o] += v; break;
-      default: break;
-    }
-  }
+template <int R, bool kNorm, bool kU4>
+int launch_one(const Params& p, int blocks, std::size_t smem, cudaStream_t stream) {
+  return launch_pdl(qgemv_kernel<R, kNorm, kU4>, dim3(blocks), dim3(kThreads), smem, stream, p);
 }
 
 template <int R>
-int launch_pass(const Params& p, int blocks, std::size_t smem, bool norm, cudaStream_t stream) {
-  if (norm) {
-    qgemv_kernel<R, true><<<blocks, kThreads, smem, stream>>>(p);
-  } else {
-    qgemv_kernel<R, false><<<blocks, kThreads, smem, stream>>>(p);
-  }
-  return static_cast<int>(cudaGetLastError());
+int launch_pass(const Params& p, int blocks, std::size_t smem, bool norm, bool u4, cudaStream_t stream) {
+  if (norm) return u4 ? launch_one<R, true, true>(p, blocks, smem, stream) : launch_one<R, true, false>(p, blocks, smem, stream);
+  return u4 ? launch_one<R, false, true>(p, blocks, smem, stream) : launch_one<R, false, false>(p, blocks, smem, stream);
 }
 
-int launch_rows(int rows, const Params& p, int blocks, std::size_t smem, bool norm, cudaStream_t stream) {
+int launch_rows(int rows, const Params& p, int blocks, std::size_t smem, bool norm, bool u4, cudaStream_t stream) {
   switch (rows) {
-    case 1: return launch_pass<1>(p, blocks, smem, norm, stream);
-    case 2: return launch_pass<2>(p, blocks, smem, norm, stream);
-    case 3: return launch_pass<3>(p, blocks, smem, norm, stream);
-    case 4: return launch_pass<4>(p, blocks, smem, norm, stream);
-    case 5: return launch_pass<5>(p, blocks, smem, norm, stream);
-    case 6: return launch_pass<6>(p, blocks, smem, norm, stream);
-    case 7: return launch_pass<7>(p, blocks, smem, norm, stream);
-    default: return launch_pass<8>(p, blocks, smem, norm, stream);
+    case 1: return launch_pass<1>(p, blocks, smem, norm, u4, stream);
+    case 2: return launch_pass<2>(p, blocks, smem, norm, u4, stream);
+    case 3: return launch_pass<3>(p, blocks, smem, norm, u4, stream);
+    case 4: return launch_pass<4>(p, blocks, smem, norm, u4, stream);
+    case 5: return launch_pass<5>(p, blocks, smem, norm, u4, stream);
+    case 6: return launch_pass<6>(p, blocks, smem, norm, u4, stream);
+    case 7: return launch_pass<7>(p, blocks, smem, norm, u4, stream);
+    default: return launch_pass<8>(p, blocks, smem, norm, u4, stream);
   }
 }
 
 bool valid_matrix(const QMatrix& m) {
   return m.q_weight && m.groups && m.splits && m.k > 0 && m.n > 0 && m.n_pad >= m.n && m.n_pad % kTileN == 0 &&
          m.n_splits > 0 && m.groups_count > 0 && m.max_split_k > 0 && m.max_split_k <= kMaxSplitK &&
+         m.max_split_groups > 0 && m.max_split_groups <= kMaxSplitGroups &&
          (m.q_scale ? m.q_scale_max != nullptr : m.scales != nullptr);
 }
 
 }  // namespace
 
-std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int n_pad, int sm_count) {
+std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count) {
   std::vector<int2> out;
   const int g_count = static_cast<int>(groups.size());
-  if (g_count == 0 || n_pad <= 0) return out;
-  const int tiles = std::max(1, n_pad / kTileN);
-  const int target_blocks = std::max(1, sm_count) * 4;
-  int want = std::clamp((target_blocks + tiles - 1) / tiles, 1, g_count);
-  long total_words = 0;
-  for (const auto& g : groups) total_words += (g.k_end - g.k_begin) * g.bits / 32;
+  if (g_count == 0) return out;
+  long total_rows = 0, total_words = 0;
+  for (const auto& g : groups) {
+    total_rows += g.k_end - g.k_begin;
+    total_words += static_cast<long>(g.k_end - g.k_begin) * g.bits / 32;
+  }
+  // About two blocks per SM over the whole launch, no split under 256 rows, none over 1024.
+  const int target_blocks = std::max(1, sm_count) * 2;
+  int want = (target_blocks + std::max(1, launch_tiles) - 1) / std::max(1, launch_tiles);
+  want = std::min<long>(want, std::max<long>(1, total_rows / 256));
+  want = std::max<long>(want, (total_rows + kMaxSplitK - 1) / kMaxSplitK);
+  want = std::clamp(want, 1, g_count);
   const long per_split = (total_words + want - 1) / want;
   int begin = 0;
   long words = 0;
@@ -398,7 +427,7 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int n_pad
   for (int g = 0; g < g_count; ++g) {
     const int glen = groups[g].k_end - groups[g].k_begin;
     const long gw = static_cast<long>(glen) * groups[g].bits / 32;
-    if (g > begin && (words + gw > per_split || k_len + glen > kMaxSplitK)) {
+    if (g > begin && (words + gw > per_split || k_len + glen > kMaxSplitK || g - begin >= kMaxSplitGroups)) {
       out.push_back(int2{begin, g});
       begin = g;
       words = 0;
@@ -409,6 +438,25 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int n_pad
   }
   out.push_back(int2{begin, g_count});
   return out;
+}
+
+void qgemv_describe_splits(QMatrix& m, const std::vector<QGroup>& groups, const std::vector<int2>& splits) {
+  m.max_split_k = 0;
+  m.max_split_groups = 0;
+  m.uniform_bits = groups.empty() ? 0 : groups[0].bits;
+  m.group_shift = 0;
+  const int rows0 = groups.empty() ? 0 : groups[0].k_end - groups[0].k_begin;
+  bool uniform_rows = rows0 >= 32 && (rows0 & (rows0 - 1)) == 0;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (groups[i].bits != m.uniform_bits) m.uniform_bits = 0;
+    if (groups[i].k_begin != static_cast<int>(i) * rows0 || groups[i].k_end - groups[i].k_begin != rows0) uniform_rows = false;
+  }
+  if (uniform_rows)
+    while ((1 << m.group_shift) < rows0) ++m.group_shift;
+  for (const auto& s : splits) {
+    m.max_split_k = std::max(m.max_split_k, groups[s.y - 1].k_end - groups[s.x].k_begin);
+    m.max_split_groups = std::max(m.max_split_groups, s.y - s.x);
+  }
 }
 
 std::size_t qgemv_workspace_floats(const QGemvArgs& a) {
@@ -445,8 +493,10 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
   int blocks = 0;
   int ws_offset = 0;
   int counter_offset = 0;
-  int max_len = 0;
   bool needs_ws = a.output == QGemvOutput::silu_mul;
+  bool zeros = false;
+  bool u4 = true;
+  bool fast = true;  // every matrix: 4-bit groups of one power-of-two size (qgemv_u4.cu)
   const int pass_rows = std::min(a.rows, kRowsPerPass);
   for (int i = 0; i < a.count; ++i) {
     const QMatrix& m = a.m[i];
@@ -466,18 +516,23 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     }
     L.expected = a.output == QGemvOutput::silu_mul ? a.m[0].n_splits + a.m[1].n_splits : m.n_splits;
     blocks += L.blocks;
-    max_len = std::max(max_len, m.max_split_k);
+    p.max_len = std::max(p.max_len, m.max_split_k);
+    p.max_groups = std::max(p.max_groups, m.max_split_groups);
     needs_ws = needs_ws || m.n_splits > 1;
+    zeros = zeros || m.zeros != nullptr;
+    u4 = u4 && m.uniform_bits == 4;
+    fast = fast && m.uniform_bits == 4 && m.group_shift >= 5;
   }
   if (needs_ws && (!a.workspace || !a.counters)) return cudaErrorInvalidValue;
   const bool norm = a.input == QGemvInput::fp32_rmsnorm;
   for (int row0 = 0; row0 < a.rows; row0 += kRowsPerPass) {
     const int r = std::min(kRowsPerPass, a.rows - row0);
     p.row0 = row0;
-    p.rows = r;
-    const std::size_t smem = std::max<std::size_t>(static_cast<std::size_t>(r) * max_len * sizeof(__half),
-                                                   static_cast<std::size_t>(kWarps) * r * kTileN * sizeof(float));
-    const int err = launch_rows(r, p, blocks, smem, norm, stream);
+    const std::size_t stage = std::max<std::size_t>(static_cast<std::size_t>(r) * p.max_len * 2,
+                                                    static_cast<std::size_t>(kWarps) * r * kTileN * 4);
+    const std::size_t smem = stage + static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
+    const int err = fast ? detail::launch_u4(r, p, blocks, smem, norm, stream)
+                         : launch_rows(r, p, blocks, smem, norm, u4, stream);
     if (err != 0) return err;
   }
   return 0;

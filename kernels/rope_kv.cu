@@ -1,48 +1,65 @@
 // RoPE (HF rotate_half convention: pairs (i, i + rotary_dim/2)) on q and k, then K/V rows written
-// into their paged cache slots as fp16. One block per row; cos/sin computed in fp32 from the
-// inverse-frequency table exactly as transformers computes them (angle = position * inv_freq).
+// into their paged cache slots as fp16. Block = (row, 8 heads): the row's cos/sin are computed once
+// per block in fp32 exactly as transformers computes them (angle = position * inv_freq, accurate
+// sincosf), then each thread rotates pairs; blocks of key heads also store K and V.
 #include "nibble_kernels/ops.h"
+
+#include "launch.cuh"
 
 namespace nibble::kernels {
 namespace {
 
-__device__ __forceinline__ void rotate(float* v, int i, int half_dim, float c, float s) {
-  const float a = v[i], b = v[i + half_dim];
-  v[i] = a * c - b * s;
-  v[i + half_dim] = b * c + a * s;
-}
+constexpr int kHeadsPerBlock = 8;
+constexpr int kThreads = 256;
 
-__global__ void rope_kv_kernel(const RopeKvArgs a) {
+__global__ void __launch_bounds__(kThreads) rope_kv_kernel(const RopeKvArgs a) {
+  __shared__ float s_cos[128], s_sin[128];
+  allow_next_launch();
+  grid_dependency_wait();
   const int r = blockIdx.x;
   const int pos = a.positions[r];
   const int half_dim = a.rotary_dim / 2;
-  extern __shared__ float s_k[];  // [kv_heads * head_dim] rotated k of this row
-  float* q = a.q + static_cast<std::size_t>(r) * a.ldq;
-  const float* k = a.k + static_cast<std::size_t>(r) * a.ldk;
-  const float* v = a.v + static_cast<std::size_t>(r) * a.ldv;
-  const int kv_width = a.kv_heads * a.head_dim;
-  for (int i = threadIdx.x; i < kv_width; i += blockDim.x) s_k[i] = k[i];
-  __syncthreads();
-  // q: heads * half_dim rotations; k: kv_heads * half_dim.
-  const int q_pairs = a.heads * half_dim;
-  const int k_pairs = a.kv_heads * half_dim;
-  for (int t = threadIdx.x; t < q_pairs + k_pairs; t += blockDim.x) {
-    const bool is_q = t < q_pairs;
-    const int u = is_q ? t : t - q_pairs;
-    const int h = u / half_dim, i = u % half_dim;
+  for (int i = threadIdx.x; i < half_dim; i += kThreads) {
     float s, c;
     sincosf(static_cast<float>(pos) * a.inv_freq[i], &s, &c);
-    c *= a.attn_factor;
-    s *= a.attn_factor;
-    rotate(is_q ? q + h * a.head_dim : s_k + h * a.head_dim, i, half_dim, c, s);
+    s_cos[i] = c * a.attn_factor;
+    s_sin[i] = s * a.attn_factor;
   }
   __syncthreads();
+  const int head0 = blockIdx.y * kHeadsPerBlock;
+  const int total_heads = a.heads + a.kv_heads;
+  const int hd = a.head_dim;
+  const int kv_width = a.kv_heads * hd;
   const int seq = a.row_seq[r];
   const int page = a.block_tables[static_cast<std::size_t>(seq) * a.max_pages + pos / a.page_size];
   const std::size_t slot = (static_cast<std::size_t>(page) * a.page_size + pos % a.page_size) * kv_width;
-  for (int i = threadIdx.x; i < kv_width; i += blockDim.x) {
-    a.k_cache[slot + i] = __float2half_rn(s_k[i]);
-    a.v_cache[slot + i] = __float2half_rn(v[i]);
+#pragma unroll 4
+  for (int t = threadIdx.x; t < kHeadsPerBlock * hd; t += kThreads) {
+    const int h = head0 + t / hd;
+    const int i = t % hd;
+    if (h >= total_heads) break;
+    if (h < a.heads) {  // query head: rotate in place (pairs handled by the thread of the lower index)
+      if (i >= half_dim) continue;
+      float* v = a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd;
+      const float x0 = v[i], x1 = v[i + half_dim];
+      v[i] = x0 * s_cos[i] - x1 * s_sin[i];
+      v[i + half_dim] = x1 * s_cos[i] + x0 * s_sin[i];
+      continue;
+    }
+    const int kh = h - a.heads;
+    const float* k = a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(kh) * hd;
+    const float* vv = a.v + static_cast<std::size_t>(r) * a.ldv + static_cast<std::size_t>(kh) * hd;
+    float out;
+    if (i < half_dim) {
+      out = k[i] * s_cos[i] - k[i + half_dim] * s_sin[i];
+    } else if (i < a.rotary_dim) {
+      const int j = i - half_dim;
+      out = k[i] * s_cos[j] + k[j] * s_sin[j];
+    } else {
+      out = k[i];
+    }
+    a.k_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(out);
+    a.v_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(vv[i]);
   }
 }
 
@@ -55,10 +72,8 @@ int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
       a.max_pages <= 0)
     return cudaErrorInvalidValue;
   if (a.rows == 0) return 0;
-  const std::size_t smem = static_cast<std::size_t>(a.kv_heads) * a.head_dim * sizeof(float);
-  if (smem > 48 * 1024) return cudaErrorInvalidValue;
-  rope_kv_kernel<<<a.rows, 256, smem, stream>>>(a);
-  return static_cast<int>(cudaGetLastError());
+  const int chunks = (a.heads + a.kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock;
+  return launch_pdl(rope_kv_kernel, dim3(a.rows, chunks), dim3(kThreads), 0, stream, a);
 }
 
 }  // namespace nibble::kernels

@@ -12,10 +12,10 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIBBLE_GUI=OFF -DNIBBLE_CUDA=ON \
         -DNIBBLE_CUDA_ARCHS="$archs" -DNIBBLE_STATIC_RUNTIME=ON >/dev/null
 fi
-cmake --build "$build" -j "$(nproc)" --target nibble-cli test_gpu
+cmake --build "$build" -j "$(nproc)" --target nibble-cli test_gpu bench_kernels
 stage="$root/gpu-build/stage"
 rm -rf "$stage" && mkdir -p "$stage"
-cp "$build/app/cli/nibble-cli" "$build/tests/kernels/test_gpu" "$stage/"
+cp "$build/app/cli/nibble-cli" "$build/tests/kernels/test_gpu" "$build/tests/kernels/bench_kernels" "$stage/"
 strip "$stage"/*
-tar -C "$stage" -cJf "$root/gpu-build/bundle.tar.xz" .
+tar -C "$stage" -cf - . | xz -9e -T2 > "$root/gpu-build/bundle.tar.xz"
 ls -la "$root/gpu-build/bundle.tar.xz"

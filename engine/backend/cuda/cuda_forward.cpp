@@ -245,10 +245,10 @@ Status CudaSegment::gemm(const DeviceLinear& w, const __half* a, int lda, int ro
   if (block_cols <= 0) return make_error(ErrorKind::internal, "dequantization scratch too small");
   for (int n0 = 0; n0 < w.N; n0 += block_cols) {
     const int nc = std::min(block_cols, w.N - n0);
-    NIBBLE_TRY(check(kernels::qmatrix_dequant_f16(w.quant, n0, nc, wscratch_.as<__half>(), nc, 0, stream_), "dequantize"));
+    NIBBLE_TRY(check(kernels::qmatrix_dequant_f16(w.quant, n0, nc, wscratch_[0].as<__half>(), nc, 0, stream_), "dequantize"));
     kernels::GemmArgs b = g;
     b.n = nc;
-    b.b = wscratch_.as<const __half>();
+    b.b = wscratch_[0].as<const __half>();
     b.ldb = nc;
     b.b_is_nk = false;
     b.c = c_fp32 ? static_cast<void*>(static_cast<float*>(c) + n0) : static_cast<void*>(static_cast<__half*>(c) + n0);
@@ -258,6 +258,30 @@ Status CudaSegment::gemm(const DeviceLinear& w, const __half* a, int lda, int ro
   return {};
 }
 
+// One GEMM of the prefill path: 1-3 matrices sharing an input, outputs side by side in C.
+struct PrefillGemm {
+  const DeviceLinear* m[3] = {nullptr, nullptr, nullptr};
+  int count = 0;
+  const __half* a = nullptr;
+  int lda = 0;
+  float* c = nullptr;
+  int ldc = 0;
+  float beta = 0.0f;
+  bool quantized() const {
+    for (int i = 0; i < count; ++i)
+      if (!m[i]->quantized) return false;
+    return true;
+  }
+  int n_total() const {
+    int n = 0;
+    for (int i = 0; i < count; ++i) n += m[i]->N;
+    return n;
+  }
+};
+
+// Quantized weights are dequantized on the auxiliary stream one GEMM ahead, into the scratch
+// buffer the GEMM before last has finished with, so dequantization (memory-bound) overlaps the
+// tensor-core GEMMs (compute-bound) instead of adding to them.
 Status CudaSegment::enqueue_prefill_layers(int rows) {
   const ModelSpec& sp = spec_;
   const int hidden = sp.hidden_size, qd = sp.q_dim(), kvd = sp.kv_dim(), inter = sp.intermediate_size;
@@ -265,13 +289,78 @@ Status CudaSegment::enqueue_prefill_layers(int rows) {
   const float eps = static_cast<float>(sp.rms_norm_eps);
   float* h = hidden_.as<float>();
   float* qkv = qkv_.as<float>();
+  float* gu = gate_up_.as<float>();
   __half* normed = normed_.as<__half>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
-  for (auto& L : layers_) {
+  const int n_points = 4 * static_cast<int>(layers_.size());
+  auto point = [&](int p) {
+    CudaLayer& L = layers_[static_cast<std::size_t>(p / 4)];
+    PrefillGemm g;
+    switch (p % 4) {
+      case 0: g.m[0] = &L.q; g.m[1] = &L.k; g.m[2] = &L.v; g.count = 3; g.a = normed; g.lda = hidden; g.c = qkv; g.ldc = qkv_w; break;
+      case 1: g.m[0] = &L.o; g.count = 1; g.a = attn_.as<const __half>(); g.lda = qd; g.c = h; g.ldc = hidden; g.beta = 1.0f; break;
+      case 2: g.m[0] = &L.gate; g.m[1] = &L.up; g.count = 2; g.a = normed; g.lda = hidden; g.c = gu; g.ldc = 2 * inter; break;
+      default: g.m[0] = &L.down; g.count = 1; g.a = act_.as<const __half>(); g.lda = inter; g.c = h; g.ldc = hidden; g.beta = 1.0f; break;
+    }
+    return g;
+  };
+  auto issue_dequant = [&](int p) -> Status {
+    if (p >= n_points) return {};
+    const PrefillGemm g = point(p);
+    if (!g.quantized()) return {};
+    if (p >= 2) NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(aux_, gemm_done_[p % 2], 0)), "stream order"));
+    __half* buf = wscratch_[p % 2].as<__half>();
+    const int nt = g.n_total();
+    int off = 0;
+    for (int i = 0; i < g.count; ++i) {
+      NIBBLE_TRY(check(kernels::qmatrix_dequant_f16(g.m[i]->quant, 0, g.m[i]->N, buf, nt, off, aux_), "dequantize"));
+      off += g.m[i]->N;
+    }
+    return check(static_cast<int>(cudaEventRecord(deq_done_[p % 2], aux_)), "stream order");
+  };
+  auto run_gemm = [&](int p) -> Status {
+    const PrefillGemm g = point(p);
+    if (!g.quantized()) {
+      int off = 0;
+      for (int i = 0; i < g.count; ++i) {
+        NIBBLE_TRY(gemm(*g.m[i], g.a, g.lda, rows, g.c + off, g.ldc, true, g.beta, 0));
+        off += g.m[i]->N;
+      }
+      return {};
+    }
+    NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(stream_, deq_done_[p % 2], 0)), "stream order"));
+    kernels::GemmArgs a;
+    a.m = rows;
+    a.n = g.n_total();
+    a.k = g.m[0]->K;
+    a.a = g.a;
+    a.lda = g.lda;
+    a.b = wscratch_[p % 2].as<const __half>();
+    a.ldb = a.n;
+    a.c = g.c;
+    a.ldc = g.ldc;
+    a.beta = g.beta;
+    NIBBLE_TRY(check(kernels::gemm_f16(cublas_, a, stream_), "GEMM"));
+    NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[p % 2], stream_)), "stream order"));
+    int off = 0;
+    for (int i = 0; i < g.count; ++i) {
+      if (g.m[i]->quant.bias)
+        NIBBLE_TRY(check(kernels::add_bias_f32(g.c + off, g.ldc, rows, g.m[i]->N, g.m[i]->quant.bias, stream_), "bias"));
+      off += g.m[i]->N;
+    }
+    return {};
+  };
+
+  // The auxiliary stream starts after everything already queued on the main stream.
+  NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[0], stream_)), "stream order"));
+  NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(aux_, gemm_done_[0], 0)), "stream order"));
+  NIBBLE_TRY(issue_dequant(0));
+  for (std::size_t li = 0; li < layers_.size(); ++li) {
+    CudaLayer& L = layers_[li];
+    const int p0 = 4 * static_cast<int>(li);
     NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.attn_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
-    NIBBLE_TRY(gemm(L.q, normed, hidden, rows, qkv, qkv_w, true, 0.0f, 0));
-    NIBBLE_TRY(gemm(L.k, normed, hidden, rows, qkv + qd, qkv_w, true, 0.0f, 0));
-    NIBBLE_TRY(gemm(L.v, normed, hidden, rows, qkv + qd + kvd, qkv_w, true, 0.0f, 0));
+    NIBBLE_TRY(issue_dequant(p0 + 1));
+    NIBBLE_TRY(run_gemm(p0));
     if (sp.qk_norm) {
       NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, sp.n_heads, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
       NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, sp.n_kv_heads, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
@@ -320,13 +409,14 @@ Status CudaSegment::enqueue_prefill_layers(int rows) {
     } else {
       NIBBLE_TRY(check(kernels::attention_rows_serial(at, stream_), "attention"));
     }
-    NIBBLE_TRY(gemm(L.o, attn_.as<const __half>(), qd, rows, h, hidden, true, 1.0f, 0));
+    NIBBLE_TRY(issue_dequant(p0 + 2));
+    NIBBLE_TRY(run_gemm(p0 + 1));
     NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.mlp_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
-    float* gu = gate_up_.as<float>();
-    NIBBLE_TRY(gemm(L.gate, normed, hidden, rows, gu, 2 * inter, true, 0.0f, 0));
-    NIBBLE_TRY(gemm(L.up, normed, hidden, rows, gu + inter, 2 * inter, true, 0.0f, 0));
+    NIBBLE_TRY(issue_dequant(p0 + 3));
+    NIBBLE_TRY(run_gemm(p0 + 2));
     NIBBLE_TRY(check(kernels::silu_mul_f16(gu, 2 * inter, gu + inter, 2 * inter, rows, inter, act_.as<__half>(), inter, stream_), "SiLU"));
-    NIBBLE_TRY(gemm(L.down, act_.as<const __half>(), inter, rows, h, hidden, true, 1.0f, 0));
+    NIBBLE_TRY(issue_dequant(p0 + 4));
+    NIBBLE_TRY(run_gemm(p0 + 3));
   }
   return {};
 }

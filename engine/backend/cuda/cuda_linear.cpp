@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include "formats/exl2.h"
 #include "formats/gptq.h"
@@ -26,19 +27,6 @@ int unit_codes(int bits) {
     case 6: return 16;
     case 8: return 4;
     default: return 0;
-  }
-}
-
-// Packs codes[k][n] (rows k of one group, in order) into the group's words of column n.
-void pack_group(const std::uint8_t* codes, int rows, int N, int bits, std::uint32_t* words, int n_pad) {
-  for (int n = 0; n < N; ++n) {
-    for (int r = 0; r < rows; ++r) {
-      const std::uint32_t q = codes[static_cast<std::size_t>(r) * N + n];
-      const int bit = r * bits;
-      const int w = bit >> 5, sh = bit & 31;
-      words[static_cast<std::size_t>(w) * n_pad + n] |= q << sh;
-      if (sh + bits > 32) words[static_cast<std::size_t>(w + 1) * n_pad + n] |= q >> (32 - sh);
-    }
   }
 }
 
@@ -82,60 +70,101 @@ Result<QuantHost> exl2_host(const LinearDesc& d) {
   return h;
 }
 
+// GPTQ's qweight is the same column bitstream along K as ours, so without act-order the words are
+// copied as they are (only padded); with g_idx the rows are regrouped code by code, columns in
+// parallel. Zero points and scales are small and unpacked directly.
 Result<QuantHost> gptq_host(const LinearDesc& d) {
-  NIBBLE_ASSIGN_OR_RETURN(GptqUnpacked u, gptq_unpack(d));
-  const int C = unit_codes(u.bits);
-  if (C == 0) return make_error(ErrorKind::unsupported, d.name, ": ", u.bits, "-bit GPTQ is not supported on CUDA");
-  const int K = u.K, N = u.N;
-  const int G = static_cast<int>(u.scales.size() / static_cast<std::size_t>(N));
+  const GptqTensors& t = d.gptq;
+  const int bits = t.bits;
+  const int C = unit_codes(bits);
+  if (C == 0) return make_error(ErrorKind::unsupported, d.name, ": ", bits, "-bit GPTQ is not supported on CUDA");
+  NIBBLE_ASSIGN_OR_RETURN(int gs, gptq_group_size(d));
+  const int K = d.K, N = d.N;
+  const int G = static_cast<int>(t.scales.shape[0]);
   std::vector<int> group_of(static_cast<std::size_t>(K));
-  for (int k = 0; k < K; ++k) group_of[k] = u.g_idx.empty() ? k / u.group_size : u.g_idx[k];
+  bool sorted = true;
+  for (int k = 0; k < K; ++k) {
+    group_of[k] = gptq_group_of(d, gs, k);
+    if (k > 0 && group_of[k] < group_of[k - 1]) sorted = false;
+  }
   QuantHost h;
   h.K = K;
   h.N = N;
   h.n_pad = round_up(N, kTileN);
   h.perm.resize(static_cast<std::size_t>(K));
   std::iota(h.perm.begin(), h.perm.end(), 0);
-  std::stable_sort(h.perm.begin(), h.perm.end(), [&](int a, int b) { return group_of[a] < group_of[b]; });
-  // Groups in permuted order; every group must fill whole units of its width.
+  if (!sorted) std::stable_sort(h.perm.begin(), h.perm.end(), [&](int a, int b) { return group_of[a] < group_of[b]; });
   std::vector<int> rows_of(static_cast<std::size_t>(G), 0);
   for (int k = 0; k < K; ++k) ++rows_of[group_of[k]];
   int words = 0, k_begin = 0;
+  std::vector<int> kept;  // file group index of each kept group
   for (int g = 0; g < G; ++g) {
     if (rows_of[g] == 0) continue;
     if (rows_of[g] % C != 0)
       return make_error(ErrorKind::unsupported, d.name, ": GPTQ group ", g, " has ", rows_of[g],
                         " rows, not a multiple of ", C, " (needed by the CUDA kernels)");
-    h.groups.push_back({k_begin, k_begin + rows_of[g], u.bits, words});
+    h.groups.push_back({k_begin, k_begin + rows_of[g], bits, words});
+    kept.push_back(g);
     k_begin += rows_of[g];
-    words += rows_of[g] * u.bits / 32;
+    words += rows_of[g] * bits / 32;
   }
   h.q_weight.assign(static_cast<std::size_t>(words) * h.n_pad, 0u);
-  std::vector<std::uint8_t> rows_codes;
-  int k = 0;
-  for (std::size_t gi = 0; gi < h.groups.size(); ++gi) {
-    const auto& grp = h.groups[gi];
-    const int rows = grp.k_end - grp.k_begin;
-    rows_codes.assign(static_cast<std::size_t>(rows) * N, 0);
-    for (int r = 0; r < rows; ++r, ++k)
-      std::memcpy(&rows_codes[static_cast<std::size_t>(r) * N], &u.codes[static_cast<std::size_t>(h.perm[k]) * N], N);
-    pack_group(rows_codes.data(), rows, N, u.bits, &h.q_weight[static_cast<std::size_t>(grp.word_begin) * h.n_pad], h.n_pad);
+  const std::uint8_t* src = t.qweight.data;  // [K * bits / 32, N] little-endian int32, maybe unaligned
+  auto word_at = [&](std::size_t row, int n) {
+    std::uint32_t w;
+    std::memcpy(&w, src + (row * static_cast<std::size_t>(N) + n) * 4, 4);
+    return w;
+  };
+  if (sorted) {
+    for (int r = 0; r < words; ++r)
+      std::memcpy(&h.q_weight[static_cast<std::size_t>(r) * h.n_pad], src + static_cast<std::size_t>(r) * N * 4,
+                  static_cast<std::size_t>(N) * 4);
+  } else {
+    const std::uint32_t mask = (1u << bits) - 1u;
+    auto convert = [&](int n0, int n1) {
+      for (int n = n0; n < n1; ++n)
+        for (int j = 0; j < K; ++j) {
+          const std::size_t sbit = static_cast<std::size_t>(h.perm[j]) * bits;
+          const std::size_t sw = sbit >> 5;
+          const unsigned ssh = static_cast<unsigned>(sbit & 31);
+          std::uint32_t q = word_at(sw, n) >> ssh;
+          if (ssh + bits > 32) q |= word_at(sw + 1, n) << (32 - ssh);
+          q &= mask;
+          const std::size_t dbit = static_cast<std::size_t>(j) * bits;
+          const std::size_t dw = dbit >> 5;
+          const unsigned dsh = static_cast<unsigned>(dbit & 31);
+          h.q_weight[dw * h.n_pad + n] |= q << dsh;
+          if (dsh + bits > 32) h.q_weight[(dw + 1) * h.n_pad + n] |= q >> (32 - dsh);
+        }
+    };
+    const unsigned threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (unsigned i = 0; i < threads; ++i)
+      pool.emplace_back(convert, static_cast<int>(static_cast<long>(N) * i / threads),
+                        static_cast<int>(static_cast<long>(N) * (i + 1) / threads));
+    for (auto& th : pool) th.join();
   }
-  // Scales and zero points per kept group (groups with no rows were skipped above).
-  const std::uint16_t mid = static_cast<std::uint16_t>(1u << (u.bits - 1));
+  // Zero points: qzeros rows are bitstreams along N; v1 files store z - 1.
+  const std::uint32_t zmask = (1u << bits) - 1u;
+  const std::uint16_t mid = static_cast<std::uint16_t>(1u << (bits - 1));
+  const std::size_t zwords = static_cast<std::size_t>(t.qzeros.shape[1]);
+  auto zero_at = [&](int g, int n) {
+    const std::size_t bit = static_cast<std::size_t>(n) * bits;
+    std::uint32_t v = t.qzeros.u32(static_cast<std::size_t>(g) * zwords + (bit >> 5)) >> (bit & 31);
+    if ((bit & 31) + bits > 32) v |= t.qzeros.u32(static_cast<std::size_t>(g) * zwords + (bit >> 5) + 1) << (32 - (bit & 31));
+    return static_cast<std::uint16_t>((v & zmask) + (t.v2 ? 0u : 1u));
+  };
   bool symmetric = true;
-  for (std::size_t i = 0; i < u.zeros.size(); ++i) symmetric = symmetric && u.zeros[i] == mid;
-  h.scales.assign(h.groups.size() * h.n_pad, 0);
-  if (!symmetric) h.zeros.assign(h.groups.size() * h.n_pad, 0);
-  std::size_t out_g = 0;
-  for (int g = 0; g < G; ++g) {
-    if (rows_of[g] == 0) continue;
+  for (int g : kept)
+    for (int n = 0; n < N && symmetric; ++n) symmetric = zero_at(g, n) == mid;
+  h.scales.assign(kept.size() * h.n_pad, 0);
+  if (!symmetric) h.zeros.assign(kept.size() * h.n_pad, 0);
+  for (std::size_t i = 0; i < kept.size(); ++i)
     for (int n = 0; n < N; ++n) {
-      h.scales[out_g * h.n_pad + n] = u.scales[static_cast<std::size_t>(g) * N + n];
-      if (!symmetric) h.zeros[out_g * h.n_pad + n] = fp32_to_fp16(static_cast<float>(u.zeros[static_cast<std::size_t>(g) * N + n]));
+      const std::size_t si = static_cast<std::size_t>(kept[i]) * N + n;
+      h.scales[i * h.n_pad + n] = t.scales.dtype == DType::f16 ? t.scales.u16(si) : fp32_to_fp16(t.scales.f(si));
+      if (!symmetric) h.zeros[i * h.n_pad + n] = fp32_to_fp16(static_cast<float>(zero_at(kept[i], n)));
     }
-    ++out_g;
-  }
   return h;
 }
 
@@ -164,7 +193,7 @@ Result<QuantHost> quant_host_layout(const LinearDesc& d) {
   return h;
 }
 
-Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count) {
+Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch_tiles) {
   DeviceLinear L;
   L.K = d.K;
   L.N = d.N;
@@ -193,12 +222,12 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count) {
   q.n = h.N;
   q.n_pad = h.n_pad;
   q.groups_count = static_cast<int>(h.groups.size());
-  const std::vector<int2> splits = kernels::qgemv_plan_splits(h.groups, h.n_pad, sm_count);
+  const std::vector<int2> splits =
+      kernels::qgemv_plan_splits(h.groups, launch_tiles > 0 ? launch_tiles : h.n_pad / kTileN, sm_count);
   q.n_splits = static_cast<int>(splits.size());
-  for (const auto& s : splits)
-    q.max_split_k = std::max(q.max_split_k, h.groups[s.y - 1].k_end - h.groups[s.x].k_begin);
-  if (q.max_split_k > 2048)
-    return make_error(ErrorKind::unsupported, d.name, ": a group of ", q.max_split_k, " rows exceeds the kernel limit of 2048");
+  kernels::qgemv_describe_splits(q, h.groups, splits);
+  if (q.max_split_k > 1024)
+    return make_error(ErrorKind::unsupported, d.name, ": a group of ", q.max_split_k, " rows exceeds the kernel limit of 1024");
   NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer qw, put(h.q_weight, d.name, "uploading q_weight"));
   q.q_weight = qw.as<const std::uint32_t>();
   L.buffers.push_back(std::move(qw));
@@ -221,13 +250,17 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count) {
   }
   NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer g, put(h.groups, d.name, "uploading groups"));
   NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sp, put(splits, d.name, "uploading split plan"));
-  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer pm, put(h.perm, d.name, "uploading permutation"));
   q.groups = g.as<const kernels::QGroup>();
   q.splits = sp.as<const int2>();
-  q.perm = pm.as<const int>();
   L.buffers.push_back(std::move(g));
   L.buffers.push_back(std::move(sp));
-  L.buffers.push_back(std::move(pm));
+  bool identity = true;
+  for (std::size_t i = 0; i < h.perm.size() && identity; ++i) identity = h.perm[i] == static_cast<std::int32_t>(i);
+  if (!identity) {  // an identity permutation needs no gather
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer pm, put(h.perm, d.name, "uploading permutation"));
+    q.perm = pm.as<const int>();
+    L.buffers.push_back(std::move(pm));
+  }
   if (!h.bias.empty()) {
     NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer b, put(h.bias, d.name, "uploading bias"));
     q.bias = b.as<const __half>();

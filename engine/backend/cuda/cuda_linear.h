@@ -39,7 +39,11 @@ struct QuantHost {
 
 Result<QuantHost> quant_host_layout(const LinearDesc& desc);
 
-// Uploads `desc`; sm_count sizes the split-K plan. Errors name the tensor.
-Result<DeviceLinear> upload_linear(const LinearDesc& desc, int sm_count);
+// Uploads `desc`. The split-K plan fills `sm_count` SMs given that the layer is launched together
+// with others totalling `launch_tiles` column tiles of 128 (its own tiles when 0). Errors name the tensor.
+Result<DeviceLinear> upload_linear(const LinearDesc& desc, int sm_count, int launch_tiles = 0);
+
+// Column tiles of 128 a layer of N outputs occupies in a GEMV launch.
+inline int gemv_tiles(int n) { return (n + 127) / 128; }
 
 }  // namespace nibble::cuda

@@ -36,6 +36,9 @@ CudaSegment::~CudaSegment() {
   cudaSetDevice(device_);
   for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
   if (cublas_) cublasDestroy(cublas_);
+  for (cudaEvent_t e : {deq_done_[0], deq_done_[1], gemm_done_[0], gemm_done_[1]})
+    if (e) cudaEventDestroy(e);
+  if (aux_) cudaStreamDestroy(aux_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -53,6 +56,9 @@ Status CudaSegment::init_device() {
                       ") is older than the 8.6 Nibble's kernels need");
   sm_count_ = props.multiProcessorCount;
   NIBBLE_TRY(check(static_cast<int>(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)), "creating a stream"));
+  NIBBLE_TRY(check(static_cast<int>(cudaStreamCreateWithFlags(&aux_, cudaStreamNonBlocking)), "creating a stream"));
+  for (cudaEvent_t* e : {&deq_done_[0], &deq_done_[1], &gemm_done_[0], &gemm_done_[1]})
+    NIBBLE_TRY(check(static_cast<int>(cudaEventCreateWithFlags(e, cudaEventDisableTiming)), "creating an event"));
   const cublasStatus_t st = cublasCreate(&cublas_);
   if (st != CUBLAS_STATUS_SUCCESS) return check(1000 + static_cast<int>(st), "creating the cuBLAS handle");
   return {};
@@ -139,7 +145,11 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
       bool b;
       shape_of(j, K, N, b);
       NIBBLE_ASSIGN_OR_RETURN(LinearDesc d, w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
-      NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d, sm_count_));
+      // Layers launched together share the GPU: q/k/v in one GEMV, gate/up in another.
+      const int launch_tiles = j < 3   ? gemv_tiles(sp.q_dim()) + 2 * gemv_tiles(sp.kv_dim())
+                               : j == 4 || j == 5 ? 2 * gemv_tiles(inter)
+                                                  : gemv_tiles(N);
+      NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d, sm_count_, launch_tiles));
       weight_bytes_ += dst[j]->bytes();
       NIBBLE_TRY(report(linear_bytes(d)));
     }
@@ -197,10 +207,11 @@ Status CudaSegment::allocate_scratch() {
   if (prefill && any_quant) {
     wscratch_elems_ = std::max({hidden * qkv_w, hidden * 2 * inter, static_cast<std::size_t>(sp.q_dim()) * hidden,
                                 inter * hidden});
-    NIBBLE_TRY(alloc(wscratch_, wscratch_elems_ * 2, "dequantized weight scratch"));
+    NIBBLE_TRY(alloc(wscratch_[0], wscratch_elems_ * 2, "dequantized weight scratch"));
+    NIBBLE_TRY(alloc(wscratch_[1], wscratch_elems_ * 2, "dequantized weight scratch"));
   } else if (head_.quantized) {
     wscratch_elems_ = hidden * 4096;
-    NIBBLE_TRY(alloc(wscratch_, wscratch_elems_ * 2, "dequantized weight scratch"));
+    NIBBLE_TRY(alloc(wscratch_[0], wscratch_elems_ * 2, "dequantized weight scratch"));
   }
   if (opts_.has_head) {
     NIBBLE_TRY(alloc(head_in_, rows * hidden * 4, "head input"));

@@ -73,6 +73,9 @@ class CudaSegment final : public Segment {
   SegmentOptions opts_;
   bool lost_ = false;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t aux_ = nullptr;            // prefill: dequantization one GEMM ahead
+  cudaEvent_t deq_done_[2] = {nullptr, nullptr};
+  cudaEvent_t gemm_done_[2] = {nullptr, nullptr};
   cublasHandle_t cublas_ = nullptr;
   int sm_count_ = 0;
 
@@ -93,7 +96,7 @@ class CudaSegment final : public Segment {
   DeviceBuffer normed_;     // [rows, hidden] fp16 (prefill GEMM input)
   DeviceBuffer gate_up_;    // [rows, 2 intermediate] fp32 (prefill)
   DeviceBuffer act_;        // [rows, intermediate] fp16
-  DeviceBuffer wscratch_;   // dequantized weights for one fused GEMM (prefill)
+  DeviceBuffer wscratch_[2];  // dequantized weights of the current and the next prefill GEMM
   std::size_t wscratch_elems_ = 0;
   DeviceBuffer head_in_;    // [rows, hidden] fp32 gathered logit rows
   DeviceBuffer logits_;     // [rows, vocab] fp32

@@ -36,7 +36,10 @@ struct QMatrix {
   int n_pad = 0;
   int groups_count = 0;
   int n_splits = 0;
-  int max_split_k = 0;                      // longest split in rows of K (<= 2048)
+  int max_split_k = 0;                      // longest split in rows of K (<= 1024)
+  int max_split_groups = 0;                 // most groups in one split (<= 128)
+  int uniform_bits = 0;                     // the width of every group when they all match, else 0
+  int group_shift = 0;                      // log2(rows per group) when all groups have one power-of-two size >= 32
 };
 
 enum class QGemvInput : int {
@@ -72,8 +75,13 @@ struct QGemvArgs {
   unsigned* counters = nullptr;      // qgemv_counter_count() zero-initialised; left zeroed after use
 };
 
-// Split-K plan: contiguous group ranges of about `target_words` words each (host helper used at load).
-std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int n_pad, int sm_count);
+// Split-K plan (host helper used at load): contiguous group ranges of at most 1024 rows, enough of
+// them that the launch (`launch_tiles` column tiles of 128 over all its matrices) fills the GPU.
+std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count);
+
+// Fills max_split_k, max_split_groups and uniform_bits of `m` from the host copies of its groups
+// and splits.
+void qgemv_describe_splits(QMatrix& m, const std::vector<QGroup>& groups, const std::vector<int2>& splits);
 
 std::size_t qgemv_workspace_floats(const QGemvArgs& args);
 std::size_t qgemv_counter_count(const QGemvArgs& args);

@@ -1,0 +1,272 @@
+// Kernel timings at the synthetic 7B decode shapes (Llama-2-7B, EXL2 4-bit g128, batch 1): each
+// GEMV, attention, RoPE/KV append, and a whole 32-layer decode step captured as one graph, timed
+// with CUDA events after warm-up (median of 50). Prints microseconds and effective bandwidth so
+// the per-token time can be compared with its byte floor. Not a test: run by hand or by
+// tools/gpu/run.sh --kernels on the GPU machine.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "nibble_kernels/attention.h"
+#include "nibble_kernels/dgemv.h"
+#include "nibble_kernels/ops.h"
+#include "nibble_kernels/qgemv.h"
+
+namespace {
+
+using namespace nibble::kernels;
+
+#define CK(x)                                                                                   \
+  do {                                                                                          \
+    const int e_ = static_cast<int>(x);                                                         \
+    if (e_ != 0) {                                                                              \
+      std::fprintf(stderr, "%s:%d %s -> %d (%s)\n", __FILE__, __LINE__, #x, e_, cudaGetErrorString(cudaError_t(e_))); \
+      std::exit(1);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+template <class T>
+T* dev_random(std::size_t n, std::mt19937_64& rng) {
+  std::vector<std::uint32_t> h((n * sizeof(T) + 3) / 4);
+  for (auto& v : h) v = static_cast<std::uint32_t>(rng());
+  T* p = nullptr;
+  CK(cudaMalloc(&p, h.size() * 4));
+  CK(cudaMemcpy(p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+  return p;
+}
+
+template <class T>
+T* dev_fill(std::size_t n, T v) {
+  std::vector<T> h(n, v);
+  T* p = nullptr;
+  CK(cudaMalloc(&p, n * sizeof(T)));
+  CK(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+  return p;
+}
+
+struct Mat {
+  QMatrix q;
+  double bytes = 0;
+};
+
+Mat make_exl2(int K, int N, int sms, std::mt19937_64& rng, int launch_tiles = 0) {
+  Mat m;
+  const int n_pad = (N + 127) / 128 * 128, G = K / 128;
+  std::vector<QGroup> groups;
+  for (int g = 0; g < G; ++g) groups.push_back({g * 128, (g + 1) * 128, 4, g * 16});
+  const auto splits = qgemv_plan_splits(groups, launch_tiles > 0 ? launch_tiles : n_pad / 128, sms);
+  m.q.q_weight = dev_random<std::uint32_t>(static_cast<std::size_t>(K / 8) * n_pad, rng);
+  // Scale codes 0..15 random; q_scale_max 0.002 keeps outputs finite.
+  m.q.q_scale = dev_random<std::uint32_t>(static_cast<std::size_t>(G) * n_pad / 8, rng);
+  m.q.q_scale_max = dev_fill<__half>(G, __float2half(0.002f));
+  QGroup* gd = nullptr;
+  CK(cudaMalloc(&gd, groups.size() * sizeof(QGroup)));
+  CK(cudaMemcpy(gd, groups.data(), groups.size() * sizeof(QGroup), cudaMemcpyHostToDevice));
+  int2* sd = nullptr;
+  CK(cudaMalloc(&sd, splits.size() * sizeof(int2)));
+  CK(cudaMemcpy(sd, splits.data(), splits.size() * sizeof(int2), cudaMemcpyHostToDevice));
+  m.q.groups = gd;
+  m.q.splits = sd;
+  m.q.k = K;
+  m.q.n = N;
+  m.q.n_pad = n_pad;
+  m.q.groups_count = G;
+  m.q.n_splits = static_cast<int>(splits.size());
+  qgemv_describe_splits(m.q, groups, splits);
+  m.bytes = static_cast<double>(K) * N / 2 + static_cast<double>(G) * N / 2;
+  return m;
+}
+
+float time_us(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int reps = 50) {
+  for (int i = 0; i < 10; ++i) f(s);
+  CK(cudaStreamSynchronize(s));
+  std::vector<float> t;
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  for (int i = 0; i < reps; ++i) {
+    CK(cudaEventRecord(a, s));
+    f(s);
+    CK(cudaEventRecord(b, s));
+    CK(cudaEventSynchronize(b));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1000.0f);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int bench_stream_read(const void* p, std::size_t bytes, unsigned* sink, int sms, cudaStream_t s);
+
+int main() {
+  int dev = 0;
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, dev));
+  const int sms = prop.multiProcessorCount;
+  std::printf("device: %s, %d SMs\n", prop.name, sms);
+  std::mt19937_64 rng(1);
+  cudaStream_t s;
+  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  const int H = 4096, I = 11008, V = 32000, heads = 32, hd = 128;
+  Mat q = make_exl2(H, H, sms, rng, 96), k = make_exl2(H, H, sms, rng, 96), v = make_exl2(H, H, sms, rng, 96);
+  Mat o = make_exl2(H, H, sms, rng), g = make_exl2(H, I, sms, rng, 172), u = make_exl2(H, I, sms, rng, 172);
+  Mat d = make_exl2(I, H, sms, rng), head = make_exl2(H, V, sms, rng);
+  float* hidden = dev_fill<float>(H, 0.5f);
+  __half* nw = dev_fill<__half>(H, __float2half(1.0f));
+  __half* xh = dev_fill<__half>(I, __float2half(0.1f));
+  float* qkv = dev_fill<float>(3 * H, 0.0f);
+  __half* act = dev_fill<__half>(I, __float2half(0.0f));
+  float* logits = dev_fill<float>(V, 0.0f);
+  float* ws = dev_fill<float>(1 << 24, 0.0f);
+  unsigned* counters = dev_fill<unsigned>(1 << 16, 0u);
+
+  auto qg = [&](std::initializer_list<Mat*> mats, QGemvInput in, QGemvOutput out, void* dst, int ld, const void* x, int ldx) {
+    QGemvArgs a;
+    a.count = 0;
+    int off = 0;
+    for (Mat* m : mats) {
+      a.m[a.count] = m->q;
+      a.target[a.count] = {out == QGemvOutput::silu_mul ? dst : static_cast<void*>(static_cast<float*>(dst) + off), ld};
+      off += m->q.n;
+      ++a.count;
+    }
+    a.input = in;
+    a.output = out;
+    a.x = x;
+    a.ldx = ldx;
+    a.norm_weight = nw;
+    a.rows = 1;
+    a.workspace = ws;
+    a.counters = counters;
+    return a;
+  };
+  const QGemvArgs a_qkv = qg({&q, &k, &v}, QGemvInput::fp32_rmsnorm, QGemvOutput::store_fp32, qkv, 3 * H, hidden, H);
+  const QGemvArgs a_qkv16 = qg({&q, &k, &v}, QGemvInput::fp16, QGemvOutput::store_fp32, qkv, 3 * H, xh, H);
+  const QGemvArgs a_o = qg({&o}, QGemvInput::fp16, QGemvOutput::add_fp32, hidden, H, xh, H);
+  const QGemvArgs a_gu = qg({&g, &u}, QGemvInput::fp32_rmsnorm, QGemvOutput::silu_mul, act, I, hidden, H);
+  const QGemvArgs a_d = qg({&d}, QGemvInput::fp16, QGemvOutput::add_fp32, hidden, H, xh, I);
+  const QGemvArgs a_head = qg({&head}, QGemvInput::fp32_rmsnorm, QGemvOutput::store_fp32, logits, V, hidden, H);
+
+  struct Row {
+    const char* name;
+    const QGemvArgs* args;
+    double bytes;
+  } rows[] = {{"qkv (rmsnorm in)", &a_qkv, q.bytes + k.bytes + v.bytes},
+              {"qkv (fp16 in)", &a_qkv16, q.bytes + k.bytes + v.bytes},
+              {"o_proj (+residual)", &a_o, o.bytes},
+              {"gate/up (rmsnorm, silu)", &a_gu, g.bytes + u.bytes},
+              {"down (+residual)", &a_d, d.bytes},
+              {"head 32000", &a_head, head.bytes}};
+  // The read ceiling: a plain 16-byte streaming read of the same sizes.
+  for (double mb : {8.4, 25.2, 45.1, 512.0}) {
+    const std::size_t bytes = static_cast<std::size_t>(mb * 1e6) / 16 * 16;
+    void* buf = dev_random<std::uint32_t>(bytes / 4, rng);
+    const float us = time_us([&](cudaStream_t st) { CK(bench_stream_read(buf, bytes, counters, sms, st)); }, s);
+    std::printf("stream read %6.1f MB       %9.2f us %7.0f GB/s\n", mb, us, bytes / us / 1e3);
+    CK(cudaFree(buf));
+  }
+  std::printf("\n%-26s %9s %9s %8s\n", "EXL2 4-bit GEMV, 1 row", "us", "GB/s", "splits");
+  for (const auto& r : rows) {
+    const float us = time_us([&](cudaStream_t st) { CK(qgemv(*r.args, st)); }, s);
+    std::printf("%-26s %9.2f %9.0f %8d\n", r.name, us, r.bytes / us / 1e3, r.args->m[0].n_splits);
+  }
+
+  // Dense fp16 GEMV 4096 -> 11008 (the fp16 model's gate projection).
+  __half* wd = dev_random<__half>(static_cast<std::size_t>(I) * H, rng);
+  CK(cudaMemset(wd, 0, static_cast<std::size_t>(I) * H * 2));  // zeros are fine for timing a dense stream
+  float* yd = dev_fill<float>(I, 0.0f);
+  DGemvArgs dg;
+  dg.m[0] = {wd, WeightType::fp16, nullptr, H, I};
+  dg.target[0] = {yd, I};
+  dg.x = xh;
+  dg.ldx = H;
+  const float dus = time_us([&](cudaStream_t st) { CK(dgemv(dg, st)); }, s);
+  std::printf("%-26s %9.2f %9.0f\n", "fp16 GEMV 4096x11008", dus, 2.0 * H * I / dus / 1e3);
+
+  // Attention decode over a paged cache, and RoPE + KV append, at context 512.
+  const int page = 64, pages = 64;
+  __half* kc = dev_fill<__half>(static_cast<std::size_t>(pages) * page * heads * hd, __float2half(0.01f));
+  __half* vc = dev_fill<__half>(static_cast<std::size_t>(pages) * page * heads * hd, __float2half(0.01f));
+  std::vector<int> table(pages);
+  for (int i = 0; i < pages; ++i) table[i] = i;
+  int* td = dev_fill<int>(pages, 0);
+  CK(cudaMemcpy(td, table.data(), pages * 4, cudaMemcpyHostToDevice));
+  int* pos = dev_fill<int>(1, 511);
+  int* rs = dev_fill<int>(1, 0);
+  __half* attn_out = dev_fill<__half>(H, __float2half(0.0f));
+  float* inv_freq = dev_fill<float>(hd / 2, 0.01f);
+  float* aws = dev_fill<float>(attention_workspace_floats(1, heads, hd, 4096), 0.0f);
+  unsigned* acnt = dev_fill<unsigned>(attention_counter_count(1, heads), 0u);
+  AttentionArgs at;
+  at.q = qkv;
+  at.ldq = 3 * H;
+  at.out = attn_out;
+  at.ldo = H;
+  at.k_cache = kc;
+  at.v_cache = vc;
+  at.rows = 1;
+  at.heads = heads;
+  at.kv_heads = heads;
+  at.head_dim = hd;
+  at.page_size = page;
+  at.max_pages = pages;
+  at.positions = pos;
+  at.row_seq = rs;
+  at.block_tables = td;
+  at.scale = 0.088f;
+  at.max_context = 512;
+  at.workspace = aws;
+  at.counters = acnt;
+  const float att_us = time_us([&](cudaStream_t st) { CK(attention_rows(at, st)); }, s);
+  std::printf("%-26s %9.2f %9.0f\n", "attention ctx 512", att_us, 2.0 * 512 * H * 2 / att_us / 1e3);
+  RopeKvArgs rk;
+  rk.q = qkv;
+  rk.k = qkv + H;
+  rk.v = qkv + 2 * H;
+  rk.ldq = rk.ldk = rk.ldv = 3 * H;
+  rk.rows = 1;
+  rk.heads = heads;
+  rk.kv_heads = heads;
+  rk.head_dim = hd;
+  rk.rotary_dim = hd;
+  rk.inv_freq = inv_freq;
+  rk.positions = pos;
+  rk.row_seq = rs;
+  rk.block_tables = td;
+  rk.max_pages = pages;
+  rk.page_size = page;
+  rk.k_cache = kc;
+  rk.v_cache = vc;
+  const float rope_us = time_us([&](cudaStream_t st) { CK(rope_kv_append(rk, st)); }, s);
+  std::printf("%-26s %9.2f\n", "rope + kv append", rope_us);
+
+  // One 32-layer decode step (same matrices reused: weights stream from HBM since 32 x 114 MB
+  // exceeds L2 only if distinct; reuse keeps the bytes honest as long as L2 << one layer).
+  cudaGraph_t graph;
+  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  for (int l = 0; l < 32; ++l) {
+    CK(qgemv(a_qkv, s));
+    CK(rope_kv_append(rk, s));
+    CK(attention_rows(at, s));
+    CK(qgemv(a_o, s));
+    CK(qgemv(a_gu, s));
+    CK(qgemv(a_d, s));
+  }
+  CK(qgemv(a_head, s));
+  CK(cudaStreamEndCapture(s, &graph));
+  cudaGraphExec_t exec;
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  const float step_us = time_us([&](cudaStream_t st) { CK(cudaGraphLaunch(exec, st)); }, s, 20);
+  const double step_bytes = 32 * (q.bytes * 3 + o.bytes + g.bytes * 2 + d.bytes) + head.bytes;
+  std::printf("\n%-26s %9.1f us  (%.0f tokens/s, %.0f GB/s of weights)\n", "decode step graph", step_us, 1e6 / step_us,
+              step_bytes / step_us / 1e3);
+  return 0;
+}
