@@ -154,8 +154,11 @@ TEST(CudaModel, MissingDeviceIsAClearError) {
   o.device = "cuda:57";
   auto model = load_demo_model(o);
   ASSERT_FALSE(model);
-  EXPECT_TRUE(model.error().kind == ErrorKind::invalid_argument || model.error().kind == ErrorKind::unsupported)
+  // invalid_argument: GPUs present but not that one; device: no GPU or driver; unsupported: no CUDA build.
+  EXPECT_TRUE(model.error().kind == ErrorKind::invalid_argument || model.error().kind == ErrorKind::device ||
+              model.error().kind == ErrorKind::unsupported)
       << model.error().to_string();
+  EXPECT_NE(model.error().message.find("cuda:57"), std::string::npos) << model.error().message;
 }
 
 }  // namespace

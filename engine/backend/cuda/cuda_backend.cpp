@@ -76,7 +76,7 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(int device) {
     return make_error(ErrorKind::device, "no CUDA GPU or driver found for device cuda:", device,
                       "; install the NVIDIA driver or choose the CPU device");
   if (device < 0 || device >= n)
-    return make_error(ErrorKind::invalid_argument, "CUDA device ", device, " does not exist (", n,
+    return make_error(ErrorKind::invalid_argument, "CUDA device cuda:", device, " does not exist (", n,
                       " device(s) present: cuda:0..cuda:", n - 1, ")");
   return std::unique_ptr<Backend>(new CudaBackend(device));
 }
