@@ -42,7 +42,7 @@ struct UiFixture {
     QSignalSpy finished(&graph->chat, &ChatController::replyFinished);
     if (!graph->chat.busy() && finished.isEmpty()) return QStringLiteral("not busy");
     if (!finished.wait(timeoutMs)) return {};
-    QTest::qWaitFor([&] { return !graph->chat.busy(); }, 5000);
+    (void)QTest::qWaitFor([&] { return !graph->chat.busy(); }, 5000);
     return finished.last().at(1).toString();
   }
 

@@ -46,7 +46,7 @@ ConversationTreeData readTree(HistoryService& history, qint64 id) {
     out = t;
     done = true;
   });
-  QTest::qWaitFor([&] { return done; }, 10000);
+  (void)QTest::qWaitFor([&] { return done; }, 10000);
   return out;
 }
 

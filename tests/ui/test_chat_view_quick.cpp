@@ -18,7 +18,7 @@ qint64 addMessage(HistoryService& h, qint64 conversation, const MessageData& m) 
   qint64 id = 0;
   QObject ctx;
   h.addMessage(conversation, m, &ctx, [&](qint64 v, const ErrorInfo&) { id = v; });
-  QTest::qWaitFor([&] { return id != 0; }, 10000);
+  (void)QTest::qWaitFor([&] { return id != 0; }, 10000);
   return id;
 }
 
@@ -48,7 +48,7 @@ class Setup : public QObject {
     qint64 id = 0;
     QObject ctx;
     h.createConversation(c, &ctx, [&](qint64 v, const ErrorInfo&) { id = v; });
-    QTest::qWaitFor([&] { return id != 0; }, 10000);
+    (void)QTest::qWaitFor([&] { return id != 0; }, 10000);
     const qint64 user = addMessage(h, id, message(QStringLiteral("user"), QStringLiteral("How do I reverse a list?"), 0));
     addMessage(h, id, message(QStringLiteral("assistant"), QStringLiteral("Use `reversed()`."), user));
     MessageData answer = message(QStringLiteral("assistant"),
@@ -65,7 +65,7 @@ class Setup : public QObject {
     bool finished = false;
     h.finishMessage(failed, QStringLiteral("error"), QStringLiteral("Out of memory: the KV cache is full"), none, &ctx,
                     [&](const ErrorInfo&) { finished = true; });
-    QTest::qWaitFor([&] { return finished; }, 10000);
+    (void)QTest::qWaitFor([&] { return finished; }, 10000);
 
     engine->rootContext()->setContextProperty(QStringLiteral("app"), &m_fixture->graph->app);
     engine->rootContext()->setContextProperty(QStringLiteral("testModelPath"), kDemoModel);

@@ -10,6 +10,8 @@ Dialog {
     property var presets: null
     title: qsTr("Conversation settings")
     modal: true
+    padding: 16
+    width: Math.min(Overlay.overlay ? Overlay.overlay.width - 32 : 10000, fm.averageCharacterWidth * 64 + leftPadding + rightPadding)
     anchors.centerIn: Overlay.overlay
     standardButtons: Dialog.Save | Dialog.Cancel
 
@@ -33,7 +35,7 @@ Dialog {
     }
 
     ColumnLayout {
-        implicitWidth: fm.averageCharacterWidth * 64
+        width: dialog.availableWidth
         spacing: 8
         Label { text: qsTr("System prompt"); font.bold: true; Accessible.name: text }
         ScrollView {

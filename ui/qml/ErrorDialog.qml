@@ -8,6 +8,8 @@ Dialog {
     id: dialog
     property var error: ({})
     modal: true
+    padding: 16
+    width: Math.min(Overlay.overlay ? Overlay.overlay.width - 32 : 10000, fm.averageCharacterWidth * 84 + leftPadding + rightPadding)
     anchors.centerIn: Overlay.overlay
     title: error && error.title ? error.title : qsTr("Error")
     standardButtons: Dialog.Ok
@@ -15,7 +17,7 @@ Dialog {
     function show(e) { error = e; open() }
 
     ColumnLayout {
-        implicitWidth: fm.averageCharacterWidth * 64
+        width: dialog.availableWidth
         spacing: 10
         Label {
             Layout.fillWidth: true
@@ -39,7 +41,7 @@ Dialog {
             id: details
             Layout.fillWidth: true
             readOnly: true
-            wrapMode: TextEdit.WrapAnywhere
+            wrapMode: TextEdit.WrapAtWordBoundaryOrAnywhere
             selectByMouse: true
             text: dialog.error.message || ""
             font.family: "monospace"

@@ -9,12 +9,74 @@ import Nibble.Bridge
 
 ApplicationWindow {
     id: window
-    width: 1180
-    height: 760
+    // The last size is kept in the settings (UI state), in device-independent pixels.
+    width: settings ? Number(settings.value("window/width", 1180)) : 1180
+    height: settings ? Number(settings.value("window/height", 760)) : 760
     minimumWidth: 720
     minimumHeight: 480
     visible: true
+    onClosing: if (settings) { settings.setValue("window/width", width); settings.setValue("window/height", height) }
     title: app && app.modelName.length > 0 ? qsTr("Nibble — %1").arg(app.modelName) : qsTr("Nibble")
+
+    // The theme's colours on the window, per colour group: every control below inherits them.
+    readonly property var colors: app ? app.theme.colors : null
+    palette.active.window: colors ? colors.window : undefined
+    palette.active.windowText: colors ? colors.windowText : undefined
+    palette.active.base: colors ? colors.base : undefined
+    palette.active.alternateBase: colors ? colors.alternateBase : undefined
+    palette.active.text: colors ? colors.text : undefined
+    palette.active.placeholderText: colors ? colors.placeholderText : undefined
+    palette.active.button: colors ? colors.button : undefined
+    palette.active.buttonText: colors ? colors.buttonText : undefined
+    palette.active.brightText: colors ? colors.brightText : undefined
+    palette.active.highlight: colors ? colors.highlight : undefined
+    palette.active.highlightedText: colors ? colors.highlightedText : undefined
+    palette.active.link: colors ? colors.link : undefined
+    palette.active.toolTipBase: colors ? colors.toolTipBase : undefined
+    palette.active.toolTipText: colors ? colors.toolTipText : undefined
+    palette.active.light: colors ? colors.light : undefined
+    palette.active.midlight: colors ? colors.midlight : undefined
+    palette.active.mid: colors ? colors.mid : undefined
+    palette.active.dark: colors ? colors.dark : undefined
+    palette.active.shadow: colors ? colors.shadow : undefined
+    palette.inactive.window: colors ? colors.window : undefined
+    palette.inactive.windowText: colors ? colors.windowText : undefined
+    palette.inactive.base: colors ? colors.base : undefined
+    palette.inactive.alternateBase: colors ? colors.alternateBase : undefined
+    palette.inactive.text: colors ? colors.text : undefined
+    palette.inactive.placeholderText: colors ? colors.placeholderText : undefined
+    palette.inactive.button: colors ? colors.button : undefined
+    palette.inactive.buttonText: colors ? colors.buttonText : undefined
+    palette.inactive.brightText: colors ? colors.brightText : undefined
+    palette.inactive.highlight: colors ? colors.highlight : undefined
+    palette.inactive.highlightedText: colors ? colors.highlightedText : undefined
+    palette.inactive.link: colors ? colors.link : undefined
+    palette.inactive.toolTipBase: colors ? colors.toolTipBase : undefined
+    palette.inactive.toolTipText: colors ? colors.toolTipText : undefined
+    palette.inactive.light: colors ? colors.light : undefined
+    palette.inactive.midlight: colors ? colors.midlight : undefined
+    palette.inactive.mid: colors ? colors.mid : undefined
+    palette.inactive.dark: colors ? colors.dark : undefined
+    palette.inactive.shadow: colors ? colors.shadow : undefined
+    palette.disabled.window: colors ? colors.window : undefined
+    palette.disabled.windowText: colors ? colors.disabledWindowText : undefined
+    palette.disabled.base: colors ? colors.base : undefined
+    palette.disabled.alternateBase: colors ? colors.alternateBase : undefined
+    palette.disabled.text: colors ? colors.disabledText : undefined
+    palette.disabled.placeholderText: colors ? colors.placeholderText : undefined
+    palette.disabled.button: colors ? colors.button : undefined
+    palette.disabled.buttonText: colors ? colors.disabledButtonText : undefined
+    palette.disabled.brightText: colors ? colors.brightText : undefined
+    palette.disabled.highlight: colors ? colors.highlight : undefined
+    palette.disabled.highlightedText: colors ? colors.highlightedText : undefined
+    palette.disabled.link: colors ? colors.link : undefined
+    palette.disabled.toolTipBase: colors ? colors.toolTipBase : undefined
+    palette.disabled.toolTipText: colors ? colors.toolTipText : undefined
+    palette.disabled.light: colors ? colors.light : undefined
+    palette.disabled.midlight: colors ? colors.midlight : undefined
+    palette.disabled.mid: colors ? colors.mid : undefined
+    palette.disabled.dark: colors ? colors.dark : undefined
+    palette.disabled.shadow: colors ? colors.shadow : undefined
 
     readonly property var engine: app ? app.engine : null
     readonly property var chat: app ? app.chat : null

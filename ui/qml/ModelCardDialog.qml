@@ -20,6 +20,8 @@ Dialog {
 
     title: card && card.name ? card.name : qsTr("Model")
     modal: true
+    padding: 16
+    width: Math.min(Overlay.overlay ? Overlay.overlay.width - 32 : 10000, fm.averageCharacterWidth * 100 + leftPadding + rightPadding)
     anchors.centerIn: Overlay.overlay
 
     onOpened: {
@@ -45,7 +47,7 @@ Dialog {
     onAccepted: loadRequested(card.path, device, contextBox.value)
 
     ColumnLayout {
-        implicitWidth: fm.averageCharacterWidth * 72
+        width: dialog.availableWidth
         spacing: 10
 
         Label {

@@ -11,6 +11,7 @@ Dialog {
 
     title: qsTr("Rename conversation")
     modal: true
+    padding: 16
     anchors.centerIn: Overlay.overlay
     standardButtons: Dialog.Ok | Dialog.Cancel
     onOpened: { field.text = currentTitle; field.forceActiveFocus(); field.selectAll() }

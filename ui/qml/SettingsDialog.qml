@@ -11,6 +11,8 @@ Dialog {
     readonly property var settings: appController ? appController.settings : null
     title: qsTr("Settings")
     modal: true
+    padding: 16
+    width: Math.min(Overlay.overlay ? Overlay.overlay.width - 32 : 10000, fm.averageCharacterWidth * 70 + leftPadding + rightPadding)
     anchors.centerIn: Overlay.overlay
     standardButtons: Dialog.Close
 
@@ -20,7 +22,7 @@ Dialog {
         columns: 2
         columnSpacing: 16
         rowSpacing: 8
-        implicitWidth: fm.averageCharacterWidth * 70
+        width: dialog.availableWidth
 
         Label { text: qsTr("Theme"); Accessible.name: text }
         ComboBox {

@@ -7,6 +7,9 @@
 #include <QFile>
 #include <QDropEvent>
 #include <QImage>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMimeData>
 #include <QUrl>
 #include <QQuickItem>
@@ -76,11 +79,15 @@ void ScreenshotDirector::stage() {
     const QString demo = m_s.engine->modelPath();
     for (const QString& name : QDir(demo).entryList(QDir::Files))
       if (name != QLatin1String("config.json")) QFile::copy(demo + QLatin1Char('/') + name, dir + QLatin1Char('/') + name);
-    QFile config(dir + QStringLiteral("/config.json"));
-    if (config.open(QIODevice::WriteOnly))
-      config.write(R"({"architectures": ["MambaForCausalLM"], "model_type": "mamba", "hidden_size": 384,
-                       "num_hidden_layers": 8, "vocab_size": 4096, "hidden_act": "gelu", "state_size": 16})");
-    config.close();
+    QFile source(demo + QStringLiteral("/config.json"));
+    QJsonObject config;
+    if (source.open(QIODevice::ReadOnly)) config = QJsonDocument::fromJson(source.readAll()).object();
+    config[QStringLiteral("architectures")] = QJsonArray{QStringLiteral("MambaForCausalLM")};
+    config[QStringLiteral("model_type")] = QStringLiteral("mamba");
+    config[QStringLiteral("hidden_act")] = QStringLiteral("gelu");
+    QFile target(dir + QStringLiteral("/config.json"));
+    if (target.open(QIODevice::WriteOnly)) target.write(QJsonDocument(config).toJson());
+    target.close();
     connect(m_s.inspector, &ModelInspector::inspectFailed, this, [this] { capture(800); });
     m_s.inspector->inspect(dir);
     return;
@@ -118,8 +125,13 @@ void ScreenshotDirector::seedConversation() {
         connect(m_s.chat, &ChatController::conversationLoaded, this, [this] {
           // Delegates appear after the rows: open the reasoning once they are laid out.
           QTimer::singleShot(500, this, [this] {
-            const auto blocks = m_window->contentItem()->findChildren<QQuickItem*>(QStringLiteral("reasoningBlock"));
-            for (QQuickItem* block : blocks) block->setProperty("expanded", true);
+            // List delegates are visual children only, so walk the item tree.
+            QList<QQuickItem*> pending{m_window->contentItem()};
+            while (!pending.isEmpty()) {
+              QQuickItem* item = pending.takeLast();
+              if (item->objectName() == QLatin1String("reasoningBlock")) item->setProperty("expanded", true);
+              pending.append(item->childItems());
+            }
             capture(700);
           });
         });

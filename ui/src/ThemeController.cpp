@@ -2,16 +2,24 @@
 // readable contrast (WCAG AA for text on window and base colours).
 #include "ThemeController.h"
 
+#include <QEvent>
 #include <QFontDatabase>
 #include <QGuiApplication>
 
 #include "AppSettings.h"
 
 ThemeController::ThemeController(AppSettings* settings, QObject* parent)
-    : QObject(parent), m_settings(settings), m_systemPalette(QGuiApplication::palette()), m_systemFont(QGuiApplication::font()) {
+    : QObject(parent), m_settings(settings), m_systemFont(QGuiApplication::font()) {
   connect(m_settings, &AppSettings::themeChanged, this, &ThemeController::apply);
   connect(m_settings, &AppSettings::fontPointSizeChanged, this, &ThemeController::apply);
+  if (qApp) qApp->installEventFilter(this);
   apply();
+}
+
+bool ThemeController::eventFilter(QObject* watched, QEvent* event) {
+  // The desktop switched between light and dark while Nibble follows the system.
+  if (watched == qApp && event->type() == QEvent::ApplicationPaletteChange && !m_applying) emit themeApplied();
+  return QObject::eventFilter(watched, event);
 }
 
 bool ThemeController::dark() const { return QGuiApplication::palette().color(QPalette::Window).lightness() < 128; }
@@ -24,22 +32,46 @@ QFont ThemeController::fixedFont() const {
   return font;
 }
 
+QVariantMap ThemeController::colors() const {
+  const QPalette p = QGuiApplication::palette();
+  const std::pair<const char*, QPalette::ColorRole> roles[] = {
+      {"window", QPalette::Window},         {"windowText", QPalette::WindowText},
+      {"base", QPalette::Base},             {"alternateBase", QPalette::AlternateBase},
+      {"text", QPalette::Text},             {"placeholderText", QPalette::PlaceholderText},
+      {"button", QPalette::Button},         {"buttonText", QPalette::ButtonText},
+      {"brightText", QPalette::BrightText}, {"highlight", QPalette::Highlight},
+      {"highlightedText", QPalette::HighlightedText}, {"link", QPalette::Link},
+      {"toolTipBase", QPalette::ToolTipBase}, {"toolTipText", QPalette::ToolTipText},
+      {"light", QPalette::Light},           {"midlight", QPalette::Midlight},
+      {"mid", QPalette::Mid},               {"dark", QPalette::Dark},
+      {"shadow", QPalette::Shadow},
+  };
+  QVariantMap out;
+  for (const auto& [name, role] : roles) out.insert(QString::fromLatin1(name), p.color(QPalette::Active, role));
+  out.insert(QStringLiteral("disabledText"), p.color(QPalette::Disabled, QPalette::Text));
+  out.insert(QStringLiteral("disabledWindowText"), p.color(QPalette::Disabled, QPalette::WindowText));
+  out.insert(QStringLiteral("disabledButtonText"), p.color(QPalette::Disabled, QPalette::ButtonText));
+  return out;
+}
+
 void ThemeController::setOverride(const QString& theme) {
   m_override = theme;
   apply();
 }
 
 void ThemeController::apply() {
+  m_applying = true;
   const QString theme = m_override.isEmpty() ? m_settings->theme() : m_override;
   if (theme == QLatin1String("dark"))
     QGuiApplication::setPalette(darkPalette());
   else if (theme == QLatin1String("light"))
     QGuiApplication::setPalette(lightPalette());
   else
-    QGuiApplication::setPalette(m_systemPalette);
+    QGuiApplication::setPalette(QPalette());  // no palette of our own: the platform's, live
   QFont font = m_systemFont;
   if (m_settings->fontPointSize() > 0) font.setPointSizeF(m_settings->fontPointSize());
   QGuiApplication::setFont(font);
+  m_applying = false;
   emit themeApplied();
 }
 

@@ -134,14 +134,14 @@ Item {
             opened.clear()
             mouseClick(item("previousVersion", reply))
             opened.wait(10000)
-            tryCompare(item("versionLabel", item("message1")), "text", "1/2")
+            // The row is replaced: look the delegate up afresh each time.
+            tryVerify(() => item("message1") !== null && item("versionLabel", item("message1")).text === "1/2", 5000)
             // The first version ended the branch; back to the second, whose follow-up failed.
             opened.clear()
             app.chat.switchBranch(1, 1)
             opened.wait(10000)
-            tryVerify(() => item("message3") !== null)
+            tryVerify(() => item("message3") !== null && item("messageError", item("message3")).visible, 5000)
             const error = item("messageError", item("message3"))
-            tryVerify(() => error.visible)
             verify(error.text.indexOf("KV cache is full") >= 0, error.text)
         }
 
