@@ -51,8 +51,10 @@ class HistoryService : public QObject {
   const ErrorInfo& openError() const { return m_openError; }
   QVariantMap openErrorMap() const { return m_openError.toVariantMap(); }
   qint64 recoveredMessages() const { return m_recovered; }
-  // False when another running Nibble holds the database's lock (this one shares it).
+  // True when this instance holds the database's lock (and so recovered interrupted replies).
   bool ownsDatabase() const { return m_lock && m_lock->isLocked(); }
+  // Another running Nibble holds the lock (not merely an unwritable folder).
+  bool sharedWithAnotherInstance() const { return m_lock && m_lock->error() == QLockFile::LockFailedError; }
   static QString defaultPath();  // $XDG_DATA_HOME/nibble/history.db
 
   // ---- Reads ----

@@ -20,7 +20,7 @@ AppGraph::AppGraph(const Options& options)
                       .arg(history.openError().title, history.openError().message));
   else if (history.readOnly())
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations are shown but not saved: %1").arg(history.readOnlyReason()));
-  else if (!history.ownsDatabase())
+  else if (history.sharedWithAnotherInstance())
     app.setNotice(QCoreApplication::translate("AppGraph", "Another Nibble is using this history; replies it is writing are left alone."));
 }
 

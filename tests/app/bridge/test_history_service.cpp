@@ -127,6 +127,8 @@ class TestHistoryService : public QObject {
       HistoryService second(path, fast());
       QVERIFY(second.available());
       QVERIFY(!second.ownsDatabase());
+      QVERIFY(second.sharedWithAnotherInstance());
+      QVERIFY(!first->sharedWithAnotherInstance());
       QCOMPARE(second.recoveredMessages(), 0);
       auto tree = wait<ConversationTreeData>([&](QObject* ctx, auto cb) { second.loadTree(conversation, ctx, cb); });
       QCOMPARE(tree.value.path.value(0).status, QStringLiteral("streaming"));
