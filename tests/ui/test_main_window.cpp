@@ -3,6 +3,8 @@
 // is ready, Enter in the composer sends, Esc stops, Ctrl+N starts a new chat, and every visible
 // control has an accessible name.
 #include <QAccessible>
+#include <QDropEvent>
+#include <QMimeData>
 #include <QQmlApplicationEngine>
 #include <QQmlContext>
 #include <QQuickItem>
@@ -32,6 +34,19 @@ bool insideCompositeControl(QQuickItem* item) {
 
 void sendKey(QQuickWindow* window, Qt::Key key, Qt::KeyboardModifiers modifiers = Qt::NoModifier) {
   QTest::keyClick(window, key, modifiers);
+}
+
+// The events a file manager's drag produces over the middle of the window.
+void dropPath(QQuickWindow* window, const QString& path) {
+  QMimeData mime;
+  mime.setUrls({QUrl::fromLocalFile(path)});
+  const QPoint at(window->width() / 2, window->height() / 2);
+  QDragEnterEvent enter(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(window, &enter);
+  QDragMoveEvent move(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(window, &move);
+  QDropEvent drop(QPointF(at), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(window, &drop);
 }
 
 void typeText(QQuickWindow* window, const QString& text) {
@@ -102,6 +117,50 @@ class TestMainWindow : public QObject {
     QTRY_COMPARE(f.graph->chat.messages()->rowCount(), 0);
     QCOMPARE(f.graph->chat.conversationId(), 0);
     QTRY_VERIFY(find(window, "emptyState")->isVisible());
+  }
+
+  // A model file dropped anywhere on the window: the model card for its folder; a folder of an
+  // unsupported model: the error dialog with its kind and fix.
+  void droppingAModelOpensItsCard() {
+    UiFixture f;
+    QQmlApplicationEngine qml;
+    qml.rootContext()->setContextProperty("app", &f.graph->app);
+    qml.load(QUrl(QStringLiteral("qrc:/qt/qml/Nibble/Ui/qml/Main.qml")));
+    auto* window = qobject_cast<QQuickWindow*>(qml.rootObjects().value(0));
+    QVERIFY(window);
+    QVERIFY(QTest::qWaitForWindowExposed(window));
+    QObject* card = window->findChild<QObject*>(QStringLiteral("modelCard"));
+    QObject* errorDialog = window->findChild<QObject*>(QStringLiteral("errorDialog"));
+    QVERIFY(card && errorDialog);
+
+    QSignalSpy ready(&f.graph->inspector, &ModelInspector::cardReady);
+    dropPath(window, kDemoModel + QStringLiteral("/model.safetensors"));
+    QVERIFY(ready.wait(30000));
+    QTRY_VERIFY(card->property("opened").toBool());
+    QCOMPARE(card->property("title").toString(), QStringLiteral("dictlm-16m"));
+    const QVariantMap info = f.graph->inspector.card();
+    QCOMPARE(info.value(QStringLiteral("architecture")).toString(), QStringLiteral("LlamaForCausalLM"));
+    QCOMPARE(info.value(QStringLiteral("contextLength")).toInt(), 2048);
+    QCOMPARE(info.value(QStringLiteral("hasChatTemplate")).toBool(), true);
+    QVERIFY(info.value(QStringLiteral("formatText")).toString().startsWith(QStringLiteral("fp16")));
+    const QVariantMap estimate = f.graph->inspector.estimate(2048, QStringLiteral("fp16"), QStringLiteral("cpu"));
+    QCOMPARE(estimate.value(QStringLiteral("kvCache")).toLongLong(), qint64(2) * 8 * 2 * 64 * 2048 * 4);  // fp32 on the CPU
+    QVERIFY(estimate.value(QStringLiteral("fits")).toBool());
+    QMetaObject::invokeMethod(card, "close");
+    QTRY_VERIFY(!card->property("visible").toBool());
+
+    QTemporaryDir broken;
+    QFile config(broken.filePath(QStringLiteral("config.json")));
+    QVERIFY(config.open(QIODevice::WriteOnly));
+    config.write(R"({"architectures": ["MambaForCausalLM"], "model_type": "mamba"})");
+    config.close();
+    QSignalSpy failed(&f.graph->inspector, &ModelInspector::inspectFailed);
+    dropPath(window, broken.path());
+    QVERIFY(failed.wait(30000));
+    QTRY_VERIFY(errorDialog->property("opened").toBool());
+    const QVariantMap error = errorDialog->property("error").toMap();
+    QCOMPARE(error.value(QStringLiteral("kindName")).toString(), QStringLiteral("NotFound"));  // no weights
+    QVERIFY(!error.value(QStringLiteral("fix")).toString().isEmpty());
   }
 
   void everyVisibleControlHasAnAccessibleName() {

@@ -163,13 +163,17 @@ ApplicationWindow {
 
     ModelCardDialog {
         id: modelCard
+        objectName: "modelCard"
         inspector: app ? app.inspector : null
         settings: window.settings
         engine: window.engine
         onLoadRequested: (path, device, context) => app.openModel(path, device, context)
     }
 
-    ErrorDialog { id: errorDialog }
+    ErrorDialog {
+        id: errorDialog
+        objectName: "errorDialog"
+    }
 
     SettingsDialog {
         id: settingsDialog
