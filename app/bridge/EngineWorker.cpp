@@ -1,0 +1,107 @@
+// EngineWorker: load = inspect (fast validation) -> tokenizer -> chat template -> Model::load with
+// progress; generation goes through ChatGeneration. Everything here runs on the engine thread.
+#include "EngineWorker.h"
+
+#include <QElapsedTimer>
+
+#include "ChatGeneration.h"
+#include "EngineErrors.h"
+#include "ModelDescription.h"
+#include "ModelFolder.h"
+#include "TokenGenerator.h"
+#include "nibble/devices.h"
+#include "nibble/tokenizer.h"
+
+EngineWorker::EngineWorker(std::shared_ptr<CancelState> cancel, QObject* parent)
+    : QObject(parent), m_cancel(std::move(cancel)) {}
+
+EngineWorker::~EngineWorker() { releaseModel(); }
+
+void EngineWorker::releaseModel() {
+  m_prompt.reset();
+  m_model.reset();
+}
+
+void EngineWorker::queryDevices() {
+  emit devicesFound(listDevices(), QString::fromStdString(nibble::default_device()));
+}
+
+void EngineWorker::loadModel(const LoadRequest& request) {
+  auto cancelled = [&] { return m_cancel->loadsUpTo.load() >= request.id; };
+  auto fail = [&](const nibble::Error& e) {
+    emit loadFailed(request.id, toErrorInfo(e, ErrorInfo::Context::ModelLoad), m_model != nullptr);
+  };
+  if (cancelled()) return fail(nibble::make_error(nibble::ErrorKind::cancelled, "loading was cancelled"));
+
+  const std::string dir = request.path.toStdString();
+  auto info = nibble::inspect_model(dir);
+  if (!info) return fail(info.error());
+  auto tokenizer = nibble::Tokenizer::load(dir);
+  if (!tokenizer) return fail(tokenizer.error());
+  auto builder = std::make_shared<const PromptBuilder>(dir);
+  if (cancelled()) return fail(nibble::make_error(nibble::ErrorKind::cancelled, "loading was cancelled"));
+  // The folder looks loadable: free the current model's memory before placing the new one.
+  releaseModel();
+
+  nibble::LoadOptions options;
+  options.device = request.device.isEmpty() ? nibble::default_device() : request.device.toStdString();
+  options.context = request.context;
+  options.threads = request.threads;
+  QElapsedTimer sinceReport;
+  sinceReport.start();
+  options.progress = [&](std::size_t done, std::size_t total) {
+    // Progress is reported at most ~30 times a second; the last step always.
+    if (total > 0 && (done == total || sinceReport.elapsed() >= 33)) {
+      sinceReport.restart();
+      emit loadProgressed(request.id, static_cast<double>(done) / static_cast<double>(total));
+    }
+    return !cancelled();
+  };
+  auto model = nibble::Model::load(dir, options);
+  if (!model) return fail(model.error());
+  if (cancelled()) return fail(nibble::make_error(nibble::ErrorKind::cancelled, "loading was cancelled"));
+
+  m_model = std::move(*model);
+  auto prompt = std::make_shared<PromptContext>();
+  prompt->tokenizer = std::shared_ptr<const nibble::Tokenizer>(std::move(*tokenizer));
+  prompt->builder = builder;
+  prompt->contextLength = m_model->pages_total() * m_model->page_size();
+  m_prompt = prompt;
+
+  ModelSummary s;
+  s.path = request.path;
+  s.name = modelNameFor(request.path);
+  s.device = QString::fromStdString(options.device);
+  s.deviceName = deviceDisplayName(listDevices(), s.device);
+  s.architecture = QString::fromStdString(info->architecture);
+  s.parameters = info->parameters;
+  s.format = formatDescription(*info);
+  s.contextLength = prompt->contextLength;
+  s.maxContextLength = info->context_length;
+  s.templateNote = builder->templateNote();
+  emit modelLoaded(request.id, s, m_prompt);
+}
+
+void EngineWorker::unloadModel() {
+  releaseModel();
+  emit modelUnloaded();
+}
+
+void EngineWorker::generate(const GenerationRequest& request) {
+  if (!m_model || !m_prompt) {
+    emit generationFailed(request.id, ErrorInfo::make(ErrorKinds::InvalidArgument,
+                                                      tr("No model is loaded."), ErrorInfo::Context::Generation));
+    return;
+  }
+  ModelTokenGenerator generator(*m_model);
+  ChatGeneration generation(generator, *m_prompt);
+  const quint64 id = request.id;
+  auto result = generation.run(
+      request, [&] { return m_cancel->generationsUpTo.load() >= id; },
+      [&](int promptTokens) { emit generationStarted(id, promptTokens); },
+      [&](const QString& content, const QString& reasoning) { emit deltaProduced(id, content, reasoning); });
+  if (!result)
+    emit generationFailed(id, toErrorInfo(result.error(), ErrorInfo::Context::Generation));
+  else
+    emit generationFinished(id, *result);
+}

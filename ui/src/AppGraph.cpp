@@ -1,0 +1,30 @@
+// AppGraph: constructs the services in dependency order and tells the user, through the
+// AppController's notice, when the history cannot be used or is shared with another Nibble.
+#include "AppGraph.h"
+
+#include <QCoreApplication>
+
+AppGraph::AppGraph(const Options& options)
+    : settings(options.settingsFile),
+      theme(&settings),
+      history(options.historyPath.isEmpty() ? HistoryService::defaultPath() : options.historyPath, options.history),
+      inspector(),
+      presets(&settings),
+      conversations(&history),
+      library(&history, &inspector, &settings),
+      chat(&engine, &history, &presets),
+      app(&engine, &history, &inspector, &settings) {
+  app.setViews({&chat, &conversations, &library, &presets, &theme});
+  if (!history.available())
+    app.setNotice(QCoreApplication::translate("AppGraph", "Conversations cannot be saved: %1 (%2)")
+                      .arg(history.openError().title, history.openError().message));
+  else if (history.readOnly())
+    app.setNotice(QCoreApplication::translate("AppGraph", "Conversations are shown but not saved: %1").arg(history.readOnlyReason()));
+  else if (history.sharedWithAnotherInstance())
+    app.setNotice(QCoreApplication::translate("AppGraph", "Another Nibble is using this history; replies it is writing are left alone."));
+}
+
+void AppGraph::refreshViews() {
+  conversations.refresh();
+  library.refresh();
+}

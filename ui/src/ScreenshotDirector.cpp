@@ -1,0 +1,169 @@
+// ScreenshotDirector: each state is a few real actions (the same calls the interface makes),
+// then a delay for layout and animations, then QQuickWindow::grabWindow.
+#include "ScreenshotDirector.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFile>
+#include <QDropEvent>
+#include <QImage>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QMimeData>
+#include <QUrl>
+#include <QQuickItem>
+#include <QQuickWindow>
+#include <QTimer>
+
+#include "ChatController.h"
+#include "ConversationListModel.h"
+#include "EngineController.h"
+#include "HistoryService.h"
+#include "ModelInspector.h"
+
+namespace {
+
+const char* kAnswer =
+    "There are two common ways, and they differ in whether the original list changes.\n\n"
+    "## In place\n\n"
+    "`list.reverse()` reverses the list itself and returns `None`:\n\n"
+    "```python\nnumbers = [1, 2, 3, 4]\nnumbers.reverse()\nprint(numbers)  # [4, 3, 2, 1]\n```\n\n"
+    "## As a new list\n\n"
+    "A slice with a step of -1 leaves the original alone:\n\n"
+    "```python\nreversed_numbers = numbers[::-1]\n```\n\n"
+    "| Way | Changes the list | Returns |\n|---|---|---|\n"
+    "| `reverse()` | yes | `None` |\n| `[::-1]` | no | a new list |\n| `reversed()` | no | an iterator |\n\n"
+    "Use **`reversed()`** when you only need to loop backwards.";
+
+const char* kReasoning =
+    "The user asks how to reverse a list. I should show both the in-place method and slicing, "
+    "and mention reversed() for iteration. A short table will make the difference clear.";
+
+}  // namespace
+
+QStringList ScreenshotDirector::states() {
+  return {QStringLiteral("empty"), QStringLiteral("conversation"), QStringLiteral("model-card"), QStringLiteral("error")};
+}
+
+ScreenshotDirector::ScreenshotDirector(QQuickWindow* window, const Services& services, QString state, QString file,
+                                       QString scratchDir, QObject* parent)
+    : QObject(parent), m_window(window), m_s(services), m_state(std::move(state)), m_file(std::move(file)),
+      m_scratchDir(std::move(scratchDir)) {}
+
+void ScreenshotDirector::start() {
+  auto begin = [this] {
+    if (m_started) return;
+    m_started = true;
+    QTimer::singleShot(300, this, &ScreenshotDirector::stage);
+  };
+  if (m_s.engine->modelState() == EngineController::Loaded) return begin();
+  connect(m_s.engine, &EngineController::modelLoaded, this, begin);
+  connect(m_s.engine, &EngineController::loadFailed, this, [this] { fail(QStringLiteral("the model did not load")); });
+  QTimer::singleShot(60000, this, [this] { fail(QStringLiteral("timed out")); });
+}
+
+void ScreenshotDirector::stage() {
+  if (m_state == QLatin1String("empty")) return capture(800);
+  if (m_state == QLatin1String("conversation")) return seedConversation();
+  if (m_state == QLatin1String("model-card")) {
+    connect(m_s.inspector, &ModelInspector::cardReady, this, [this] { capture(800); });
+    dropFolder(m_s.engine->modelPath());
+    return;
+  }
+  if (m_state == QLatin1String("error")) {
+    // The demo model's files under a config naming an architecture Nibble does not run, as a
+    // user might drop a Mamba checkpoint.
+    const QString dir = m_scratchDir + QStringLiteral("/mamba-130m");
+    QDir().mkpath(dir);
+    const QString demo = m_s.engine->modelPath();
+    for (const QString& name : QDir(demo).entryList(QDir::Files))
+      if (name != QLatin1String("config.json")) QFile::copy(demo + QLatin1Char('/') + name, dir + QLatin1Char('/') + name);
+    QFile source(demo + QStringLiteral("/config.json"));
+    QJsonObject config;
+    if (source.open(QIODevice::ReadOnly)) config = QJsonDocument::fromJson(source.readAll()).object();
+    config[QStringLiteral("architectures")] = QJsonArray{QStringLiteral("MambaForCausalLM")};
+    config[QStringLiteral("model_type")] = QStringLiteral("mamba");
+    config[QStringLiteral("hidden_act")] = QStringLiteral("gelu");
+    QFile target(dir + QStringLiteral("/config.json"));
+    if (target.open(QIODevice::WriteOnly)) target.write(QJsonDocument(config).toJson());
+    target.close();
+    connect(m_s.inspector, &ModelInspector::inspectFailed, this, [this] { capture(800); });
+    m_s.inspector->inspect(dir);
+    return;
+  }
+  fail(QStringLiteral("unknown state '%1'").arg(m_state));
+}
+
+void ScreenshotDirector::seedConversation() {
+  ConversationData c;
+  c.title = QStringLiteral("Reversing a list in Python");
+  m_s.history->createConversation(c, this, [this](qint64 id, const ErrorInfo& e) {
+    if (e.isError()) return fail(e.message);
+    MessageData user;
+    user.role = QStringLiteral("user");
+    user.content = QStringLiteral("How do I reverse a list in Python? Show me the code.");
+    user.status = QStringLiteral("complete");
+    m_s.history->addMessage(id, user, this, [this, id](qint64 userId, const ErrorInfo& e2) {
+      if (e2.isError()) return fail(e2.message);
+      MessageData first;
+      first.parentId = userId;
+      first.role = QStringLiteral("assistant");
+      first.content = QStringLiteral("Use `numbers[::-1]`.");
+      first.status = QStringLiteral("complete");
+      first.modelId = m_s.engine->modelName();
+      m_s.history->addMessage(id, first, this, [](qint64, const ErrorInfo&) {});
+      MessageData answer = first;
+      answer.content = QString::fromUtf8(kAnswer);
+      answer.reasoning = QString::fromUtf8(kReasoning);
+      answer.metrics.promptTokens = 31;
+      answer.metrics.completionTokens = 214;
+      answer.metrics.timeToFirstTokenMs = 42;
+      answer.metrics.decodeTokensPerSecond = 118.4;
+      m_s.history->addMessage(id, answer, this, [this, id](qint64, const ErrorInfo& e3) {
+        if (e3.isError()) return fail(e3.message);
+        connect(m_s.chat, &ChatController::conversationLoaded, this, [this] {
+          // Delegates appear after the rows: open the reasoning once they are laid out.
+          QTimer::singleShot(500, this, [this] {
+            // List delegates are visual children only, so walk the item tree.
+            QList<QQuickItem*> pending{m_window->contentItem()};
+            while (!pending.isEmpty()) {
+              QQuickItem* item = pending.takeLast();
+              if (item->objectName() == QLatin1String("reasoningBlock")) item->setProperty("expanded", true);
+              pending.append(item->childItems());
+            }
+            capture(700);
+          });
+        });
+        m_s.conversations->refresh();
+        m_s.chat->openConversation(id);
+      });
+    });
+  });
+}
+
+void ScreenshotDirector::dropFolder(const QString& folder) {
+  // The events a file manager's drag produces over the middle of the window.
+  QMimeData mime;
+  mime.setUrls({QUrl::fromLocalFile(folder)});
+  const QPointF at(m_window->width() / 2.0, m_window->height() / 2.0);
+  QDragEnterEvent enter(at.toPoint(), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(m_window, &enter);
+  QDragMoveEvent move(at.toPoint(), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(m_window, &move);
+  QDropEvent drop(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+  QCoreApplication::sendEvent(m_window, &drop);
+}
+
+void ScreenshotDirector::capture(int settleMs) {
+  QTimer::singleShot(settleMs, this, [this] {
+    const QImage image = m_window->grabWindow();
+    if (image.isNull() || !image.save(m_file)) return fail(QStringLiteral("could not save %1").arg(m_file));
+    QCoreApplication::exit(0);
+  });
+}
+
+void ScreenshotDirector::fail(const QString& why) {
+  qWarning("screenshot %s: %s", qPrintable(m_state), qPrintable(why));
+  QCoreApplication::exit(1);
+}
