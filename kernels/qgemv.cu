@@ -29,6 +29,7 @@ using detail::Params;
 using detail::finish_tile;
 constexpr int kMaxSplitK = 1024;
 constexpr int kMaxSplitGroups = 128;
+constexpr int kMaxSplitWords = 128;  // weight slab rows per block (64 KB of shared memory)
 constexpr int kBufVec = 6;  // uint4 per batch buffer (one-word widths: 4 units; 3/6-bit: 2 units; 5-bit: 1 of 5)
 
 __device__ __forceinline__ std::uint32_t lane_word(const uint4& v, int c) {
@@ -165,15 +166,16 @@ __device__ __forceinline__ BatchRef take_batch(Cursor& c, const QGroup* sg, int 
   return b;
 }
 
-__device__ __forceinline__ void load_batch(const BatchRef& b, const QGroup* sg, const std::uint32_t* __restrict__ qw,
-                                           int n_pad, int col, uint4 (&raw)[kBufVec]) {
+// A batch's words for this lane's 4 columns, from the block's weight slab (word rows from w0).
+__device__ __forceinline__ void load_batch(const BatchRef& b, const QGroup* sg, const uint4* slab, int w0, int lane,
+                                           uint4 (&raw)[kBufVec]) {
   if (b.gi < 0) return;
   const int W = words_for_bits(b.bits);
-  const std::uint32_t* base = qw + (static_cast<std::size_t>(sg[b.gi].word_begin) + static_cast<std::size_t>(b.u) * W) * n_pad + col;
+  const uint4* base = slab + (sg[b.gi].word_begin - w0 + b.u * W) * 32 + lane;
   const int count = b.n * W;
 #pragma unroll
   for (int j = 0; j < kBufVec; ++j)
-    if (j < count) raw[j] = __ldg(reinterpret_cast<const uint4*>(base + static_cast<std::size_t>(j) * n_pad));
+    if (j < count) raw[j] = base[j * 32];
 }
 
 template <int R, bool kU4>
@@ -256,34 +258,23 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const int col = tile * kTileN + lane * 4;
 
-  // Shared memory: staged activations (reused for the warp reduction), then per-group scales and
-  // (GPTQ asymmetric) zero points of the tile's 128 columns.
-  const std::size_t stage_bytes = max(static_cast<std::size_t>(R) * p.max_len * 2,
-                                      static_cast<std::size_t>(kWarps) * R * kTileN * 4);
-  __half* xs = reinterpret_cast<__half*>(smem_raw);
-  __half* s_scale = reinterpret_cast<__half*>(smem_raw + stage_bytes);
+  // Shared memory: the weight slab of the split (reused for the warp reduction), staged
+  // activations, then per-group scales and (GPTQ asymmetric) zero points of the tile's 128 columns.
+  uint4* slab = reinterpret_cast<uint4*>(smem_raw);
+  __half* xs = reinterpret_cast<__half*>(smem_raw + detail::slab_smem_bytes(p.max_words, R));
+  __half* s_scale = xs + static_cast<std::size_t>(R) * p.max_len;
   __half* s_zero = s_scale + p.max_groups * kTileN;
 
   allow_next_launch();
-  // 1. Prologue: every independent load at once.
+  // 1. Prologue: every independent load at once, the split's whole weight slab first.
+  const QGroup g_first = M.groups[sp.x], g_last = M.groups[sp.y - 1];
+  const int w0 = g_first.word_begin;
+  detail::fetch_slab(slab, M.q_weight, M.n_pad, tile, w0,
+                     g_last.word_begin + (g_last.k_end - g_last.k_begin) * g_last.bits / 32);
   if (tid < ng) s_groups[tid] = M.groups[sp.x + tid];
   // Scales (and GPTQ zero points) of every (group, column) of the split, all loads independent.
-#pragma unroll 4
-  for (int i = tid; i < ng * kTileN; i += kThreads) {
-    const int g = i / kTileN, cl = i - g * kTileN;
-    const int gg = sp.x + g;
-    const int c = tile * kTileN + cl;
-    if (M.q_scale) {
-      const std::uint32_t code_word = M.q_scale[static_cast<std::size_t>(gg) * (M.n_pad / 8) + c / 8];
-      const float q = static_cast<float>(((code_word >> (4 * (c % 8))) & 15u) + 1u);
-      s_scale[i] = __float2half_rn(__half2float(M.q_scale_max[gg]) * q * q * (1.0f / 256.0f));
-    } else {
-      s_scale[i] = M.scales[static_cast<std::size_t>(gg) * M.n_pad + c];
-      if (M.zeros) s_zero[i] = M.zeros[static_cast<std::size_t>(gg) * M.n_pad + c];
-    }
-  }
+  detail::stage_scales(M, sp.x, ng, tile, s_scale, s_zero);
   __syncthreads();
 
   const int kb = s_groups[0].k_begin;
@@ -292,32 +283,38 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
   const int t1 = kb + (len * (warp + 1)) / kWarps;
   Cursor cur;
   cursor_seek(cur, s_groups, ng, t0, t1);
-  const std::uint32_t* qw = M.q_weight;
-
-  // 2. First weight batch in flight before the activations are staged.
   uint4 raw0[kBufVec], raw1[kBufVec];
-  BatchRef b0 = take_batch<R>(cur, s_groups, ng, t0, t1);
-  load_batch(b0, s_groups, qw, M.n_pad, col, raw0);
 
   grid_dependency_wait();  // activations and the workspace belong to earlier kernels
   if constexpr (kNorm) {
-    float ss[R];
-    detail::thread_sum_squares<R, kThreads>(static_cast<const float*>(p.x), static_cast<std::size_t>(p.ldx), p.row0, M.k, ss);
+    if (p.ss_in) {  // the producing GEMV left the row statistics
+      if (warp == 0) {
+        float rms[R];
+        detail::rms_from_partials<R>(p, M.k, rms);
+        if (lane == 0)
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float v = ss[r];
+          for (int r = 0; r < R; ++r) s_rms[r] = rms[r];
+      }
+      __syncthreads();
+    } else {
+      float ss[R];
+      detail::thread_sum_squares<R, kThreads>(static_cast<const float*>(p.x), static_cast<std::size_t>(p.ldx), p.row0, M.k, ss);
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-      if (lane == 0) s_red[warp][r] = v;
+      for (int r = 0; r < R; ++r) {
+        float v = ss[r];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) s_red[warp][r] = v;
+      }
+      __syncthreads();
+      if (tid < R) {
+        float t = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) t += s_red[w][tid];
+        s_rms[tid] = rsqrtf(t / static_cast<float>(M.k) + p.eps);
+      }
+      __syncthreads();
     }
-    __syncthreads();
-    if (tid < R) {
-      float t = 0.0f;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) t += s_red[w][tid];
-      s_rms[tid] = rsqrtf(t / static_cast<float>(M.k) + p.eps);
-    }
-    __syncthreads();
   }
   // Activations of this split, permuted (and normalised), in each unit's pair order. Each thread
   // walks its elements in increasing k (restarting at each row), so its group index moves a few
@@ -349,7 +346,12 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
       xs[r * len + (G.k_begin - kb) + unit * C + (j < P ? 2 * j : 2 * (j - P) + 1)] = v;
     }
   }
+  detail::cp_async_wait_all();
   __syncthreads();
+
+  // 2. First weight batch from the slab.
+  BatchRef b0 = take_batch<R>(cur, s_groups, ng, t0, t1);
+  load_batch(b0, s_groups, slab, w0, lane, raw0);
 
   // 3. Double-buffered walk; acc holds the current group, folded into tot with its scale.
   float tot[R][4], acc[R][4];
@@ -360,11 +362,11 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
   int acc_group = b0.gi;
   while (b0.gi >= 0) {
     BatchRef b1 = take_batch<R>(cur, s_groups, ng, t0, t1);
-    load_batch(b1, s_groups, qw, M.n_pad, col, raw1);
+    load_batch(b1, s_groups, slab, w0, lane, raw1);
     step<R, kU4>(b0, raw0, s_groups, s_scale, s_zero, M.zeros != nullptr, lane, xs, kb, len, acc_group, acc, tot);
     if (b1.gi < 0) break;
     b0 = take_batch<R>(cur, s_groups, ng, t0, t1);
-    load_batch(b0, s_groups, qw, M.n_pad, col, raw0);
+    load_batch(b0, s_groups, slab, w0, lane, raw0);
     step<R, kU4>(b1, raw1, s_groups, s_scale, s_zero, M.zeros != nullptr, lane, xs, kb, len, acc_group, acc, tot);
   }
   fold<R>(acc_group, s_scale, lane, acc, tot);
@@ -374,6 +376,8 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
 
 template <int R, bool kNorm, bool kU4>
 int launch_one(const Params& p, int blocks, std::size_t smem, cudaStream_t stream) {
+  static std::atomic<std::size_t> granted{0};
+  if (const int e = detail::ensure_smem(qgemv_kernel<R, kNorm, kU4>, smem, granted)) return e;
   return launch_pdl(qgemv_kernel<R, kNorm, kU4>, dim3(blocks), dim3(kThreads), smem, stream, p);
 }
 
@@ -399,7 +403,8 @@ int launch_rows(int rows, const Params& p, int blocks, std::size_t smem, bool no
 bool valid_matrix(const QMatrix& m) {
   return m.q_weight && m.groups && m.splits && m.k > 0 && m.n > 0 && m.n_pad >= m.n && m.n_pad % kTileN == 0 &&
          m.n_splits > 0 && m.groups_count > 0 && m.max_split_k > 0 && m.max_split_k <= kMaxSplitK &&
-         m.max_split_groups > 0 && m.max_split_groups <= kMaxSplitGroups &&
+         m.max_split_groups > 0 && m.max_split_groups <= kMaxSplitGroups && m.max_split_words > 0 &&
+         m.max_split_words <= kMaxSplitWords &&
          (m.q_scale ? m.q_scale_max != nullptr : m.scales != nullptr);
 }
 
@@ -427,7 +432,8 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launc
   for (int g = 0; g < g_count; ++g) {
     const int glen = groups[g].k_end - groups[g].k_begin;
     const long gw = static_cast<long>(glen) * groups[g].bits / 32;
-    if (g > begin && (words + gw > per_split || k_len + glen > kMaxSplitK || g - begin >= kMaxSplitGroups)) {
+    if (g > begin && (words + gw > per_split || words + gw > kMaxSplitWords || k_len + glen > kMaxSplitK ||
+                      g - begin >= kMaxSplitGroups)) {
       out.push_back(int2{begin, g});
       begin = g;
       words = 0;
@@ -443,6 +449,7 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launc
 void qgemv_describe_splits(QMatrix& m, const std::vector<QGroup>& groups, const std::vector<int2>& splits) {
   m.max_split_k = 0;
   m.max_split_groups = 0;
+  m.max_split_words = 0;
   m.uniform_bits = groups.empty() ? 0 : groups[0].bits;
   m.group_shift = 0;
   const int rows0 = groups.empty() ? 0 : groups[0].k_end - groups[0].k_begin;
@@ -456,6 +463,9 @@ void qgemv_describe_splits(QMatrix& m, const std::vector<QGroup>& groups, const 
   for (const auto& s : splits) {
     m.max_split_k = std::max(m.max_split_k, groups[s.y - 1].k_end - groups[s.x].k_begin);
     m.max_split_groups = std::max(m.max_split_groups, s.y - s.x);
+    const QGroup& last = groups[s.y - 1];
+    m.max_split_words = std::max(m.max_split_words, last.word_begin + (last.k_end - last.k_begin) * last.bits / 32 -
+                                                        groups[s.x].word_begin);
   }
 }
 
@@ -518,21 +528,25 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     blocks += L.blocks;
     p.max_len = std::max(p.max_len, m.max_split_k);
     p.max_groups = std::max(p.max_groups, m.max_split_groups);
+    p.max_words = std::max(p.max_words, m.max_split_words);
     needs_ws = needs_ws || m.n_splits > 1;
     zeros = zeros || m.zeros != nullptr;
     u4 = u4 && m.uniform_bits == 4;
     fast = fast && m.uniform_bits == 4 && m.group_shift >= 5;
   }
   if (needs_ws && (!a.workspace || !a.counters)) return cudaErrorInvalidValue;
+  p.max_len = (p.max_len + 7) & ~7;  // keeps the scale tables after the staged rows 16-byte aligned
+  if (a.ss_out && (a.output != QGemvOutput::add_fp32 || a.count != 1 || a.m[0].n % 32 != 0)) return cudaErrorInvalidValue;
+  if (a.ss_in && (a.input != QGemvInput::fp32_rmsnorm || a.m[0].k % 32 != 0)) return cudaErrorInvalidValue;
+  p.ss_out = a.ss_out;
+  p.ss_in = a.ss_in;
   const bool norm = a.input == QGemvInput::fp32_rmsnorm;
   for (int row0 = 0; row0 < a.rows; row0 += kRowsPerPass) {
     const int r = std::min(kRowsPerPass, a.rows - row0);
     p.row0 = row0;
-    const std::size_t stage = std::max<std::size_t>(static_cast<std::size_t>(r) * p.max_len * 2,
-                                                    static_cast<std::size_t>(kWarps) * r * kTileN * 4);
-    const std::size_t smem = stage + static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
-    const int err = fast ? detail::launch_u4(r, p, blocks, smem, norm, stream)
-                         : launch_rows(r, p, blocks, smem, norm, u4, stream);
+    const std::size_t smem = detail::slab_smem_bytes(p.max_words, r) + static_cast<std::size_t>(r) * p.max_len * 2 +
+                             static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
+    const int err = fast ? detail::launch_u4(r, p, blocks, smem, norm, stream) : launch_rows(r, p, blocks, smem, norm, u4, stream);
     if (err != 0) return err;
   }
   return 0;

@@ -5,7 +5,9 @@
 
 #include <cuda_fp16.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "nibble_kernels/qgemv.h"
 
@@ -37,7 +39,10 @@ struct Params {
   float* ws;
   unsigned* counters;
   QGemvOutput output;
+  float* ss_out;        // see QGemvArgs::ss_out
+  const float* ss_in;   // see QGemvArgs::ss_in
   int max_len;     // staging row stride (halves)
+  int max_words;   // weight slab rows (words of 128 columns)
   int max_groups;  // scale table rows
 };
 
@@ -135,10 +140,105 @@ __device__ __forceinline__ void finish_tile(const Params& p, const LaunchMatrix&
     switch (p.output) {
       case QGemvOutput::store_fp32: static_cast<float*>(L.t.out)[o] = v; break;
       case QGemvOutput::store_fp16: static_cast<__half*>(L.t.out)[o] = __float2half_rn(v); break;
-      case QGemvOutput::add_fp32: static_cast<float*>(L.t.out)[o] += v; break;
+      case QGemvOutput::add_fp32: {
+        float* po = static_cast<float*>(L.t.out) + o;
+        const float nv = *po + v;
+        *po = nv;
+        if (p.ss_out) {  // every lane of an owner warp is here together (n % 32 == 0 checked at launch)
+          float q = nv * nv;
+#pragma unroll
+          for (int s = 16; s > 0; s >>= 1) q += __shfl_xor_sync(0xffffffffu, q, s);
+          if ((tid & 31) == 0) p.ss_out[static_cast<std::size_t>(p.row0 + r) * (M.n >> 5) + (n >> 5)] = q;
+        }
+        break;
+      }
       default: break;
     }
   }
+}
+
+// Shared memory of a block's weight slab: max_words rows of 128 words (512 bytes), at least the
+// epilogue's reduction buffer (kWarps * r * kTileN floats), which reuses it.
+__host__ __device__ constexpr std::size_t slab_smem_bytes(int max_words, int r) {
+  return static_cast<std::size_t>(max_words) * 512 > static_cast<std::size_t>(kWarps) * r * kTileN * 4
+             ? static_cast<std::size_t>(max_words) * 512
+             : static_cast<std::size_t>(kWarps) * r * kTileN * 4;
+}
+
+// 16-byte asynchronous global -> shared copies (sm_80+), bypassing L1.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
+// Issues the copy of word rows [w0, w1) of the tile's 128 columns into the slab (one commit group).
+__device__ __forceinline__ void fetch_slab(uint4* slab, const std::uint32_t* q_weight, int n_pad, int tile, int w0,
+                                           int w1) {
+  const std::uint32_t* base = q_weight + static_cast<std::size_t>(w0) * n_pad + tile * kTileN;
+  const int chunks = (w1 - w0) * 32;
+  for (int i = threadIdx.x; i < chunks; i += kThreads)
+    cp_async16(slab + i, base + static_cast<std::size_t>(i >> 5) * n_pad + (i & 31) * 4);
+  cp_async_commit();
+}
+
+// Stages the fp16 scales (and GPTQ zero points) of groups [g0, g0 + ng) for the tile's 128 columns,
+// 8 columns per load: one EXL2 code word or one 16-byte run of GPTQ scales. All loads independent.
+__device__ __forceinline__ void stage_scales(const QMatrix& M, int g0, int ng, int tile, __half* s_scale,
+                                             __half* s_zero) {
+  const int pieces = ng * (kTileN / 8);
+#pragma unroll 2
+  for (int i = threadIdx.x; i < pieces; i += kThreads) {
+    const int g = i >> 4, w = i & 15;
+    const std::size_t gg = static_cast<std::size_t>(g0 + g);
+    __half* dst = s_scale + g * kTileN + w * 8;
+    if (M.q_scale) {
+      const std::uint32_t code = M.q_scale[gg * (M.n_pad >> 3) + tile * (kTileN / 8) + w];
+      const float mx = __half2float(M.q_scale_max[gg]);
+      __align__(16) __half h[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float q = static_cast<float>(((code >> (4 * j)) & 15u) + 1u);
+        h[j] = __float2half_rn(mx * q * q * (1.0f / 256.0f));
+      }
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(h);
+    } else {
+      const std::size_t off = gg * M.n_pad + tile * kTileN + w * 8;
+      *reinterpret_cast<uint4*>(dst) = __ldg(reinterpret_cast<const uint4*>(M.scales + off));
+      if (M.zeros)
+        *reinterpret_cast<uint4*>(s_zero + g * kTileN + w * 8) = __ldg(reinterpret_cast<const uint4*>(M.zeros + off));
+    }
+  }
+}
+
+// 1 / rms of each of the R rows from the producer's per-32-column sums of squares (QGemvArgs::ss_in),
+// computed by every warp on its own in one fixed order (no block barrier needed).
+template <int R>
+__device__ __forceinline__ void rms_from_partials(const Params& p, int k, float (&rms)[R]) {
+  const int lane = threadIdx.x & 31;
+  const int parts = k >> 5;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const float* row = p.ss_in + static_cast<std::size_t>(p.row0 + r) * parts;
+    float t = 0.0f;
+    for (int i = lane; i < parts; i += 32) t += __ldcg(row + i);
+#pragma unroll
+    for (int s = 16; s > 0; s >>= 1) t += __shfl_xor_sync(0xffffffffu, t, s);
+    rms[r] = rsqrtf(t / static_cast<float>(k) + p.eps);
+  }
+}
+
+// Raises the kernel's dynamic shared memory limit whenever a launch needs more than granted so far.
+template <class Kernel>
+inline int ensure_smem(Kernel kernel, std::size_t smem, std::atomic<std::size_t>& granted) {
+  if (smem <= granted.load(std::memory_order_relaxed)) return 0;  // static + dynamic above 48 KB needs the opt-in too
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (e != cudaSuccess) return static_cast<int>(e);
+  std::size_t cur = granted.load(std::memory_order_relaxed);
+  while (cur < smem && !granted.compare_exchange_weak(cur, smem, std::memory_order_relaxed)) {
+  }
+  return 0;
 }
 
 // Launches the uniform 4-bit kernel for one pass of r rows (qgemv_u4.cu).

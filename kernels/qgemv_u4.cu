@@ -3,8 +3,12 @@
 // qgemv.cu, but every index is a shift and each unit (8 rows, one word per column) decodes with
 // one shift, four lop3, four hsub2 and four hfma2 per column. Activations are staged with the
 // codes' nibble pairing, odd-numbered rows pre-scaled by 1/16 so their codes need no shift.
+// The block's whole weight slab (split rows x 128 columns) is fetched into shared memory with
+// cp.async before the block waits on the previous kernel, so every byte is in flight at once
+// (one memory round trip per block instead of one per prefetch stage).
 #include <cuda_fp16.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "launch.cuh"
@@ -13,8 +17,6 @@
 
 namespace nibble::kernels::detail {
 namespace {
-
-constexpr int kUnits = 4;  // units (uint4 per thread) per prefetch stage
 
 __device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
   half2 h;
@@ -95,57 +97,52 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_u4_kernel(cons
   const int len = min(sp.y << gshift, M.k) - kb;
   const int ng = sp.y - sp.x;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int col = tile * kTileN + lane * 4;
   const int units = len >> 3;
   const int per_warp = (units + kWarps - 1) / kWarps;
   const int u0 = min(units, warp * per_warp);
   const int u1 = min(units, u0 + per_warp);
 
-  const std::size_t stage_bytes = max(static_cast<std::size_t>(R) * p.max_len * 2,
-                                      static_cast<std::size_t>(kWarps) * R * kTileN * 4);
-  __half* xs = reinterpret_cast<__half*>(smem_raw);
-  __half* s_scale = reinterpret_cast<__half*>(smem_raw + stage_bytes);
+  const std::size_t slab_bytes = slab_smem_bytes(p.max_words, R);
+  uint4* s_w = reinterpret_cast<uint4*>(smem_raw);  // [units][32]: one word of each of the tile's 128 columns
+  __half* xs = reinterpret_cast<__half*>(smem_raw + slab_bytes);
+  __half* s_scale = xs + static_cast<std::size_t>(R) * p.max_len;
   __half* s_zero = s_scale + p.max_groups * kTileN;
 
   allow_next_launch();
-  // Weights of the first stage, then scales (and zero points): no dependence on earlier kernels.
-  const std::uint32_t* wbase = M.q_weight + static_cast<std::size_t>(kb >> 3) * M.n_pad + col;
-  uint4 ra[kUnits], rb[kUnits];
-#pragma unroll
-  for (int j = 0; j < kUnits; ++j)
-    if (u0 + j < u1) ra[j] = __ldg(reinterpret_cast<const uint4*>(wbase + static_cast<std::size_t>(u0 + j) * M.n_pad));
-  for (int i = tid; i < ng * kTileN; i += kThreads) {
-    const int g = i >> 7, cl = i & (kTileN - 1);
-    const int gg = sp.x + g, c = tile * kTileN + cl;
-    if (M.q_scale) {
-      const std::uint32_t code_word = M.q_scale[static_cast<std::size_t>(gg) * (M.n_pad >> 3) + (c >> 3)];
-      const float q = static_cast<float>(((code_word >> (4 * (c & 7))) & 15u) + 1u);
-      s_scale[i] = __float2half_rn(__half2float(M.q_scale_max[gg]) * q * q * (1.0f / 256.0f));
-    } else {
-      s_scale[i] = M.scales[static_cast<std::size_t>(gg) * M.n_pad + c];
-      if (M.zeros) s_zero[i] = M.zeros[static_cast<std::size_t>(gg) * M.n_pad + c];
-    }
-  }
+  // The weight slab, then scales (and zero points): no dependence on earlier kernels.
+  fetch_slab(s_w, M.q_weight, M.n_pad, tile, kb >> 3, (kb >> 3) + units);
+  detail::stage_scales(M, sp.x, ng, tile, s_scale, s_zero);
 
   grid_dependency_wait();  // activations and the workspace belong to earlier kernels
   if constexpr (kNorm) {
-    float ss[R];
-    thread_sum_squares<R, kThreads>(static_cast<const float*>(p.x), static_cast<std::size_t>(p.ldx), p.row0, M.k, ss);
+    if (p.ss_in) {  // the producing GEMV left the row statistics
+      if (warp == 0) {
+        float rms[R];
+        detail::rms_from_partials<R>(p, M.k, rms);
+        if (lane == 0)
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float v = ss[r];
+          for (int r = 0; r < R; ++r) s_rms[r] = rms[r];
+      }
+      __syncthreads();
+    } else {
+      float ss[R];
+      thread_sum_squares<R, kThreads>(static_cast<const float*>(p.x), static_cast<std::size_t>(p.ldx), p.row0, M.k, ss);
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-      if (lane == 0) s_red[warp][r] = v;
+      for (int r = 0; r < R; ++r) {
+        float v = ss[r];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) s_red[warp][r] = v;
+      }
+      __syncthreads();
+      if (tid < R) {
+        float t = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) t += s_red[w][tid];
+        s_rms[tid] = rsqrtf(t / static_cast<float>(M.k) + p.eps);
+      }
+      __syncthreads();
     }
-    __syncthreads();
-    if (tid < R) {
-      float t = 0.0f;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) t += s_red[w][tid];
-      s_rms[tid] = rsqrtf(t / static_cast<float>(M.k) + p.eps);
-    }
-    __syncthreads();
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -164,6 +161,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_u4_kernel(cons
       xs[r * len + (o & ~7) + staged_pos(o & 7)] = __float2half_rn(v);
     }
   }
+  cp_async_wait_all();
   __syncthreads();
 
   float tot[R][4];
@@ -172,37 +170,24 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_u4_kernel(cons
 #pragma unroll
     for (int c = 0; c < 4; ++c) tot[r][c] = 0.0f;
   const bool zeros = M.zeros != nullptr;
-  auto group_of = [&](int u) { return ((kb + (u << 3)) >> gshift) - sp.x; };
-  for (int u = u0; u < u1; u += 2 * kUnits) {
-#pragma unroll
-    for (int j = 0; j < kUnits; ++j)
-      if (u + kUnits + j < u1)
-        rb[j] = __ldg(reinterpret_cast<const uint4*>(wbase + static_cast<std::size_t>(u + kUnits + j) * M.n_pad));
-#pragma unroll
-    for (int j = 0; j < kUnits; ++j)
-      if (u + j < u1) {
-        const int g = group_of(u + j);
-        unit_step<R>(ra[j], xs, len, u + j, s_scale + g * kTileN + lane * 4,
-                     zeros ? s_zero + g * kTileN + lane * 4 : nullptr, tot);
-      }
-#pragma unroll
-    for (int j = 0; j < kUnits; ++j)
-      if (u + 2 * kUnits + j < u1)
-        ra[j] = __ldg(reinterpret_cast<const uint4*>(wbase + static_cast<std::size_t>(u + 2 * kUnits + j) * M.n_pad));
-#pragma unroll
-    for (int j = 0; j < kUnits; ++j)
-      if (u + kUnits + j < u1) {
-        const int g = group_of(u + kUnits + j);
-        unit_step<R>(rb[j], xs, len, u + kUnits + j, s_scale + g * kTileN + lane * 4,
-                     zeros ? s_zero + g * kTileN + lane * 4 : nullptr, tot);
-      }
+#pragma unroll 4
+  for (int u = u0; u < u1; ++u) {
+    const int g = ((kb + (u << 3)) >> gshift) - sp.x;
+    unit_step<R>(s_w[u * 32 + lane], xs, len, u, s_scale + g * kTileN + lane * 4,
+                 zeros ? s_zero + g * kTileN + lane * 4 : nullptr, tot);
   }
+  // finish_tile reuses the slab (sized for its reduction buffer) once every warp is past its loop.
   finish_tile<R>(p, L, tile, split, tot, reinterpret_cast<float*>(smem_raw), &s_last);
 }
 
 template <int R>
 int launch(const Params& p, int blocks, std::size_t smem, bool norm, cudaStream_t stream) {
-  if (norm) return launch_pdl(qgemv_u4_kernel<R, true>, dim3(blocks), dim3(kThreads), smem, stream, p);
+  static std::atomic<std::size_t> granted_norm{0}, granted_plain{0};
+  if (norm) {
+    if (const int e = ensure_smem(qgemv_u4_kernel<R, true>, smem, granted_norm)) return e;
+    return launch_pdl(qgemv_u4_kernel<R, true>, dim3(blocks), dim3(kThreads), smem, stream, p);
+  }
+  if (const int e = ensure_smem(qgemv_u4_kernel<R, false>, smem, granted_plain)) return e;
   return launch_pdl(qgemv_u4_kernel<R, false>, dim3(blocks), dim3(kThreads), smem, stream, p);
 }
 

@@ -291,6 +291,95 @@ TEST(QGemv, FusedModes) {
   EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), rs), 5e-3);
 }
 
+// The RMSNorm statistic handed from a residual-adding GEMV to the next normalising one: the
+// producer's per-32-column sums of squares match the updated rows, and a consumer reading them
+// gives what it computes on its own (uniform 4-bit and mixed-width kernels, one and two passes).
+TEST(QGemv, NormStatisticsHandOff) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(16);
+  Workspace w;
+  const int K = 512, H = 384;
+  for (const std::vector<int>& widths : {std::vector<int>{4}, std::vector<int>{4, 3, 6}}) {
+    for (int rows : {1, 3, 11}) {
+      Layer o = make_exl2(rng, K, H, widths);   // producer: attention output -> residual
+      Layer g = make_exl2(rng, H, 256, widths);  // consumer: normalised residual in
+      auto dop = cuda::upload_linear(o.desc, 132), dg = cuda::upload_linear(g.desc, 132);
+      ASSERT_TRUE(dop.ok() && dg.ok());
+      std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
+      std::vector<float> base = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * H, 2.0f);
+      Dev<std::uint16_t> x(xh);
+      Dev<float> resid(base);
+      Dev<float> stats(static_cast<std::size_t>(rows) * (H / 32));
+      kernels::QGemvArgs a;
+      a.m[0] = dop->quant;
+      a.target[0] = {resid.p, H};
+      a.output = kernels::QGemvOutput::add_fp32;
+      a.x = x.p;
+      a.ldx = K;
+      a.rows = rows;
+      a.workspace = w.ws.p;
+      a.counters = w.counters.p;
+      a.ss_out = stats.p;
+      ASSERT_EQ(kernels::qgemv(a, nullptr), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<float> h = resid.get(), st = stats.get();
+      for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < H / 32; ++j) {
+          double want = 0;
+          for (int i = 0; i < 32; ++i) want += static_cast<double>(h[r * H + 32 * j + i]) * h[r * H + 32 * j + i];
+          EXPECT_NEAR(st[r * (H / 32) + j], want, 1e-5 * want + 1e-6) << "row " << r << " part " << j;
+        }
+      std::vector<std::uint16_t> nw = gpu_test::random_halves(rng, H, 1.0f);
+      Dev<std::uint16_t> nwd(nw);
+      auto consume = [&](const float* ss_in) {
+        Dev<float> y(static_cast<std::size_t>(rows) * 256);
+        kernels::QGemvArgs c;
+        c.m[0] = dg->quant;
+        c.target[0] = {y.p, 256};
+        c.input = kernels::QGemvInput::fp32_rmsnorm;
+        c.x = resid.p;
+        c.ldx = H;
+        c.norm_weight = reinterpret_cast<const __half*>(nwd.p);
+        c.norm_eps = 1e-5f;
+        c.rows = rows;
+        c.workspace = w.ws.p;
+        c.counters = w.counters.p;
+        c.ss_in = ss_in;
+        EXPECT_EQ(kernels::qgemv(c, nullptr), 0);
+        EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        return y.get();
+      };
+      const std::vector<float> own = consume(nullptr), handed = consume(stats.p);
+      std::vector<double> own_d(own.begin(), own.end());
+      EXPECT_LT(gpu_test::rel_l2(handed, own_d), 1e-3) << "rows " << rows;
+      std::vector<float> xn(h.size());
+      for (int r = 0; r < rows; ++r) {
+        double ss = 0;
+        for (int i = 0; i < H; ++i) ss += static_cast<double>(h[r * H + i]) * h[r * H + i];
+        const double scale = 1.0 / std::sqrt(ss / H + 1e-5);
+        for (int i = 0; i < H; ++i) xn[r * H + i] = static_cast<float>(h[r * H + i] * scale * fp16_to_fp32(nw[i]));
+      }
+      EXPECT_LT(gpu_test::rel_l2(handed, reference(g, xn, rows)), 5e-3) << "rows " << rows;
+    }
+  }
+  // The hand-off needs whole 32-column parts.
+  Layer odd = make_exl2(rng, 256, 200, {4});
+  auto dodd = cuda::upload_linear(odd.desc, 132);
+  ASSERT_TRUE(dodd.ok());
+  Dev<float> y(200), st(8);
+  Dev<std::uint16_t> x(256);
+  kernels::QGemvArgs bad;
+  bad.m[0] = dodd->quant;
+  bad.target[0] = {y.p, 200};
+  bad.output = kernels::QGemvOutput::add_fp32;
+  bad.x = x.p;
+  bad.ldx = 256;
+  bad.workspace = w.ws.p;
+  bad.counters = w.counters.p;
+  bad.ss_out = st.p;
+  EXPECT_NE(kernels::qgemv(bad, nullptr), 0);
+}
+
 // Same inputs twice give bit-identical outputs (fixed-order split-K reduction), and a row's result
 // does not depend on how many rows share the launch.
 TEST(QGemv, DeterministicAndBatchInvariant) {

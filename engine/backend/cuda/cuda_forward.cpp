@@ -98,7 +98,8 @@ Result<int> CudaSegment::upload_plan(const BatchPlan& plan, bool tokens, bool lo
 }
 
 Status CudaSegment::gemv(const DeviceLinear* const* mats, int count, const void* x, int ldx, bool rmsnorm_input,
-                         const DeviceBuffer* norm, QGemvOutput output, void* const* outs, const int* lds, int rows) {
+                         const DeviceBuffer* norm, QGemvOutput output, void* const* outs, const int* lds, int rows,
+                         float* ss_out, const float* ss_in) {
   bool all_quant = true, all_dense = true;
   for (int i = 0; i < count; ++i) {
     all_quant = all_quant && mats[i]->quantized;
@@ -129,6 +130,8 @@ Status CudaSegment::gemv(const DeviceLinear* const* mats, int count, const void*
     a.rows = rows;
     a.workspace = gemv_ws_.as<float>();
     a.counters = gemv_counters_.as<unsigned>();
+    a.ss_out = ss_out;
+    a.ss_in = ss_in;
     return check(kernels::qgemv(a, stream_), "quantized GEMV");
   }
   kernels::DGemvArgs a;
@@ -154,11 +157,24 @@ Status CudaSegment::enqueue_decode_layers(int rows, int context) {
   float* h = hidden_.as<float>();
   float* qkv = qkv_.as<float>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+  // RMSNorm statistics handed from the residual-adding GEMV (o, down) to the next normalising one
+  // (gate/up, the next layer's q/k/v) when both are quantized; otherwise each GEMV computes its own.
+  float* const stats_attn = norm_stats_.as<float>();
+  float* const stats_mlp = stats_attn + static_cast<std::size_t>(kDecodeRows) * (hidden / 32 + 1);
+  const bool stats_ok = hidden % 32 == 0 && rows <= kDecodeRows;
+  auto all_quant = [](std::initializer_list<const DeviceLinear*> ms) {
+    for (const DeviceLinear* x : ms)
+      if (!x->quantized) return false;
+    return true;
+  };
+  bool attn_stats_ready = false;
   for (auto& L : layers_) {
     const DeviceLinear* qkv_m[3] = {&L.q, &L.k, &L.v};
     void* qkv_out[3] = {qkv, qkv + qd, qkv + qd + kvd};
     const int qkv_ld[3] = {qkv_w, qkv_w, qkv_w};
-    NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows));
+    const bool qkv_quant = all_quant({&L.q, &L.k, &L.v});
+    NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows, nullptr,
+                    attn_stats_ready && qkv_quant ? stats_attn : nullptr));
     if (sp.qk_norm) {
       const float eps = static_cast<float>(sp.rms_norm_eps);
       NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, sp.n_heads, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
@@ -209,13 +225,18 @@ Status CudaSegment::enqueue_decode_layers(int rows, int context) {
     const DeviceLinear* o_m[1] = {&L.o};
     void* o_out[1] = {h};
     const int o_ld[1] = {hidden};
-    NIBBLE_TRY(gemv(o_m, 1, attn_.data(), qd, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows));
+    const bool mlp_stats = stats_ok && L.o.quantized && all_quant({&L.gate, &L.up});
+    NIBBLE_TRY(gemv(o_m, 1, attn_.data(), qd, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows,
+                    mlp_stats ? stats_mlp : nullptr));
     const DeviceLinear* gu_m[2] = {&L.gate, &L.up};
     void* gu_out[2] = {act_.data(), act_.data()};
     const int gu_ld[2] = {inter, inter};
-    NIBBLE_TRY(gemv(gu_m, 2, h, hidden, true, &L.mlp_norm, QGemvOutput::silu_mul, gu_out, gu_ld, rows));
+    NIBBLE_TRY(gemv(gu_m, 2, h, hidden, true, &L.mlp_norm, QGemvOutput::silu_mul, gu_out, gu_ld, rows, nullptr,
+                    mlp_stats ? stats_mlp : nullptr));
     const DeviceLinear* d_m[1] = {&L.down};
-    NIBBLE_TRY(gemv(d_m, 1, act_.data(), inter, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows));
+    attn_stats_ready = stats_ok && L.down.quantized;
+    NIBBLE_TRY(gemv(d_m, 1, act_.data(), inter, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows,
+                    attn_stats_ready ? stats_attn : nullptr));
   }
   return {};
 }

@@ -247,6 +247,7 @@ Status CudaSegment::allocate_scratch() {
   NIBBLE_TRY(alloc(gemv_ws_, ws * 4, "GEMV workspace"));
   NIBBLE_TRY(alloc(gemv_counters_, counters * 4, "GEMV counters"));
   NIBBLE_TRY(check(static_cast<int>(cudaMemset(gemv_counters_.data(), 0, gemv_counters_.size())), "clearing counters"));
+  NIBBLE_TRY(alloc(norm_stats_, 2u * kDecodeRows * (sp.hidden_size / 32 + 1) * 4, "GEMV norm statistics"));
   const int capacity = opts_.kv_pages * opts_.page_size;
   const int decode_rows = std::min(opts_.max_rows, kDecodeRows);
   NIBBLE_TRY(alloc(attn_ws_, kernels::attention_workspace_floats(decode_rows, sp.n_heads, sp.head_dim, capacity) * 4,

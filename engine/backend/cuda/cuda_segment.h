@@ -64,7 +64,8 @@ class CudaSegment final : public Segment {
   Status enqueue_prefill_layers(int rows);
   Status enqueue_head(int n, float* out_logits);
   Status gemv(const DeviceLinear* const* mats, int count, const void* x, int ldx, bool rmsnorm_input,
-              const DeviceBuffer* norm, kernels::QGemvOutput output, void* const* outs, const int* lds, int rows);
+              const DeviceBuffer* norm, kernels::QGemvOutput output, void* const* outs, const int* lds, int rows,
+              float* ss_out = nullptr, const float* ss_in = nullptr);
   Status gemm(const DeviceLinear& m, const __half* a, int lda, int rows, void* c, int ldc, bool c_fp32, float beta,
               int col_offset_in_scratch);
 
@@ -106,6 +107,7 @@ class CudaSegment final : public Segment {
   DeviceBuffer sample_ids_;     // [rows] int32
   DeviceBuffer gemv_ws_;
   DeviceBuffer gemv_counters_;
+  DeviceBuffer norm_stats_;  // [2][kDecodeRows][hidden / 32]: RMSNorm sums of squares handed between GEMVs
   DeviceBuffer attn_ws_;
   DeviceBuffer attn_counters_;
   int max_pages_ = 0;       // block-table row width (= opts_.kv_pages)

@@ -38,6 +38,7 @@ struct QMatrix {
   int n_splits = 0;
   int max_split_k = 0;                      // longest split in rows of K (<= 1024)
   int max_split_groups = 0;                 // most groups in one split (<= 128)
+  int max_split_words = 0;                  // most q_weight rows in one split (<= 128: a 64 KB slab)
   int uniform_bits = 0;                     // the width of every group when they all match, else 0
   int group_shift = 0;                      // log2(rows per group) when all groups have one power-of-two size >= 32
 };
@@ -73,13 +74,19 @@ struct QGemvArgs {
   int rows = 1;                      // 1..16
   float* workspace = nullptr;        // split-K partials, qgemv_workspace_floats() floats
   unsigned* counters = nullptr;      // qgemv_counter_count() zero-initialised; left zeroed after use
+  // RMSNorm statistic handed from one GEMV to the next, so the consumer skips re-reading the row:
+  // with add_fp32 and one matrix whose n is a multiple of 32, ss_out[r * n/32 + j] receives the sum of
+  // squares of the updated out[r, 32j .. 32j+31]; with fp32_rmsnorm and k a multiple of 32, ss_in
+  // (laid out the same with n = k) replaces the kernel's own pass over x. Summed in a fixed order.
+  float* ss_out = nullptr;
+  const float* ss_in = nullptr;
 };
 
 // Split-K plan (host helper used at load): contiguous group ranges of at most 1024 rows, enough of
 // them that the launch (`launch_tiles` column tiles of 128 over all its matrices) fills the GPU.
 std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count);
 
-// Fills max_split_k, max_split_groups and uniform_bits of `m` from the host copies of its groups
+// Fills max_split_k, max_split_groups, max_split_words, uniform_bits, group_shift of `m` from the host copies of its groups
 // and splits.
 void qgemv_describe_splits(QMatrix& m, const std::vector<QGroup>& groups, const std::vector<int2>& splits);
 
