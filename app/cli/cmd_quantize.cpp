@@ -22,6 +22,7 @@ void print_usage(std::ostream& out) {
          "  --rows N --length L   calibration rows and tokens per row (default 100 x 2048)\n"
          "  --measurement-rows N  rows used to measure candidate layouts (default 16)\n"
          "  --measurement FILE    reuse this measurement when it exists, else save it there\n"
+         "  --measure-only        stop after saving the measurement (with --measurement); writes no model\n"
          "  --device cpu|cuda:N   where the math runs (default cpu)\n"
          "  --threads N           CPU threads (default: all cores)\n"
          "  --shard-size MB       largest output file (default 8192)\n"
@@ -59,7 +60,7 @@ int cmd_quantize(int argc, char** argv, CommandIo io) {
     return 2;
   };
   if (!args.error().empty()) return usage_error(args.error());
-  if (auto bad = args.unknown({"help", "json", "keep-job"})) return usage_error("unknown option " + *bad);
+  if (auto bad = args.unknown({"help", "json", "keep-job", "measure-only"})) return usage_error("unknown option " + *bad);
   if (args.positionals().size() != 2) return usage_error("expected IN and OUT");
   QuantOptions o;
   o.input_dir = args.positionals()[0];
@@ -85,6 +86,7 @@ int cmd_quantize(int argc, char** argv, CommandIo io) {
   o.measurement_file = args.value_or("measurement", "");
   o.device = args.value_or("device", "cpu");
   o.keep_job_record = args.flag("keep-job");
+  o.measure_only = args.flag("measure-only");
 
   std::string last_line;
   o.progress = [&](const QuantProgress& p) {
@@ -100,6 +102,10 @@ int cmd_quantize(int argc, char** argv, CommandIo io) {
     io.err << "nibble-cli quantize: " << r.error().to_string() << "\n";
     if (r.error().kind == ErrorKind::cancelled) io.err << "the job record in " << o.output_dir << " lets the same command resume\n";
     return 1;
+  }
+  if (o.measure_only) {
+    io.out << "measurement saved to " << o.measurement_file << "\n";
+    return 0;
   }
   if (args.flag("json")) {
     io.out << "{\"output\": \"" << o.output_dir << "\", \"bits_per_weight\": " << r->bits_per_weight

@@ -179,6 +179,13 @@ Result<QuantReport> Job::run() {
     st["resumed_at_layer"] = st.value("next_layer", 0);
   }
   if (st["stage"] == "measure") NIBBLE_TRY(stage_measure());
+  if (o_.measure_only) {
+    QuantReport r = build_report();
+    r.calibration_ppl_fp = st["measurement"].value("ppl_fp", 0.0);
+    NIBBLE_TRY(progress(QuantStage::done, 0, 0, 1, "measurement saved to " + o_.measurement_file));
+    NIBBLE_TRY(job_.remove());
+    return r;
+  }
   if (st["stage"] == "allocate") {
     NIBBLE_TRY(progress(QuantStage::allocate, 0, 0, 0, "allocating bits"));
     NIBBLE_TRY(stage_allocate());

@@ -51,6 +51,7 @@ Result<QuantReport> run_job(const QuantOptions& o) {
                                             "give --calibration FILE");
   NIBBLE_ASSIGN_OR_RETURN(auto docs, read_calibration_documents(cal_path));
   ThreadPool pool(o.threads);
+  NIBBLE_TRY(check_finite(*in.ws, pool));
   NIBBLE_ASSIGN_OR_RETURN(auto qc, make_quant_compute(o.device, spec, in.resolved.length, pool));
 
   std::error_code ec;

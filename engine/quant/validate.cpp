@@ -39,6 +39,7 @@ Status validate_options(const QuantOptions& o) {
   if (o.length < 0 || (o.length > 0 && o.length < 16) || o.length > 1 << 20)
     return bad_option("--length " + std::to_string(o.length) + " must be at least 16");
   if (o.measurement_rows < 0) return bad_option("measurement rows must not be negative");
+  if (o.measure_only && o.measurement_file.empty()) return bad_option("a measurement-only job needs a measurement file to save");
   if (o.shard_bytes < (1 << 20)) return bad_option("the shard size limit must be at least 1 MiB");
   std::error_code ec;
   if (fs::weakly_canonical(o.input_dir, ec) == fs::weakly_canonical(o.output_dir, ec))
@@ -78,6 +79,45 @@ Result<std::unique_ptr<WeightSource>> open_source_model(const std::string& dir) 
     NIBBLE_TRY(dense_f32(*ws, WeightSource::layer_name(l, "post_attention_layernorm.weight"), s.hidden_size));
   }
   return ws;
+}
+
+namespace {
+
+// Index of the first NaN/inf element of a float tensor, or -1. Checks the exponent bits only.
+std::int64_t first_non_finite(const TensorView& t) {
+  const std::size_t n = static_cast<std::size_t>(t.numel());
+  switch (t.dtype) {
+    case DType::f16:
+      for (std::size_t i = 0; i < n; ++i)
+        if ((t.u16(i) & 0x7c00u) == 0x7c00u) return static_cast<std::int64_t>(i);
+      break;
+    case DType::bf16:
+      for (std::size_t i = 0; i < n; ++i)
+        if ((t.u16(i) & 0x7f80u) == 0x7f80u) return static_cast<std::int64_t>(i);
+      break;
+    case DType::f32:
+      for (std::size_t i = 0; i < n; ++i)
+        if ((t.u32(i) & 0x7f800000u) == 0x7f800000u) return static_cast<std::int64_t>(i);
+      break;
+    default: break;
+  }
+  return -1;
+}
+
+}  // namespace
+
+Status check_finite(const WeightSource& ws, ThreadPool& pool) {
+  const auto& all = ws.tensors().all();
+  std::vector<std::int64_t> bad(all.size(), -1);
+  pool.parallel_for(all.size(), 1, [&](std::size_t a, std::size_t b) {
+    for (std::size_t i = a; i < b; ++i) bad[i] = first_non_finite(*all[i]);
+  });
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (bad[i] >= 0)
+      return make_error(ErrorKind::format, all[i]->file, ": tensor '", all[i]->name, "' holds a non-finite value (",
+                        all[i]->f(static_cast<std::size_t>(bad[i])), ") at element ", bad[i],
+                        "; the model is damaged or was saved after a diverged training step");
+  return {};
 }
 
 ResolvedOptions resolve_options(const QuantOptions& o, const ModelSpec& spec) {

@@ -11,6 +11,7 @@
 
 #include "model/weight_source.h"
 #include "nibble/quant.h"
+#include "util/thread_pool.h"
 
 namespace nibble::quant {
 
@@ -29,6 +30,9 @@ Status validate_options(const QuantOptions& o);
 // Opens and checks the input model; unsupported for quantized inputs or sizes EXL2 cannot hold,
 // format for missing/misshapen/non-finite tensors.
 Result<std::unique_ptr<WeightSource>> open_source_model(const std::string& dir);
+
+// format error naming the file, tensor and element when any fp16/bf16/fp32 tensor holds NaN or inf.
+Status check_finite(const WeightSource& ws, ThreadPool& pool);
 
 ResolvedOptions resolve_options(const QuantOptions& o, const ModelSpec& spec);
 

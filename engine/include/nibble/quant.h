@@ -45,6 +45,7 @@ struct QuantOptions {
   int length = 0;                   // tokens per row (0 = 2048, capped by max_position_embeddings)
   int measurement_rows = 0;         // rows used to measure candidates (0 = min(rows, 16))
   std::string measurement_file;     // reused when it exists; otherwise the measurement is saved there
+  bool measure_only = false;        // stop after saving the measurement (needs measurement_file); no output
   std::string device = "cpu";       // "cpu"; "cuda:N" where the build has the CUDA quantizer
   unsigned threads = 0;             // CPU worker threads, 0 = one per core
   std::int64_t shard_bytes = 8ll << 30;  // largest output shard
