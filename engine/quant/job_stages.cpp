@@ -114,6 +114,10 @@ Status Job::stage_write() {
   auto& st = job_.state();
   NIBBLE_TRY(progress(QuantStage::write, 0, 1, 0, "writing " + o_.output_dir));
   const auto t0 = std::chrono::steady_clock::now();
+  // A job killed while writing leaves temporary "*.partial" files beside the output: drop them.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(o_.output_dir, ec))
+    if (e.is_regular_file(ec) && e.path().extension() == ".partial") std::filesystem::remove(e.path(), ec);
   OutputSpec out;
   out.output_dir = o_.output_dir;
   for (int l = 0; l < s.n_layers; ++l) out.layer_files.push_back(job_.path(numbered("layer", l, ".safetensors")));

@@ -17,15 +17,29 @@ constexpr int kClipSteps = 16;
 constexpr float kClipMin = 0.6f;
 constexpr float kMaxFractions[] = {1.0f, 0.96f, 0.92f, 0.88f};
 
-float column_error(const float* wt, int rows, std::size_t ld, const float* imp, float s, int bits) {
-  const int zero = 1 << (bits - 1);
-  float err = 0.0f;
-  for (int r = 0; r < rows; ++r) {
-    const float v = wt[static_cast<std::size_t>(r) * ld];
-    const float d = v - static_cast<float>(quantize_code(v, s, bits) - zero) * s;
-    err += imp[r] * d * d;
+// Importance-weighted squared rounding error of one column (contiguous rows) under scale s. The
+// same rounding as quantize_code, written branch-free over four partial sums so that it
+// vectorizes; it only ranks scales, the solver rounds with quantize_code itself.
+float column_error(const float* col, int rows, const float* imp, float s, int bits) {
+  const float zero = static_cast<float>(1 << (bits - 1)), lo = -zero, hi = zero - 1.0f;
+  float acc[4] = {0, 0, 0, 0};
+  int r = 0;
+  for (; r + 4 <= rows; r += 4)
+    for (int l = 0; l < 4; ++l) {
+      const float v = col[r + l];
+      const float t = std::min(hi, std::max(lo, v / s));
+      const float q = static_cast<float>(static_cast<int>(t + (t >= 0.0f ? 0.5f : -0.5f)));
+      const float d = v - q * s;
+      acc[l] += imp[r + l] * d * d;
+    }
+  for (; r < rows; ++r) {
+    const float v = col[r];
+    const float t = std::min(hi, std::max(lo, v / s));
+    const float q = static_cast<float>(static_cast<int>(t + (t >= 0.0f ? 0.5f : -0.5f)));
+    const float d = v - q * s;
+    acc[0] += imp[r] * d * d;
   }
-  return err;
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
 float code_scale(float smax, int c) { return smax * static_cast<float>((c + 1) * (c + 1)) / 256.0f; }
@@ -37,18 +51,25 @@ GroupScales search_group_scales(const float* wt, int rows, int N, std::size_t ld
   const float zero = static_cast<float>(1 << (bits - 1));
   const float t_max = zero / (zero - 1.0f);
   std::vector<float> best(static_cast<std::size_t>(N), 0.0f);
-  const std::size_t n_total = static_cast<std::size_t>(N);
+  const std::size_t n_total = static_cast<std::size_t>(N), rz = static_cast<std::size_t>(rows);
   const std::size_t grain = std::max<std::size_t>(16, static_cast<std::size_t>(4096 / std::max(1, rows)));
+  // The group transposed to [N][rows] so that each column's rows are contiguous.
+  std::vector<float> cols(n_total * rz);
+  pool.parallel_for(n_total, grain, [&](std::size_t n0, std::size_t n1) {
+    for (std::size_t r = 0; r < rz; ++r)
+      for (std::size_t n = n0; n < n1; ++n) cols[n * rz + r] = wt[r * ld + n];
+  });
   pool.parallel_for(n_total, grain, [&](std::size_t n0, std::size_t n1) {
     for (std::size_t n = n0; n < n1; ++n) {
+      const float* col = cols.data() + n * rz;
       float amax = 0.0f;
-      for (int r = 0; r < rows; ++r) amax = std::max(amax, std::fabs(wt[static_cast<std::size_t>(r) * ld + n]));
+      for (int r = 0; r < rows; ++r) amax = std::max(amax, std::fabs(col[r]));
       if (amax == 0.0f) continue;
       float best_err = INFINITY, best_s = amax / zero;
       for (int i = 0; i < kClipSteps; ++i) {
         const float t = kClipMin + (t_max - kClipMin) * static_cast<float>(i) / (kClipSteps - 1);
         const float s = amax / zero * t;
-        const float e = column_error(wt + n, rows, ld, imp, s, bits);
+        const float e = column_error(col, rows, imp, s, bits);
         if (e < best_err) {
           best_err = e;
           best_s = s;
@@ -82,7 +103,7 @@ GroupScales search_group_scales(const float* wt, int rows, int N, std::size_t ld
         float best_err = INFINITY;
         int best_c = c0;
         for (int c = std::max(0, c0 - 2); c <= std::min(15, c0 + 1); ++c) {
-          const float e = column_error(wt + n, rows, ld, imp, code_scale(smax, c), bits);
+          const float e = column_error(cols.data() + n * rz, rows, imp, code_scale(smax, c), bits);
           if (e < best_err) {
             best_err = e;
             best_c = c;

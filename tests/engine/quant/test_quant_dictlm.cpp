@@ -29,7 +29,7 @@ using test::TempDir;
 
 // Calibration of the acceptance runs: the bundled default set, kRows x kLength tokens, the
 // measurement on kMeasurementRows of them.
-constexpr int kRows = 32, kLength = 512, kMeasurementRows = 8;
+constexpr int kRows = 16, kLength = 512, kMeasurementRows = 2;
 
 QuantOptions base_options(const std::string& out) {
   QuantOptions o;
