@@ -139,7 +139,7 @@ void run_target(double bits, double ppl_limit) {
   EXPECT_NEAR(a.decoder_bpw, bits, 0.05);
   EXPECT_NEAR(r->bits_per_weight, a.decoder_bpw, 1e-9);
   EXPECT_GE(a.head_bpw, 6.0);
-  EXPECT_LT(a.head_bpw, 6.6);
+  EXPECT_LE(a.head_bpw, 6.71);  // ExLlamaV2's 6-bit head in tests/data/models/dictlm-16m-exl2-4.0: 6.705
 
   std::ifstream cf(t.sub("out/config.json"));
   const auto config = nlohmann::json::parse(cf, nullptr, false);
