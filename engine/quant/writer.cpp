@@ -129,6 +129,8 @@ Result<std::vector<std::string>> write_exl2_folder(const WeightSource& ws, const
   auto config = nlohmann::ordered_json::parse(config_text, nullptr, false);
   if (!config.is_object()) return make_error(ErrorKind::format, ws.dir(), "/config.json: not a JSON object");
   config["quantization_config"] = spec.quantization_config;
+  // The output always carries its own quantized lm_head, even when the source tied it to the embeddings.
+  if (config.contains("tie_word_embeddings")) config["tie_word_embeddings"] = false;
   NIBBLE_TRY(write_text_atomic((fs::path(spec.output_dir) / "config.json").string(), config.dump(4) + "\n"));
   written.push_back("config.json");
   std::error_code ec;
