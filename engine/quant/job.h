@@ -26,7 +26,6 @@ struct JobInputs {
   CalibrationSet calibration;
   std::vector<int> measure_rows;                   // rows of the calibration used for measurement
   std::unique_ptr<Measurement> reused_measurement; // from --measurement FILE when it exists
-  std::string measurement_hash;                    // of that file's contents ("" when measuring)
 };
 
 class Job {

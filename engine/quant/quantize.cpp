@@ -65,9 +65,6 @@ Result<QuantReport> run_job(const QuantOptions& o) {
     if (static_cast<int>(m.blocks.size()) != 2 * spec.n_layers)
       return make_error(ErrorKind::format, o.measurement_file, ": ", m.blocks.size(), " blocks measured, the model has ",
                         2 * spec.n_layers);
-    Hasher h;
-    h.add(text);
-    in.measurement_hash = h.hex();
     in.reused_measurement = std::make_unique<Measurement>(std::move(m));
   }
   const std::int64_t hidden = static_cast<std::int64_t>(in.resolved.rows) * in.resolved.length * spec.hidden_size * 4;
@@ -95,7 +92,6 @@ Result<QuantReport> run_job(const QuantOptions& o) {
                              {"length", in.resolved.length},
                              {"measurement_rows", in.resolved.measurement_rows},
                              {"calibration", {{"name", in.calibration.name}, {"ids", ""}}},
-                             {"measurement", in.measurement_hash},
                              {"candidates", candidate_table_hash()},
                              {"shard_bytes", o.shard_bytes},
                              {"device", o.device == "cpu" ? "cpu" : "cuda"}};

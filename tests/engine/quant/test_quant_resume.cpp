@@ -121,6 +121,8 @@ TEST(QuantResume, CancelThenResumeAndProgress) {
   std::vector<QuantProgress> seen;
   QuantOptions o = small_job(t.sub("out"));
   o.cancel = &cancel;
+  // The measurement is saved when its stage ends: the resumed job finds the file it wrote itself.
+  o.measurement_file = t.sub("measurement.json");
   o.progress = [&](const QuantProgress& p) {
     seen.push_back(p);
     if (p.stage == QuantStage::quantize && p.layer == 1) cancel = true;
@@ -130,6 +132,7 @@ TEST(QuantResume, CancelThenResumeAndProgress) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::cancelled);
   EXPECT_TRUE(std::filesystem::exists(t.sub("out/.nibble-job")));
+  EXPECT_TRUE(std::filesystem::exists(t.sub("measurement.json")));
   EXPECT_FALSE(std::filesystem::exists(t.sub("out/output.safetensors")));
   bool measured = false, eta = false;
   double last = 0;
