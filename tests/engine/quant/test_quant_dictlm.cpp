@@ -105,8 +105,9 @@ Achieved check_file(const std::string& out, const std::map<std::string, std::vec
     EXPECT_NE(it, solver.end()) << prefix << " was not reported by the solver";
     if (it != solver.end()) {
       EXPECT_EQ(it->second.size(), w.size()) << prefix;
-      if (it->second.size() == w.size())
+      if (it->second.size() == w.size()) {
         EXPECT_EQ(std::memcmp(it->second.data(), w.data(), w.size() * sizeof(float)), 0) << "packing drift in " << prefix;
+      }
     }
     if (prefix == "lm_head") {
       a.head_bpw = d.bits_per_weight();
