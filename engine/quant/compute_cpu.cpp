@@ -1,0 +1,61 @@
+// The CPU QuantCompute: forwards to linalg.cpp, gptq.cpp and LayerEvaluator on one ThreadPool.
+#include <string>
+
+#include "quant/compute.h"
+#include "quant/linalg.h"
+
+namespace nibble::quant {
+namespace {
+
+class CpuQuantCompute final : public QuantCompute {
+ public:
+  CpuQuantCompute(const ModelSpec& spec, int length, ThreadPool& pool) : pool_(pool), eval_(spec, length, pool) {}
+
+  std::string device_name() const override { return "CPU (" + std::to_string(pool_.size()) + " threads)"; }
+  ThreadPool& pool() override { return pool_; }
+
+  void hessian_add(const float* x, std::int64_t rows, int ldx, Hessian& h) override {
+    add_gram(x, rows, h.K, ldx, h.h, pool_);
+    h.tokens += rows;
+  }
+  Result<PreparedHessian> prepare_hessian(const Hessian& h) override { return quant::prepare_hessian(h, pool_); }
+  Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout) override {
+    return gptq_quantize(w, N, K, ph, layout, pool_);
+  }
+
+  int length() const override { return eval_.length(); }
+  void rmsnorm(const float* x, const std::vector<float>& norm, std::int64_t tokens, float* out) override {
+    eval_.rmsnorm(x, norm, tokens, out);
+  }
+  void attention_core(const CpuMatrix& q, const CpuMatrix& k, const CpuMatrix& v, const LayerWeights& norms,
+                      const float* normed, int seqs, float* attn) override {
+    eval_.attention_core(q, k, v, norms, normed, seqs, attn);
+  }
+  void swiglu(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) override {
+    eval_.swiglu(gate, up, normed, tokens, act);
+  }
+  void linear(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) override {
+    eval_.linear(w, x, tokens, y, accumulate);
+  }
+
+ private:
+  ThreadPool& pool_;
+  LayerEvaluator eval_;
+};
+
+}  // namespace
+
+std::unique_ptr<QuantCompute> make_cpu_quant_compute(const ModelSpec& spec, int length, ThreadPool& pool) {
+  return std::make_unique<CpuQuantCompute>(spec, length, pool);
+}
+
+Result<std::unique_ptr<QuantCompute>> make_quant_compute(const std::string& device, const ModelSpec& spec, int length,
+                                                         ThreadPool& pool) {
+  if (device == "cpu") return make_cpu_quant_compute(spec, length, pool);
+  if (device.rfind("cuda", 0) == 0)
+    return make_error(ErrorKind::unsupported, "device '", device,
+                      "': this build quantizes on the CPU only (use --device cpu)");
+  return make_error(ErrorKind::invalid_argument, "device '", device, "' is not 'cpu' or 'cuda:N'");
+}
+
+}  // namespace nibble::quant

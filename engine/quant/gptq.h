@@ -1,0 +1,35 @@
+// The GPTQ solver for one EXL2 linear on the CPU: walks the act-order permuted columns in lazy
+// blocks of 128, picks each group's scales by search (scale_search.h) when it reaches the group,
+// rounds, and feeds the rounding error forward through the Cholesky factor of H^-1. Produces the
+// exact EXL2 contents (codes, scale codes, scale maxima, permutation) and the dequantized weight
+// the file will load as. Used through QuantCompute by the measurement, quantization and head.
+#pragma once
+
+#include <vector>
+
+#include "formats/exl2.h"
+#include "quant/candidates.h"
+#include "quant/hessian.h"
+#include "util/thread_pool.h"
+
+namespace nibble::quant {
+
+struct GptqResult {
+  Exl2Unpacked exl2;          // what exl2_pack takes (codes along the permuted K)
+  std::vector<float> weight;  // [N][K] fp32 dequantized, original input order: what a loader computes
+  double loss = 0;            // sum over outputs and inputs of (w - q)^2 / U[k][k]^2 (GPTQ's proxy)
+};
+
+// Prepares H for GPTQ (see PreparedHessian); internal error only if damping never factorizes.
+Result<PreparedHessian> prepare_hessian(const Hessian& h, ThreadPool& pool);
+
+// w: [N][K] fp32 row-major (nn.Linear), not modified. invalid_argument when N is not a multiple
+// of 8 or the layout does not sum to K.
+Result<GptqResult> gptq_quantize(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,
+                                 ThreadPool& pool);
+
+// The fp32 value a loader computes for code q of width `bits` with scale code c under maximum
+// smax (fp16 bits): (q - 2^(bits-1)) * smax * (c + 1)^2 / 256, in that order.
+float exl2_value(int q, int bits, float smax, int c);
+
+}  // namespace nibble::quant

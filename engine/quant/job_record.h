@@ -1,0 +1,48 @@
+// The job record: OUT/.nibble-job/ holds the settings (with the input hashes), the state (stage,
+// next layer, measurement so far, allocation, per-layer report), the hidden states needed to go on,
+// and each finished layer's packed tensors. Every file is written to a temporary name and renamed,
+// and the state names the hidden-state file it goes with, so a kill at any point leaves either the
+// old or the new consistent record. Used by the orchestration.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nibble/error.h"
+
+namespace nibble::quant {
+
+class JobRecord {
+ public:
+  // Prepares output_dir: created when absent; an empty folder starts a new job; a folder holding a
+  // record with the same settings resumes it (resumed = true, state() loaded). Anything else is an
+  // invalid_argument error naming the folder (not empty, or a job with other settings).
+  static Result<JobRecord> open(const std::string& output_dir, const nlohmann::json& settings, bool& resumed);
+
+  const std::string& dir() const { return dir_; }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  nlohmann::json& state() { return state_; }
+  const nlohmann::json& state() const { return state_; }
+
+  // Writes state() atomically, then removes the files listed in `obsolete` (superseded hidden states).
+  Status save(const std::vector<std::string>& obsolete = {});
+
+  // Raw fp32 arrays (hidden states) with a small header; read checks the element count.
+  Status write_floats(const std::string& name, const std::vector<float>& data) const;
+  Result<std::vector<float>> read_floats(const std::string& name, std::size_t count) const;
+
+  // Removes the whole record (after the output is complete).
+  Status remove();
+
+ private:
+  std::string dir_;
+  nlohmann::json state_ = nlohmann::json::object();
+};
+
+// Writes bytes to path via path + ".partial" and rename; io error naming the path.
+Status write_file_atomic(const std::string& path, const void* data, std::size_t n);
+Status write_text_atomic(const std::string& path, const std::string& text);
+
+}  // namespace nibble::quant
