@@ -3,6 +3,7 @@
 // handling and streaming. Runs entirely on the thread that calls step(); submit() and cancel()
 // hand work over through a mutex-guarded inbox.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -99,10 +100,7 @@ class GeneratorImpl final : public Generator {
     results_.erase(it);
     return r;
   }
-  int jobs_pending() const override {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    return static_cast<int>(inbox_.size() + queue_.size() + running_.size());
-  }
+  int jobs_pending() const override { return pending_.load(); }
   CacheStats cache_stats() const override { return cache_.stats(); }
   void clear_prefix_cache() override { cache_.clear(); }
 
@@ -116,6 +114,10 @@ class GeneratorImpl final : public Generator {
   void finish(Job& j, StopReason reason, std::optional<Error> error = std::nullopt);
   void accept_token(Job& j, std::int32_t id);
   void emit(Job& j);
+  void store_result(Job& j) {
+    results_[j.id] = std::move(j.result);
+    --pending_;
+  }
   void propose_drafts(std::vector<Job*>& decoding);
   Status draft_forward(Job& j, std::span<const std::int32_t> ids, std::vector<float>& last_logits);
   SamplerContext context(const Job& j) const {
@@ -133,6 +135,7 @@ class GeneratorImpl final : public Generator {
   Sampler sampler_;
   std::uint64_t next_id_ = 1, next_admit_ = 1;
 
+  std::atomic<int> pending_{0};  // submitted and not yet finished
   mutable std::mutex inbox_mutex_;
   std::vector<std::unique_ptr<Job>> inbox_;
   std::set<std::uint64_t> cancels_;
@@ -183,6 +186,7 @@ Result<std::uint64_t> GeneratorImpl::submit(JobSettings s) {
   j->result.job = j->id;
   const auto id = j->id;
   inbox_.push_back(std::move(j));
+  ++pending_;
   return id;
 }
 
@@ -241,7 +245,7 @@ void GeneratorImpl::admit() {
     if (j.cancel_requested) {
       finish(j, StopReason::cancelled);
       emit(j);
-      results_[j.id] = std::move(j.result);
+      store_result(j);
       queue_.pop_front();
       continue;
     }
@@ -256,7 +260,7 @@ void GeneratorImpl::admit() {
         finish(j, StopReason::error, make_error(ErrorKind::out_of_memory, "KV cache full: the job needs ", need_total,
                                                 " pages and ", cache_.available(), " can be had (load with a larger context)"));
         emit(j);
-        results_[j.id] = std::move(j.result);
+        store_result(j);
         queue_.pop_front();
         continue;
       }
@@ -465,7 +469,7 @@ Result<bool> GeneratorImpl::step() {
     for (auto it = running_.begin(); it != running_.end();) {
       if ((*it)->finished()) {
         release_job(**it);
-        results_[(*it)->id] = std::move((*it)->result);
+        store_result(**it);
         it = running_.erase(it);
       } else {
         ++it;
@@ -473,6 +477,16 @@ Result<bool> GeneratorImpl::step() {
     }
   };
   retire();
+  for (auto it = queue_.begin(); it != queue_.end();) {  // queued jobs cancelled anywhere in the queue
+    if ((*it)->cancel_requested) {
+      finish(**it, StopReason::cancelled);
+      emit(**it);
+      store_result(**it);
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   admit();
   for (auto& j : running_)
     if (j->s.max_new_tokens == 0) {
