@@ -160,7 +160,7 @@ struct JobSettings {
   SamplerSettings sampler;
   DraftMode draft = DraftMode::none;       // DraftMode::model needs a draft model on the Generator
   int draft_tokens = 4;                    // tokens proposed per step
-  int ngram_min = 1, ngram_max = 3;        // n-gram drafting: suffix lengths tried (longest first)
+  int ngram_min = 2, ngram_max = 4;        // n-gram drafting: suffix lengths tried (longest first)
   bool reuse_prefix = true;                // look up and publish full pages in the prefix cache
   JobCallback on_update;
 };

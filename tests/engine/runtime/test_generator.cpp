@@ -404,7 +404,7 @@ TEST(Generator, SpeculativeSamplingKeepsTheDistribution) {
   auto draft = Model::load(std::string(NIBBLE_TEST_DATA_DIR) + "/models/dictlm-16m-exl2-4.0", dopt);
   ASSERT_TRUE(tok && m && draft);
   const auto prompt = encode(*tok, "The meaning of the word apple is");
-  constexpr int N = 800;
+  constexpr int N = 600;
   auto histogram = [&](DraftMode mode) {
     std::vector<JobSettings> jobs;
     for (int s = 0; s < N; ++s) {
