@@ -240,7 +240,9 @@ void GeneratorImpl::preempt(Job& j) {
 // the queue is never skipped for a smaller job behind it.
 void GeneratorImpl::admit() {
   const int ps = cache_.page_size();
-  while (!queue_.empty() && static_cast<int>(running_.size()) < opts_.max_jobs) {
+  // No more jobs than one step can carry a token for: every running job decodes at every step.
+  const int max_running = std::min(opts_.max_jobs, model_.max_batch_tokens());
+  while (!queue_.empty() && static_cast<int>(running_.size()) < max_running) {
     Job& j = *queue_.front();
     if (j.cancel_requested) {
       finish(j, StopReason::cancelled);
@@ -418,7 +420,7 @@ void GeneratorImpl::propose_drafts(std::vector<Job*>& decoding) {
   std::vector<Job*> active;
   for (Job* j : model_jobs) {
     const auto pending = std::span<const std::int32_t>(j->tokens).subspan(static_cast<std::size_t>(j->draft.kv_len));
-    if (!draft_forward(*j, pending, draft_logits_)) {
+    if (pending.empty() || !draft_forward(*j, pending, draft_logits_)) {
       j->draft.failed = true;  // no room in the draft's cache: decode without drafts
       continue;
     }
@@ -629,6 +631,9 @@ Result<bool> GeneratorImpl::step() {
     }
     publish_pages(*j);
   }
+  // The draft model's cache holds proposals that may not have been verified (or were rejected):
+  // keep only positions whose tokens are confirmed.
+  for (Job* j : decoding) j->draft.kv_len = std::min(j->draft.kv_len, j->kv_len);
   for (Job* j : live) emit(*j);
   for (auto& j : running_)
     if (j->finished()) emit(*j);
