@@ -390,6 +390,34 @@ TEST(Generator, SpeculativeGreedyEqualsPlainGreedy) {
     if (mode == DraftMode::model) EXPECT_DOUBLE_EQ((*r)[0].timings.draft_acceptance(), 1.0);
     else EXPECT_GT((*r)[0].timings.draft_accepted, 0);
   }
+  // Steps of 8 tokens: three drafting jobs do not all fit, so proposals are cut (and the draft's
+  // cache must forget what was not verified).
+  auto small = load(16, 8), small_draft = load(16, 8);
+  ASSERT_TRUE(small && small_draft);
+  std::vector<JobSettings> short_jobs;
+  for (int i = 0; i < 4; ++i) {  // 2-token prompts: all four prefill in one step, then decode together
+    auto p = encode(*tok, kPrompts[i]);
+    p.resize(2);
+    auto j = greedy_job(p, 30);
+    j.stop_at_model_eos = false;
+    short_jobs.push_back(j);
+  }
+  auto short_plain = generate_all(*small, short_jobs);
+  ASSERT_TRUE(short_plain);
+  for (auto& j : short_jobs) {
+    j.draft = DraftMode::model;
+    j.draft_tokens = 4;
+  }
+  GeneratorOptions go;
+  go.draft_model = small_draft.get();
+  auto r = generate_all(*small, short_jobs, go);
+  ASSERT_TRUE(r) << r.error().to_string();
+  for (std::size_t i = 0; i < short_jobs.size(); ++i) {
+    EXPECT_EQ((*r)[i].ids, (*short_plain)[i].ids) << "small steps, job " << i;
+    // Drafting stays on and exact for every job (a draft cache out of step would propose junk).
+    EXPECT_DOUBLE_EQ((*r)[i].timings.draft_acceptance(), 1.0) << "job " << i;
+    EXPECT_GE((*r)[i].timings.draft_proposed, 10) << "job " << i;
+  }
 }
 
 TEST(Generator, SpeculativeSamplingKeepsTheDistribution) {
