@@ -1,5 +1,5 @@
 // The CPU sampler: logit processors (ban/bias, penalties, DRY), temperature, truncation (top-k,
-// top-p, min-p, typical-p), XTC and the final draw. Probabilities are computed in double and
+// top-p, min-p, typical-p), XTC and the final Gumbel-max draw (the GPU kernels' rule and stream). Probabilities are computed in double and
 // renormalised after every truncation step, which equals HF's "softmax of the masked logits".
 #include <algorithm>
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "nibble/runtime.h"
+#include "nibble_kernels/rng.h"
 
 namespace nibble {
 namespace {
@@ -74,7 +75,7 @@ void renormalise(std::vector<double>& p) {
 
 }  // namespace
 
-SamplerRng::SamplerRng(std::uint64_t seed) {
+SamplerRng::SamplerRng(std::uint64_t seed) : seed_(seed) {
   std::uint64_t x = seed;
   for (auto& w : s_) w = splitmix64(x);
 }
@@ -244,11 +245,26 @@ std::int32_t Sampler::draw(std::span<const float> probs, double u) {
   return last;
 }
 
+std::int32_t Sampler::gumbel_max(std::span<const float> probs, std::uint64_t seed, std::uint64_t step) {
+  std::int32_t best = -1;
+  float best_score = -std::numeric_limits<float>::infinity();
+  for (std::size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] <= 0.0f) continue;
+    const float u = rng::uniform(seed, step, static_cast<std::uint32_t>(i));
+    const float score = std::log(probs[i]) - std::log(-std::log(u));
+    if (best < 0 || score > best_score) {
+      best = static_cast<std::int32_t>(i);
+      best_score = score;
+    }
+  }
+  return best < 0 ? 0 : best;
+}
+
 std::int32_t Sampler::sample(std::span<const float> logits, const SamplerSettings& s, const SamplerContext& ctx,
                              SamplerRng& rng) {
   probabilities(logits, s, ctx, rng, probs_);
   if (s.greedy()) return static_cast<std::int32_t>(std::max_element(probs_.begin(), probs_.end()) - probs_.begin());
-  return draw(probs_, rng.uniform());
+  return gumbel_max(probs_, rng.seed(), rng.take_step());
 }
 
 }  // namespace nibble

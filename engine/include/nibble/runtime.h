@@ -24,16 +24,22 @@ namespace nibble {
 class Tokenizer;
 
 // ---------------------------------------------------------------------------------------------
-// Random numbers: xoshiro256** seeded through splitmix64; the same sequence on every platform
-// (no std:: distributions, whose output is implementation-defined). uniform() is in [0, 1).
+// Random numbers of one job. Token draws use the counter-based stream the GPU sampling kernels
+// share (kernels/include/nibble_kernels/rng.h: Gumbel noise uniform(seed, step, token id)), so a
+// seed gives the same tokens on both paths; step() counts the draws. Everything else (XTC's coin,
+// speculative acceptance) uses next()/uniform(): xoshiro256** seeded through splitmix64, the same
+// sequence on every platform (no std:: distributions, whose output is implementation-defined).
 class SamplerRng {
  public:
   explicit SamplerRng(std::uint64_t seed = 0);
   std::uint64_t next();
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  std::uint64_t seed() const { return seed_; }
+  std::uint64_t take_step() { return step_++; }  // position in the token-draw stream
 
  private:
   std::uint64_t s_[4];
+  std::uint64_t seed_ = 0, step_ = 0;
 };
 
 // Sampler settings. The defaults change nothing: with them the sampler draws from softmax(logits).
@@ -44,7 +50,10 @@ class SamplerRng {
 //   3. DRY over the last dry_range tokens
 //   4. temperature (0 = greedy: argmax, lowest id on ties; nothing below applies)
 //   5. top-k, top-p, min-p, typical-p (each keeps at least one token)
-//   6. XTC, then one draw: inverse CDF over the kept tokens in ascending id order.
+//   6. XTC, then one draw: the kept token with the largest log p + Gumbel noise (Gumbel-max, the
+//      GPU kernels' rule and random stream).
+// The GPU sampling kernels cover temperature, top-k, top-p and min-p; with only those settings both
+// paths pick the same token for a seed and step.
 struct SamplerSettings {
   float temperature = 1.0f;          // 0 = greedy
   int top_k = 0;                     // 0 = off; keeps every token tied with the k-th logit
@@ -86,11 +95,14 @@ class Sampler {
   // probs[vocab], zero outside the kept set, summing to 1. For greedy settings: one-hot at argmax.
   void probabilities(std::span<const float> logits, const SamplerSettings& s, const SamplerContext& ctx,
                      SamplerRng& rng, std::vector<float>& probs);
-  // Draws from probabilities(): inverse CDF with one uniform from rng (none when greedy).
+  // Draws from probabilities() by Gumbel-max with rng's token stream (advancing it one step;
+  // greedy settings draw nothing).
   std::int32_t sample(std::span<const float> logits, const SamplerSettings& s, const SamplerContext& ctx,
                       SamplerRng& rng);
+  // Gumbel-max over the nonzero probs with noise uniform(seed, step, id).
+  static std::int32_t gumbel_max(std::span<const float> probs, std::uint64_t seed, std::uint64_t step);
   // Inverse CDF over probs in ascending id order for u in [0, 1); the last nonzero id when rounding
-  // leaves u past the total.
+  // leaves u past the total. (Speculative residual draws.)
   static std::int32_t draw(std::span<const float> probs, double u);
 
  private:

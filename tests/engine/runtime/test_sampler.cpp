@@ -10,6 +10,7 @@
 #include <random>
 
 #include "nibble/runtime.h"
+#include "nibble_kernels/rng.h"
 
 namespace nibble {
 namespace {
@@ -227,6 +228,76 @@ TEST(Sampler, MatchesReferenceOverRandomLogits) {
     if (::testing::Test::HasFailure()) break;
   }
   EXPECT_GT(compared, 2500);
+}
+
+// The GPU kernels' rule (kernels/sampling.cu): z = logit / T, the kept token with the largest
+// z + Gumbel(uniform(seed, step, id)) wins. The CPU sampler must pick the same token.
+TEST(Sampler, DrawsTheTokenTheGpuRulePicks) {
+  std::mt19937_64 g(99);
+  Sampler sampler;
+  int agree = 0, total = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const int V = 500;
+    std::normal_distribution<float> n(0.0f, 3.0f);
+    std::vector<float> logits(V);
+    for (auto& v : logits) v = n(g);
+    SamplerSettings s;
+    s.temperature = 0.5f + static_cast<float>(trial % 7) * 0.2f;
+    if (trial % 2) s.top_k = 1 + trial % 50;
+    if (trial % 3 == 0) s.min_p = 0.05f;
+    if (trial % 5 == 0) s.top_p = 0.8f;
+    const auto kept = reference(logits, s, {}, 0, {}, false);
+    const std::uint64_t seed = g();
+    SamplerRng rng(seed);
+    for (int step = 0; step < 3; ++step) {
+      int want = -1;
+      float best = -INFINITY;
+      for (int i = 0; i < V; ++i) {
+        if (kept[static_cast<std::size_t>(i)] <= 0) continue;
+        const float z = logits[static_cast<std::size_t>(i)] / s.temperature -
+                        std::log(-std::log(rng::uniform(seed, static_cast<std::uint64_t>(step), static_cast<std::uint32_t>(i))));
+        if (z > best) {
+          best = z;
+          want = i;
+        }
+      }
+      agree += sampler.sample(logits, s, {}, rng) == want;
+      ++total;
+    }
+  }
+  EXPECT_GE(agree, total - 2) << agree << " of " << total;  // float rounding may flip a near-tie
+}
+
+TEST(Sampler, TruncatedDrawsFollowTheReferenceDistribution) {
+  std::mt19937_64 g(5);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> logits(40);
+  for (auto& v : logits) v = n(g);
+  SamplerSettings s;
+  s.temperature = 0.9f;
+  s.top_k = 12;
+  s.top_p = 0.85f;
+  s.repetition_penalty = 1.3f;
+  const std::vector<std::int32_t> ctx = {1, 2, 3, 1, 2};
+  const auto p = reference(logits, s, ctx, 0, {}, false);
+  Sampler sampler;
+  SamplerRng rng(17);
+  constexpr int N = 40000;
+  std::vector<int> count(logits.size());
+  for (int i = 0; i < N; ++i) ++count[static_cast<std::size_t>(sampler.sample(logits, s, {ctx, 0, {}}, rng))];
+  double chi = 0;
+  int dof = -1;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == 0) {
+      EXPECT_EQ(count[i], 0) << "token " << i << " was cut but drawn";
+      continue;
+    }
+    chi += (count[i] - N * p[i]) * (count[i] - N * p[i]) / (N * p[i]);
+    ++dof;
+  }
+  ASSERT_GE(dof, 3);
+  const double k = dof, crit = k * std::pow(1 - 2 / (9 * k) + 3.09 * std::sqrt(2 / (9 * k)), 3);  // p = 0.001
+  EXPECT_LT(chi, crit) << "dof " << dof;
 }
 
 TEST(Sampler, GreedyIsArgmaxWithLowestIdOnTies) {
