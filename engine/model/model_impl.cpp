@@ -90,7 +90,11 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     so.max_rows = o.max_batch_tokens;
     so.kv_pages = n_pages;
     so.page_size = o.page_size;
-    so.kv_type = on_gpu ? KvCacheType::fp16 : KvCacheType::fp32;
+    switch (o.kv_cache) {
+      case KvCacheMode::fp16: so.kv_type = on_gpu ? KvCacheType::fp16 : KvCacheType::fp32; break;
+      case KvCacheMode::q8: so.kv_type = KvCacheType::q8; break;
+      case KvCacheMode::q4: so.kv_type = KvCacheType::q4; break;
+    }
     LoadProgressFn progress;
     if (o.progress)
       progress = [&](std::size_t done, std::size_t) { return o.progress(done_before + done, total); };

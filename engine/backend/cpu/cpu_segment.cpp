@@ -29,8 +29,10 @@ Result<std::unique_ptr<CpuSegment>> CpuSegment::create(const ModelSpec& spec, co
   if (opts.first_layer < 0 || opts.last_layer > spec.n_layers || opts.first_layer > opts.last_layer)
     return make_error(ErrorKind::invalid_argument, "CPU segment: layer range [", opts.first_layer, ", ",
                       opts.last_layer, ") is outside the model's ", spec.n_layers, " layers");
-  if (opts.kv_type != KvCacheType::fp32)
-    return make_error(ErrorKind::unsupported, "CPU backend: only an fp32 KV cache is implemented");
+  if (opts.kv_type == KvCacheType::fp16)
+    return make_error(ErrorKind::unsupported, "CPU backend: the KV cache is fp32, q8 or q4 (fp16 maps to fp32)");
+  if (opts.kv_type != KvCacheType::fp32 && spec.head_dim % 2 != 0)
+    return make_error(ErrorKind::unsupported, "CPU backend: a q8/q4 KV cache needs an even head_dim");
   if (opts.max_rows <= 0 || opts.page_size <= 0 || opts.kv_pages < 0)
     return make_error(ErrorKind::invalid_argument, "CPU segment: max_rows, page_size and kv_pages must be positive");
   std::unique_ptr<CpuSegment> seg(new CpuSegment(spec, opts, pool));
@@ -89,8 +91,18 @@ Status CpuSegment::load(const WeightSource& w, const LoadProgressFn& progress) {
     NIBBLE_ASSIGN_OR_RETURN(layer.gate_up, cpu_matrix_from({&gate, &up}, pool_));
     NIBBLE_ASSIGN_OR_RETURN(layer.down, cpu_matrix_from({&down}, pool_));
     layer.sliding_window = s.sliding_window.empty() ? 0 : s.sliding_window[static_cast<std::size_t>(l)];
-    layer.k_cache.assign(kv_elems, 0.0f);
-    layer.v_cache.assign(kv_elems, 0.0f);
+    if (opts_.kv_type == KvCacheType::fp32) {
+      layer.k_cache.assign(kv_elems, 0.0f);
+      layer.v_cache.assign(kv_elems, 0.0f);
+    } else {
+      const int bits = opts_.kv_type == KvCacheType::q8 ? 8 : 4;
+      const std::size_t rows = kv_elems / static_cast<std::size_t>(s.head_dim);
+      const std::size_t groups = rows * static_cast<std::size_t>(s.head_dim / kv_group());
+      layer.kq_cache.assign(bits == 8 ? kv_elems : kv_elems / 2, 0);
+      layer.vq_cache.assign(layer.kq_cache.size(), 0);
+      layer.k_scales.assign(bits == 8 ? groups : 2 * groups, 0.0f);
+      layer.v_scales.assign(layer.k_scales.size(), 0.0f);
+    }
     layers_.push_back(std::move(layer));
     NIBBLE_TRY(step());
   }
@@ -152,7 +164,16 @@ void CpuSegment::run_layer(CpuLayer& L, const BatchPlan& plan) {
   shape.page_size = plan.page_size;
   shape.sliding_window = L.sliding_window;
   shape.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  cpu_attention(plan, shape, {L.k_cache.data(), L.v_cache.data()}, qkv_.data(), ld_qkv, attn_.data(), pool_);
+  CpuKvLayer kv;
+  kv.k = L.k_cache.data();
+  kv.v = L.v_cache.data();
+  kv.kq = L.kq_cache.data();
+  kv.vq = L.vq_cache.data();
+  kv.ks = L.k_scales.data();
+  kv.vs = L.v_scales.data();
+  kv.bits = opts_.kv_type == KvCacheType::q8 ? 8 : opts_.kv_type == KvCacheType::q4 ? 4 : 32;
+  kv.group = kv_group();
+  cpu_attention(plan, shape, kv, qkv_.data(), ld_qkv, attn_.data(), pool_);
   cpu_matmul(L.o, {attn_.data(), q_dim, hidden_.data(), H, rows, true}, pool_);
 
   for (int r = 0; r < rows; ++r)
@@ -207,7 +228,8 @@ Segment::MemoryUse CpuSegment::memory_use() const {
   for (const auto& l : layers_) {
     m.weights += l.qkv.bytes() + l.o.bytes() + l.gate_up.bytes() + l.down.bytes() +
                  (l.attn_norm.size() + l.mlp_norm.size() + l.q_norm.size() + l.k_norm.size()) * 4;
-    m.kv_cache += (l.k_cache.size() + l.v_cache.size()) * 4;
+    m.kv_cache += (l.k_cache.size() + l.v_cache.size() + l.k_scales.size() + l.v_scales.size()) * 4 + l.kq_cache.size() +
+                  l.vq_cache.size();
   }
   m.scratch = (hidden_.size() + normed_.size() + qkv_.size() + attn_.size() + gate_up_.size() + act_.size() +
                cos_.size() + sin_.size()) * 4;

@@ -22,8 +22,10 @@ struct CpuLayer {
   CpuMatrix o;                   // [hidden][q_dim]
   CpuMatrix gate_up;             // [2 * intermediate][hidden]: gate | up
   CpuMatrix down;                // [hidden][intermediate]
-  std::vector<float> k_cache;    // [kv_pages, page_size, n_kv_heads, head_dim]
+  std::vector<float> k_cache;    // [kv_pages, page_size, n_kv_heads, head_dim] (fp32 cache)
   std::vector<float> v_cache;    // same layout
+  std::vector<std::uint8_t> kq_cache, vq_cache;  // q8/q4 codes (see CpuKvLayer)
+  std::vector<float> k_scales, v_scales;         // q8/q4 group scales (and q4 minimums)
   int sliding_window = 0;
 };
 
@@ -45,6 +47,8 @@ class CpuSegment final : public Segment {
   CpuSegment(const ModelSpec& spec, const SegmentOptions& opts, ThreadPool& pool);
   Status load(const WeightSource& weights, const LoadProgressFn& progress);
   void run_layer(CpuLayer& layer, const BatchPlan& plan);
+  // Values per quantization group of the q8/q4 cache: kKvGroup, or head_dim when it does not divide.
+  int kv_group() const { return spec_.head_dim % kKvGroup == 0 ? kKvGroup : spec_.head_dim; }
 
   ModelSpec spec_;
   SegmentOptions opts_;

@@ -22,6 +22,11 @@ namespace nibble {
 // Runs on the calling thread.
 using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
 
+// KV cache element type, chosen at load. fp16: half precision on GPUs; the CPU backend keeps fp32
+// (its reference). q8 / q4: symmetric integers with one fp32 scale per head_dim group of each
+// position and head (CPU backend; the CUDA backend refuses them with `unsupported` for now).
+enum class KvCacheMode : std::uint8_t { fp16, q8, q4 };
+
 struct LoadOptions {
   std::string device = "cpu";    // "cpu"; "cuda:N" once the CUDA backend is built
   unsigned threads = 0;          // CPU worker threads, 0 = one per core
@@ -29,6 +34,7 @@ struct LoadOptions {
   int max_batch_tokens = 512;    // most tokens one forward step may carry
   int page_size = 64;            // KV cache page, in tokens
   std::vector<int> split_layers; // decoder-layer indices where a new segment starts (e.g. {3, 6})
+  KvCacheMode kv_cache = KvCacheMode::fp16;
   ProgressFn progress;           // bytes of weights placed so far / total
 };
 

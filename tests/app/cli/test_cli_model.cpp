@@ -89,7 +89,7 @@ TEST(CliGenerate, TextPromptThroughTheTokenizer) {
   EXPECT_EQ(j["ids"], ref["greedy_ids"]);
   EXPECT_EQ(j["text"], ref["greedy_text"]);
   // --chat renders the same turn through the chat template (without the system message).
-  auto chat = run_cli_args({"generate", kDemo, "--prompt", ref["question"].get<std::string>(), "--chat", "--max-tokens",
+  auto chat = run_cli_args({"generate", kDemo, "--chat", ref["question"].get<std::string>(), "--max-tokens",
                             "8", "--greedy", "--json"});
   ASSERT_EQ(chat.code, 0) << chat.err;
   EXPECT_EQ(nlohmann::json::parse(chat.out)["prompt_ids"][0], 1);  // <|im_start|>
