@@ -1,6 +1,8 @@
 // safetensors serialization and the atomic file write.
 #include "io/safetensors_writer.h"
 
+#include "io/atomic_file.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -63,21 +65,7 @@ Result<std::vector<std::uint8_t>> serialize_safetensors(const std::vector<Tensor
 Status write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                          const std::map<std::string, std::string>& metadata) {
   NIBBLE_ASSIGN_OR_RETURN(auto bytes, serialize_safetensors(tensors, metadata));
-  const std::string tmp = path + ".partial";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return make_error(ErrorKind::io, tmp, ": cannot create: ", std::strerror(errno));
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote || !closed) {
-    std::remove(tmp.c_str());
-    return make_error(ErrorKind::io, tmp, ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    return make_error(ErrorKind::io, path, ": cannot rename into place: ", std::strerror(e));
-  }
-  return {};
+  return write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 }  // namespace nibble

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"  // write_file_atomic, write_text_atomic
 #include "nibble/error.h"
 
 namespace nibble::quant {
@@ -40,9 +41,5 @@ class JobRecord {
   std::string dir_;
   nlohmann::json state_ = nlohmann::json::object();
 };
-
-// Writes bytes to path via path + ".partial" and rename; io error naming the path.
-Status write_file_atomic(const std::string& path, const void* data, std::size_t n);
-Status write_text_atomic(const std::string& path, const std::string& text);
 
 }  // namespace nibble::quant
