@@ -27,6 +27,11 @@ runtime_packages=(
 test_packages=(
   xvfb xauth desktop-file-utils appstream dpkg-dev file clang libclang-rt-14-dev llvm
 )
+# The API server's client test runs the `openai` npm package: Debian's node and npm unless a node
+# with npm is already installed (e.g. from another source).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  test_packages+=(nodejs npm)
+fi
 
 missing_packages() {
   local wanted=("$@") missing=() p

@@ -115,3 +115,30 @@ QVariant AppSettings::value(const QString& key, const QVariant& fallback) const 
 void AppSettings::setValue(const QString& key, const QVariant& value) { m_settings->setValue(QStringLiteral("ui/") + key, value); }
 
 void AppSettings::sync() { m_settings->sync(); }
+
+bool AppSettings::serverEnabled() const { return m_settings->value(QStringLiteral("server/enabled"), false).toBool(); }
+
+void AppSettings::setServerEnabled(bool enabled) {
+  if (enabled == serverEnabled()) return;
+  m_settings->setValue(QStringLiteral("server/enabled"), enabled);
+  emit serverChanged();
+}
+
+int AppSettings::serverPort() const {
+  const int port = m_settings->value(QStringLiteral("server/port"), 5001).toInt();
+  return port >= 1024 && port <= 65535 ? port : 5001;
+}
+
+void AppSettings::setServerPort(int port) {
+  if (port == serverPort() || port < 1024 || port > 65535) return;
+  m_settings->setValue(QStringLiteral("server/port"), port);
+  emit serverChanged();
+}
+
+QString AppSettings::serverApiKey() const { return m_settings->value(QStringLiteral("server/apiKey")).toString().trimmed(); }
+
+void AppSettings::setServerApiKey(const QString& key) {
+  if (key.trimmed() == serverApiKey()) return;
+  m_settings->setValue(QStringLiteral("server/apiKey"), key.trimmed());
+  emit serverChanged();
+}

@@ -21,6 +21,10 @@ class AppSettings : public QObject {
   Q_PROPERTY(QStringList modelRoots READ modelRoots WRITE setModelRoots NOTIFY modelRootsChanged)
   Q_PROPERTY(QVariantList userPresets READ userPresets WRITE setUserPresets NOTIFY userPresetsChanged)
   Q_PROPERTY(bool sidebarVisible READ sidebarVisible WRITE setSidebarVisible NOTIFY sidebarVisibleChanged)
+  // The local API server (ServerController): on/off, port (1024-65535), API key ("" = none).
+  Q_PROPERTY(bool serverEnabled READ serverEnabled WRITE setServerEnabled NOTIFY serverChanged)
+  Q_PROPERTY(int serverPort READ serverPort WRITE setServerPort NOTIFY serverChanged)
+  Q_PROPERTY(QString serverApiKey READ serverApiKey WRITE setServerApiKey NOTIFY serverChanged)
 
  public:
   // `file` empty: the standard location; otherwise an INI file (tests).
@@ -44,6 +48,12 @@ class AppSettings : public QObject {
   void setUserPresets(const QVariantList& presets);
   bool sidebarVisible() const;
   void setSidebarVisible(bool visible);
+  bool serverEnabled() const;
+  void setServerEnabled(bool enabled);
+  int serverPort() const;
+  void setServerPort(int port);
+  QString serverApiKey() const;
+  void setServerApiKey(const QString& key);
 
   // Generic UI state (window geometry, splitter positions): key -> value.
   Q_INVOKABLE QVariant value(const QString& key, const QVariant& fallback = {}) const;
@@ -59,6 +69,7 @@ class AppSettings : public QObject {
   void modelRootsChanged();
   void userPresetsChanged();
   void sidebarVisibleChanged();
+  void serverChanged();
 
  private:
   std::unique_ptr<QSettings> m_settings;

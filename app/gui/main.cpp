@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   registerNibbleQmlTypes();
   QQmlApplicationEngine qml;
   qml.rootContext()->setContextProperty("app", &graph.app);
+  qml.rootContext()->setContextProperty("apiServer", &graph.server);
   QObject::connect(&qml, &QQmlApplicationEngine::objectCreationFailed, &application,
                    [] { QCoreApplication::exit(1); }, Qt::QueuedConnection);
   qml.load(QUrl(QStringLiteral("qrc:/qt/qml/Nibble/Ui/qml/Main.qml")));

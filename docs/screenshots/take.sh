@@ -21,3 +21,4 @@ shot conversation-light.png conversation light
 shot conversation-dark.png conversation dark
 shot model-card.png model-card light
 shot error.png error light
+shot server-settings.png server-settings light

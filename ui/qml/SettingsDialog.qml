@@ -89,6 +89,12 @@ Dialog {
             onValueModified: dialog.appController.retentionDays = value
         }
 
+        ServerSettings {
+            Layout.columnSpan: 2
+            Layout.fillWidth: true
+            settings: dialog.settings
+        }
+
         Label {
             Layout.columnSpan: 2
             Layout.fillWidth: true

@@ -13,7 +13,8 @@ AppGraph::AppGraph(const Options& options)
       conversations(&history),
       library(&history, &inspector, &settings),
       chat(&engine, &history, &presets),
-      app(&engine, &history, &inspector, &settings) {
+      app(&engine, &history, &inspector, &settings),
+      server(&engine, &settings) {
   app.setViews({&chat, &conversations, &library, &presets, &theme});
   if (!history.available())
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations cannot be saved: %1 (%2)")

@@ -16,6 +16,7 @@
 #include "ModelInspector.h"
 #include "ModelLibraryModel.h"
 #include "PresetModel.h"
+#include "ServerController.h"
 #include "ThemeController.h"
 
 class AppGraph {
@@ -43,4 +44,5 @@ class AppGraph {
   ModelLibraryModel library;
   ChatController chat;
   AppController app;
+  ServerController server;  // the local API server (settings: serverEnabled/Port/ApiKey)
 };

@@ -43,7 +43,8 @@ const char* kReasoning =
 }  // namespace
 
 QStringList ScreenshotDirector::states() {
-  return {QStringLiteral("empty"), QStringLiteral("conversation"), QStringLiteral("model-card"), QStringLiteral("error")};
+  return {QStringLiteral("empty"), QStringLiteral("conversation"), QStringLiteral("model-card"), QStringLiteral("error"),
+          QStringLiteral("server-settings")};
 }
 
 ScreenshotDirector::ScreenshotDirector(QQuickWindow* window, const Services& services, QString state, QString file,
@@ -69,6 +70,19 @@ void ScreenshotDirector::stage() {
   if (m_state == QLatin1String("model-card")) {
     connect(m_s.inspector, &ModelInspector::cardReady, this, [this] { capture(800); });
     dropFolder(m_s.engine->modelPath());
+    return;
+  }
+  if (m_state == QLatin1String("server-settings")) {
+    // The settings dialog with the local API server switched on (it starts on the demo model).
+    QObject* dialog = m_window->findChild<QObject*>(QStringLiteral("settingsDialog"));
+    QObject* controller = dialog ? dialog->property("appController").value<QObject*>() : nullptr;
+    QObject* settings = controller ? controller->property("settings").value<QObject*>() : nullptr;
+    if (!settings) return fail(QStringLiteral("no settings dialog"));
+    settings->setProperty("serverEnabled", true);
+    QTimer::singleShot(2500, this, [this, dialog] {
+      QMetaObject::invokeMethod(dialog, "open");
+      capture(800);
+    });
     return;
   }
   if (m_state == QLatin1String("error")) {

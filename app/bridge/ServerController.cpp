@@ -1,0 +1,146 @@
+// ServerController: one worker thread at a time loads the tokenizer and the server's own copy of
+// the loaded model (same folder, device and context as the app's) and starts the ApiServer; the
+// result comes back to the GUI thread by a queued call. A configuration change while a start is
+// running is applied when it lands (the serial number tells stale results apart).
+#include "ServerController.h"
+
+#include <QCoreApplication>
+#include <QMetaObject>
+#include <QPointer>
+
+#include "AppSettings.h"
+#include "EngineController.h"
+#include "api_server.h"
+#include "nibble/model.h"
+#include "nibble/tokenizer.h"
+
+struct ServerController::Instance {
+  std::unique_ptr<nibble::Tokenizer> tokenizer;
+  std::unique_ptr<nibble::Model> model;
+  std::unique_ptr<nibble::server::ApiServer> server;
+  ~Instance() {
+    if (server) server->stop();
+    server.reset();  // before the model it uses
+  }
+};
+
+ServerController::ServerController(EngineController* engine, AppSettings* settings, QObject* parent)
+    : QObject(parent), m_engine(engine), m_settings(settings) {
+  connect(m_settings, &AppSettings::serverChanged, this, &ServerController::reconcile);
+  connect(m_engine, &EngineController::modelStateChanged, this, &ServerController::reconcile);
+  connect(m_engine, &EngineController::modelChanged, this, &ServerController::reconcile);
+  reconcile();
+}
+
+ServerController::~ServerController() {
+  ++m_serial;
+  joinWorker();
+  m_instance.reset();
+}
+
+void ServerController::joinWorker() {
+  if (m_worker.joinable()) m_worker.join();
+}
+
+void ServerController::stopInstance() {
+  if (!m_instance) return;
+  joinWorker();
+  // Stopping joins the server's threads (a running reply ends within a step): off the GUI thread.
+  m_worker = std::thread([instance = std::move(m_instance)]() mutable { instance.reset(); });
+  m_instance.reset();
+  m_running = false;
+  m_url.clear();
+  setActive(0);
+}
+
+void ServerController::reconcile() {
+  const bool wanted = m_settings->serverEnabled() && m_engine->modelState() == EngineController::Loaded;
+  const QString key = wanted ? m_engine->modelPath() + QLatin1Char('|') + QString::number(m_settings->serverPort()) +
+                                   QLatin1Char('|') + m_settings->serverApiKey()
+                             : QString();
+  if (key == m_wantedKey && (m_running || m_starting || !wanted)) {
+    if (!wanted) m_status = m_settings->serverEnabled() ? tr("Waiting for a model to be loaded") : tr("Off");
+    emit stateChanged();
+    return;
+  }
+  m_wantedKey = key;
+  const quint64 serial = ++m_serial;
+  stopInstance();
+  if (!wanted) {
+    m_starting = false;
+    m_status = m_settings->serverEnabled() ? tr("Waiting for a model to be loaded") : tr("Off");
+    emit stateChanged();
+    return;
+  }
+  m_starting = true;
+  m_status = tr("Starting…");
+  emit stateChanged();
+
+  const ModelSummary summary = m_engine->model();
+  nibble::server::ServerOptions options;
+  options.port = m_settings->serverPort();
+  options.api_key = m_settings->serverApiKey().toStdString();
+  options.defaults.sampler.temperature = 0.7f;
+  options.defaults.sampler.top_p = 0.9f;
+  options.defaults.max_new_tokens = options.max_tokens_cap;
+  nibble::LoadOptions load;
+  load.device = summary.device.isEmpty() ? std::string("cpu") : summary.device.toStdString();
+  load.context = summary.contextLength;
+  const std::string dir = summary.path.toStdString();
+  QPointer<ServerController> self(this);
+  joinWorker();
+  m_worker = std::thread([self, serial, dir, load, options] {
+    auto instance = std::make_shared<Instance>();
+    QString error;
+    QString url;
+    auto tok = nibble::Tokenizer::load(dir);
+    if (!tok) error = QString::fromStdString(tok.error().to_string());
+    if (error.isEmpty()) {
+      instance->tokenizer = std::move(*tok);
+      auto model = nibble::Model::load(dir, load);
+      if (!model) error = QString::fromStdString(model.error().to_string());
+      else instance->model = std::move(*model);
+    }
+    if (error.isEmpty()) {
+      auto server = nibble::server::ApiServer::create(*instance->model, *instance->tokenizer, dir, options);
+      if (!server) error = QString::fromStdString(server.error().to_string());
+      else instance->server = std::move(*server);
+    }
+    if (error.isEmpty()) {
+      instance->server->set_activity_hook([self](int active) {
+        QMetaObject::invokeMethod(qApp, [self, active] {
+          if (self) self->setActive(active);
+        }, Qt::QueuedConnection);
+      });
+      if (auto st = instance->server->start(); !st) error = QString::fromStdString(st.error().to_string());
+      else url = QString::fromStdString(instance->server->url());
+    }
+    QMetaObject::invokeMethod(qApp, [self, serial, instance, url, error]() mutable {
+      if (self) self->finishStart(serial, std::move(instance), url, error);
+    }, Qt::QueuedConnection);
+  });
+}
+
+void ServerController::finishStart(quint64 serial, std::shared_ptr<Instance> instance, const QString& url,
+                                   const QString& error) {
+  if (serial != m_serial) return;  // a newer configuration is on its way; `instance` stops here
+  joinWorker();
+  m_starting = false;
+  if (!error.isEmpty()) {
+    m_status = tr("Not running: %1").arg(error);
+    m_wantedKey.clear();
+    emit stateChanged();
+    return;
+  }
+  m_instance = std::move(instance);
+  m_running = true;
+  m_url = url + QStringLiteral("/v1");
+  m_status = tr("Serving %1 at %2").arg(m_engine->modelName(), m_url);
+  emit stateChanged();
+}
+
+void ServerController::setActive(int active) {
+  if (active > m_active) m_total += active - m_active;
+  m_active = active;
+  emit requestsChanged();
+}
