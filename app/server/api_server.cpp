@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 
 #include "nibble/chat_template.h"
 #include "think_splitter.h"
@@ -149,6 +150,13 @@ class ApiServerImpl final : public ApiServer {
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
     http_->set_payload_max_length(opts_.max_body_bytes);
     http_->set_keep_alive_timeout(5);
+    // httplib listens with a backlog of 5: a burst of clients would wait for TCP's retransmission
+    // (a second or more). The listening socket is remembered here and its backlog raised below.
+    listen_fd_ = -1;
+    http_->set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd_ = static_cast<int>(sock);
+    });
     int port = 0;
     if (opts_.port == 0) port = http_->bind_to_any_port(opts_.host);
     else port = http_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1;
@@ -156,6 +164,7 @@ class ApiServerImpl final : public ApiServer {
       return make_error(ErrorKind::io, "server: cannot listen on ", opts_.host, ":", opts_.port,
                         " (the port is in use or the address is not this machine's; pick another with --port/--host)");
     port_ = port;
+    if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
     stopping_ = false;
     engine_ = std::thread([this] { engine_loop(); });
     listener_ = std::thread([this] { http_->listen_after_bind(); });
@@ -811,6 +820,7 @@ class ApiServerImpl final : public ApiServer {
   std::uint64_t seed_base_ = 0;
   std::int64_t created_ = 0;
   int port_ = 0;
+  int listen_fd_ = -1;
 };
 
 }  // namespace
