@@ -6,7 +6,9 @@
 // the prefix cache of an earlier round. Tokens/s = C * N / wall time from the first submit (or
 // request) to the last token (or [DONE]); the best of --repeats runs.
 // Usage: bench_server MODEL_DIR [--device cpu|cuda:0] [--clients 1,8,32] [--tokens 128]
-//                              [--repeats 3] [--context 8192] [--threads N]
+//                              [--repeats 3] [--context 8192] [--threads N] [--tokenizer DIR]
+// --tokenizer: where the tokenizer comes from when the model folder has none (the synthetic 7B of
+// `nibble-cli bench --keep` has none: use the demo model's; its ids fit the 7B's vocabulary).
 #include <httplib.h>
 
 #include <algorithm>
@@ -121,12 +123,14 @@ int main(int argc, char** argv) {
   lo.context = 8192;
   std::vector<int> counts = {1, 8, 32};
   int tokens = 128, repeats = 3;
+  std::string tok_dir = dir;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--device") lo.device = v;
     else if (k == "--tokens") tokens = std::atoi(v.c_str());
     else if (k == "--repeats") repeats = std::atoi(v.c_str());
     else if (k == "--context") lo.context = std::atoi(v.c_str());
+    else if (k == "--tokenizer") tok_dir = v;
     else if (k == "--threads") lo.threads = static_cast<unsigned>(std::atoi(v.c_str()));
     else if (k == "--clients") {
       counts.clear();
@@ -138,7 +142,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto tok = Tokenizer::load(dir);
+  auto tok = Tokenizer::load(tok_dir);
   if (!tok) return std::fprintf(stderr, "%s\n", tok.error().to_string().c_str()), 1;
   auto model = Model::load(dir, lo);
   if (!model) return std::fprintf(stderr, "%s\n", model.error().to_string().c_str()), 1;
