@@ -51,5 +51,21 @@ TEST(CliDispatch, NoCommandPrintsUsage) {
   EXPECT_NE(r.err.find("Usage:"), std::string::npos);
 }
 
+TEST(CliServe, NonLoopbackWithoutKeyIsRefused) {
+  auto r = run({"serve", "--model", "/nonexistent", "--host", "0.0.0.0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("refusing to listen on 0.0.0.0 without --api-key"), std::string::npos) << r.err;
+}
+
+TEST(CliServe, UsageErrors) {
+  EXPECT_EQ(run({"serve"}).code, 2);
+  EXPECT_EQ(run({"serve", "--model", "/m", "--port", "70000"}).code, 2);
+  EXPECT_EQ(run({"serve", "--model", "/m", "--max-body", "10"}).code, 2);
+  EXPECT_EQ(run({"serve", "--model", "/m", "--bogus"}).code, 2);
+  auto missing = run({"serve", "--model", "/nonexistent/model"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("/nonexistent/model"), std::string::npos) << missing.err;
+}
+
 }  // namespace
 }  // namespace nibble::cli
