@@ -424,20 +424,24 @@ Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
     p.cpu.scratch += cp.scratch;
   }
 
-  // Verdicts: the KV cache grows by whole pages until the GPU is full.
-  const std::size_t fixed = p.cuda.weights + p.cuda.scratch + p.cuda_runtime_overhead;
+  // Verdicts. The longest context: KV pages plus what grows with the context in scratch (the
+  // decode attention workspace and the block tables), up to the model's max positions.
+  const std::size_t segments = bounds.size() - 1;
+  const double decode_rows = static_cast<double>(std::min<std::size_t>(rows, kDecodeRows));
+  const double per_token = p.cuda_kv_bytes_per_token +
+                           static_cast<double>(segments) * (decode_rows * s.n_heads * (s.head_dim + 2) * 4 / kAttnChunk +
+                                                            static_cast<double>(rows) * 4 / o.page_size);
+  const double grows = per_token * static_cast<double>(p.context);
+  const double fixed = static_cast<double>(p.cuda.total() + p.cuda_runtime_overhead) - grows;
   for (std::size_t cap : o.gpu_memory_bytes) {
     GpuFit f;
     f.capacity_bytes = cap;
     f.needed_bytes = p.cuda.total() + p.cuda_runtime_overhead;
     f.fits = f.needed_bytes <= cap;
     f.headroom_bytes = f.fits ? cap - f.needed_bytes : 0;
-    if (cap > fixed && p.cuda_kv_bytes_per_token > 0) {
-      // The attention workspace grows with the context too; this bound holds it at the planned
-      // context, which is within a page or two of the exact answer.
-      const double tokens = static_cast<double>(cap - fixed) / p.cuda_kv_bytes_per_token;
-      const double capped = std::min(tokens, static_cast<double>(1 << 24));
-      f.max_context = static_cast<int>(capped) / o.page_size * o.page_size;
+    if (static_cast<double>(cap) > fixed && per_token > 0) {
+      const double tokens = std::min((static_cast<double>(cap) - fixed) / per_token, static_cast<double>(s.max_positions));
+      f.max_context = static_cast<int>(tokens) / o.page_size * o.page_size;
     }
     p.gpus.push_back(f);
   }

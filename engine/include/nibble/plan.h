@@ -43,8 +43,8 @@ struct GpuFit {
   std::size_t needed_bytes = 0;
   bool fits = false;
   std::size_t headroom_bytes = 0;  // capacity - needed when it fits, else 0
-  // The longest context (whole pages) that still fits with these settings; 0 when even the
-  // weights and scratch do not fit.
+  // The longest context (whole pages, at most the model's max positions) that still fits with
+  // these settings; 0 when even the weights and scratch do not fit.
   int max_context = 0;
 };
 

@@ -167,9 +167,21 @@ TEST(MemoryPlan, VerdictPerGpuSize) {
   EXPECT_EQ(plan->gpus[0].needed_bytes, plan->cuda.total() + plan->cuda_runtime_overhead);
   EXPECT_TRUE(plan->gpus[1].fits);
   EXPECT_EQ(plan->gpus[1].headroom_bytes, (24ull << 30) - plan->gpus[1].needed_bytes);
-  EXPECT_GE(plan->gpus[1].max_context, 2048);
-  EXPECT_GE(plan->gpus[2].max_context, plan->gpus[1].max_context);
-  EXPECT_EQ(plan->gpus[1].max_context % 64, 0);
+  EXPECT_EQ(plan->gpus[1].max_context, 2048);  // the demo model's max positions
+  EXPECT_EQ(plan->gpus[2].max_context, 2048);
+  // A GPU just big enough for the plan at 1024 tokens: the longest context is 1024 (whole pages).
+  PlanOptions small;
+  small.context = 1024;
+  auto at1k = plan_memory(kDemo, small);
+  ASSERT_TRUE(at1k);
+  small.gpu_memory_bytes = {at1k->cuda.total() + at1k->cuda_runtime_overhead, at1k->cuda.total() + at1k->cuda_runtime_overhead - 1};
+  auto tight = plan_memory(kDemo, small);
+  ASSERT_TRUE(tight);
+  EXPECT_TRUE(tight->gpus[0].fits);
+  EXPECT_EQ(tight->gpus[0].headroom_bytes, 0u);
+  EXPECT_EQ(tight->gpus[0].max_context, 1024);
+  EXPECT_FALSE(tight->gpus[1].fits);
+  EXPECT_EQ(tight->gpus[1].max_context, 960);
 }
 
 TEST(MemoryPlan, BadInputIsATypedError) {
