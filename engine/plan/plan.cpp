@@ -21,7 +21,7 @@ constexpr std::size_t kQGroupBytes = 16;     // kernels::QGroup
 constexpr int kMaxSplitK = 1024, kMaxSplitGroups = 128, kMaxSplitWords = 128;
 // An allowance for what the CUDA runtime takes besides our buffers: the context (a few hundred MiB
 // on current drivers), the cuBLAS handle and workspace, graph pools and cudaMalloc rounding.
-// test_gpu_plan prints the measured gap (cudaMemGetInfo during a load minus our counters).
+// GpuMemoryPlan (test_gpu) prints the measured gap (cudaMemGetInfo during a load minus our counters).
 constexpr std::size_t kCudaRuntimeOverhead = 600ull << 20;
 
 std::size_t at_least16(std::size_t b) { return std::max<std::size_t>(b, 16); }
