@@ -21,3 +21,5 @@ shot conversation-light.png conversation light
 shot conversation-dark.png conversation dark
 shot model-card.png model-card light
 shot error.png error light
+shot dashboard-light.png dashboard light
+shot dashboard-dark.png dashboard dark

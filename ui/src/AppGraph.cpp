@@ -13,8 +13,11 @@ AppGraph::AppGraph(const Options& options)
       conversations(&history),
       library(&history, &inspector, &settings),
       chat(&engine, &history, &presets),
-      app(&engine, &history, &inspector, &settings) {
+      app(&engine, &history, &inspector, &settings),
+      dashboardMonitor(&engine),
+      dashboard(&dashboardMonitor) {
   app.setViews({&chat, &conversations, &library, &presets, &theme});
+  app.setDashboard(&dashboard);
   if (!history.available())
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations cannot be saved: %1 (%2)")
                       .arg(history.openError().title, history.openError().message));

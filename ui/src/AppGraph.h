@@ -11,6 +11,8 @@
 #include "AppSettings.h"
 #include "ChatController.h"
 #include "ConversationListModel.h"
+#include "DashboardMonitor.h"
+#include "DashboardViewModel.h"
 #include "EngineController.h"
 #include "HistoryService.h"
 #include "ModelInspector.h"
@@ -43,4 +45,6 @@ class AppGraph {
   ModelLibraryModel library;
   ChatController chat;
   AppController app;
+  DashboardMonitor dashboardMonitor;   // destroyed first: waits for a poll in flight
+  DashboardViewModel dashboard;
 };
