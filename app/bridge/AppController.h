@@ -23,6 +23,7 @@ class AppController : public QObject {
   Q_PROPERTY(QObject* library READ library CONSTANT)
   Q_PROPERTY(QObject* presets READ presets CONSTANT)
   Q_PROPERTY(QObject* theme READ theme CONSTANT)
+  Q_PROPERTY(QObject* dashboard READ dashboard CONSTANT)
   Q_PROPERTY(QString modelName READ modelName NOTIFY modelChanged)
   Q_PROPERTY(QString modelPath READ modelPath NOTIFY modelChanged)
   Q_PROPERTY(QString deviceName READ deviceName NOTIFY deviceChanged)
@@ -53,6 +54,9 @@ class AppController : public QObject {
   QObject* library() const { return m_views.library; }
   QObject* presets() const { return m_views.presets; }
   QObject* theme() const { return m_views.theme; }
+  // The VRAM / tokens-per-second dashboard's view model (set once, before QML loads).
+  void setDashboard(QObject* dashboard) { m_dashboard = dashboard; }
+  QObject* dashboard() const { return m_dashboard; }
 
   // The loaded model's folder name, or the one being loaded.
   QString modelName() const;
@@ -82,6 +86,7 @@ class AppController : public QObject {
   ModelInspector* m_inspector;
   AppSettings* m_settings;
   Views m_views;
+  QObject* m_dashboard = nullptr;
   int m_retentionDays = 30;
   QString m_notice;
 };

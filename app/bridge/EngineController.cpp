@@ -10,7 +10,7 @@
 #include "ModelFolder.h"
 
 EngineController::EngineController(QObject* parent)
-    : QObject(parent), m_cancel(std::make_shared<CancelState>()) {
+    : QObject(parent), m_cancel(std::make_shared<CancelState>()), m_counters(std::make_shared<EngineCounters>()) {
   qRegisterMetaType<ErrorInfo>();
   qRegisterMetaType<GenerationRequest>();
   qRegisterMetaType<GenerationStats>();
@@ -20,7 +20,7 @@ EngineController::EngineController(QObject* parent)
   m_counter.setMaxThreadCount(1);
 
   m_thread.setObjectName(QStringLiteral("nibble-engine"));
-  m_worker = new EngineWorker(m_cancel);
+  m_worker = new EngineWorker(m_cancel, m_counters);
   m_worker->moveToThread(&m_thread);
   connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
   connect(m_worker, &EngineWorker::devicesFound, this, [this](const QVariantList& devices, const QString& def) {

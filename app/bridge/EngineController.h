@@ -16,6 +16,7 @@
 #include "GenerationTypes.h"
 
 class EngineWorker;
+class EngineCounters;
 struct CancelState;
 struct PromptContext;
 
@@ -70,6 +71,10 @@ class EngineController : public QObject {
   Q_INVOKABLE void stopGeneration();
   quint64 activeGeneration() const { return m_activeGeneration; }
 
+  // The engine's own figures (memory per device, load time, KV use, generation timings), written
+  // by the engine thread; read them from any thread with EngineCounters::snapshot().
+  std::shared_ptr<const EngineCounters> counters() const { return m_counters; }
+
   // Counts the tokens of the prompt `messages` would make, and of `draft` alone, off the GUI
   // thread; answers with tokenCountReady(serial, ...). 0 when no model is loaded.
   int requestTokenCount(const QList<ChatTurn>& messages, const QString& draft);
@@ -98,6 +103,7 @@ class EngineController : public QObject {
   void onGenerationEnded(quint64 id);
 
   std::shared_ptr<CancelState> m_cancel;
+  std::shared_ptr<EngineCounters> m_counters;
   QThread m_thread;
   EngineWorker* m_worker = nullptr;  // owned by m_thread (deleted when it finishes)
   std::shared_ptr<const PromptContext> m_prompt;

@@ -2,6 +2,8 @@
 // progress; generation goes through ChatGeneration. Everything here runs on the engine thread.
 #include "EngineWorker.h"
 
+#include <algorithm>
+
 #include <QElapsedTimer>
 
 #include "ChatGeneration.h"
@@ -12,14 +14,15 @@
 #include "nibble/devices.h"
 #include "nibble/tokenizer.h"
 
-EngineWorker::EngineWorker(std::shared_ptr<CancelState> cancel, QObject* parent)
-    : QObject(parent), m_cancel(std::move(cancel)) {}
+EngineWorker::EngineWorker(std::shared_ptr<CancelState> cancel, std::shared_ptr<EngineCounters> counters, QObject* parent)
+    : QObject(parent), m_cancel(std::move(cancel)), m_counters(std::move(counters)) {}
 
 EngineWorker::~EngineWorker() { releaseModel(); }
 
 void EngineWorker::releaseModel() {
   m_prompt.reset();
   m_model.reset();
+  if (m_counters) m_counters->modelUnloaded();
 }
 
 void EngineWorker::queryDevices() {
@@ -67,6 +70,7 @@ void EngineWorker::loadModel(const LoadRequest& request) {
   prompt->builder = builder;
   prompt->contextLength = m_model->pages_total() * m_model->page_size();
   m_prompt = prompt;
+  if (m_counters) m_counters->modelLoaded(*m_model, options.device);
 
   ModelSummary s;
   s.path = request.path;
@@ -98,8 +102,28 @@ void EngineWorker::generate(const GenerationRequest& request) {
   const quint64 id = request.id;
   auto result = generation.run(
       request, [&] { return m_cancel->generationsUpTo.load() >= id; },
-      [&](int promptTokens) { emit generationStarted(id, promptTokens); },
-      [&](const QString& content, const QString& reasoning) { emit deltaProduced(id, content, reasoning); });
+      [&](int promptTokens) {
+        if (m_counters) m_counters->kvInUse(*m_model, true);
+        emit generationStarted(id, promptTokens);
+      },
+      [&](const QString& content, const QString& reasoning) {
+        if (m_counters) m_counters->kvInUse(*m_model, true);
+        emit deltaProduced(id, content, reasoning);
+      });
+  if (m_counters) {
+    m_counters->kvInUse(*m_model, false);
+    if (result) {
+      GenerationSample g;
+      g.prefillTokensPerSecond = result->prefillTokensPerSecond;
+      g.decodeTokensPerSecond = result->decodeTokensPerSecond;
+      g.timeToFirstTokenMs = result->timeToFirstTokenMs;
+      g.promptTokens = result->promptTokens;
+      g.completionTokens = result->completionTokens;
+      g.kvCapacityTokens = m_prompt->contextLength;
+      g.kvTokens = std::min(result->promptTokens + result->completionTokens, g.kvCapacityTokens);
+      m_counters->generationFinished(g);
+    }
+  }
   if (!result)
     emit generationFailed(id, toErrorInfo(result.error(), ErrorInfo::Context::Generation));
   else

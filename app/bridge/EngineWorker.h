@@ -9,6 +9,7 @@
 
 #include <QObject>
 
+#include "EngineCounters.h"
 #include "ErrorInfo.h"
 #include "GenerationTypes.h"
 #include "LoadRequest.h"
@@ -28,7 +29,9 @@ class EngineWorker : public QObject {
   Q_OBJECT
 
  public:
-  explicit EngineWorker(std::shared_ptr<CancelState> cancel, QObject* parent = nullptr);
+  // `counters` (may be null): where the dashboard's figures are published.
+  explicit EngineWorker(std::shared_ptr<CancelState> cancel, std::shared_ptr<EngineCounters> counters = {},
+                        QObject* parent = nullptr);
   ~EngineWorker() override;
 
  public slots:
@@ -53,6 +56,7 @@ class EngineWorker : public QObject {
   void releaseModel();
 
   std::shared_ptr<CancelState> m_cancel;
+  std::shared_ptr<EngineCounters> m_counters;
   std::unique_ptr<nibble::Model> m_model;
   PromptContextPtr m_prompt;
 };

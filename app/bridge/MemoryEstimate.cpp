@@ -5,6 +5,8 @@
 
 #include <QCoreApplication>
 
+#include "nibble/plan.h"
+
 namespace {
 
 constexpr int kPageTokens = 64;
@@ -43,6 +45,23 @@ CacheType parseCacheType(const QString& name) {
 
 MemoryEstimate estimateMemory(const ModelShape& s, bool onGpu, CacheType cacheType, int context, int maxBatchTokens) {
   MemoryEstimate e;
+  if (s.planner) {
+    nibble::PlanOptions o;
+    o.context = qMax(context, 1);
+    o.max_batch_tokens = qBound(1, maxBatchTokens, 1 << 16);
+    o.page_size = kPageTokens;
+    o.kv_cache = cacheType == CacheType::Q8 ? nibble::KvCacheMode::q8
+                 : cacheType == CacheType::Q4 ? nibble::KvCacheMode::q4
+                                              : nibble::KvCacheMode::fp16;
+    auto plan = s.planner->plan(o);
+    if (plan) {
+      const nibble::MemorySplit& m = onGpu ? plan->cuda : plan->cpu;
+      e.weights = static_cast<qint64>(m.weights);
+      e.kvCache = static_cast<qint64>(m.kv_cache);
+      e.buffers = static_cast<qint64>(m.scratch + (onGpu ? plan->cuda_runtime_overhead : 0));
+      return e;
+    }
+  }
   e.weights = (!onGpu && s.quantized) ? s.parameters * 4 : s.weightBytes;
 
   const qint64 tokens = (static_cast<qint64>(qMax(context, 1)) + kPageTokens - 1) / kPageTokens * kPageTokens;

@@ -10,6 +10,7 @@
 #include "ModelFolder.h"
 #include "nibble/chat_template.h"
 #include "nibble/model.h"
+#include "nibble/plan.h"
 #include "nibble/tokenizer.h"
 
 namespace {
@@ -52,6 +53,8 @@ Inspection inspectFolder(const QString& folder) {
     templateText = QCoreApplication::translate("ModelInspector", "none (ChatML will be used)");
 
   out.shape = modelShape(*info);
+  if (auto planner = nibble::MemoryPlanner::open(dir))
+    out.shape.planner = std::make_shared<const nibble::MemoryPlanner>(std::move(*planner));
   out.devices = listDevices();
   out.card = {
       {QStringLiteral("path"), folder},
@@ -134,7 +137,9 @@ QVariantMap ModelInspector::estimate(int context, const QString& cacheType, cons
           {QStringLiteral("total"), e.total()},
           {QStringLiteral("freeBytes"), freeBytes},
           {QStringLiteral("fits"), freeBytes < 0 || e.total() <= freeBytes},
-          {QStringLiteral("cacheType"), onGpu ? cacheTypeName(parseCacheType(cacheType)) : QStringLiteral("fp32")},
+          {QStringLiteral("cacheType"), (onGpu || !m_shape.planner || parseCacheType(cacheType) == CacheType::Fp16)
+                                            ? (onGpu ? cacheTypeName(parseCacheType(cacheType)) : QStringLiteral("fp32"))
+                                            : cacheTypeName(parseCacheType(cacheType))},
           {QStringLiteral("weightsText"), formatBytes(e.weights)},
           {QStringLiteral("kvCacheText"), formatBytes(e.kvCache)},
           {QStringLiteral("buffersText"), formatBytes(e.buffers)},

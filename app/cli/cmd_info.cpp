@@ -9,12 +9,19 @@
 
 #include "args.h"
 #include "commands.h"
+#include "nibble/devices.h"
 #include "nibble/model.h"
+#include "nibble/plan.h"
 
 namespace nibble::cli {
 namespace {
 
-constexpr const char* usage = "Usage: nibble-cli info MODEL_DIR [--json]\n";
+constexpr const char* usage =
+    "Usage: nibble-cli info MODEL_DIR [--json]\n"
+    "       nibble-cli info MODEL_DIR --vram [--context N] [--cache fp16|q8|q4] [--gpu-memory GiB[,GiB...]]...\n"
+    "                       [--max-batch N] [--page-size N] [--split-layers L1,L2,...] [--json]\n"
+    "  --vram          the memory plan: weights, KV cache and scratch on the GPU (CUDA backend) and on\n"
+    "                  the CPU backend, and whether it fits each GPU (--gpu-memory, else the GPUs found)\n";
 
 std::string fmt(const char* format, double v) {
   char buf[64];
@@ -82,20 +89,131 @@ void print_text(const ModelInfo& i, std::ostream& out) {
   }
 }
 
+std::string mib(std::size_t b) { return fmt("%.1f MiB", static_cast<double>(b) / (1 << 20)); }
+std::string gib(std::size_t b) { return fmt("%.2f GiB", static_cast<double>(b) / (1ull << 30)); }
+
+nlohmann::ordered_json split_json(const MemorySplit& m) {
+  return {{"weights", m.weights}, {"kv_cache", m.kv_cache}, {"scratch", m.scratch}, {"total", m.total()}};
+}
+
+nlohmann::ordered_json plan_json(const MemoryPlan& p) {
+  nlohmann::ordered_json j = {{"path", p.model_path}, {"context", p.context}, {"kv_cache", kv_cache_mode_name(p.kv_cache)},
+                              {"kv_pages", p.kv_pages}, {"page_size", p.page_size},
+                              {"max_batch_tokens", p.max_batch_tokens}, {"file_tensor_bytes", p.file_tensor_bytes},
+                              {"cuda", split_json(p.cuda)}, {"cuda_runtime_overhead", p.cuda_runtime_overhead},
+                              {"cuda_kv_bytes_per_token", p.cuda_kv_bytes_per_token},
+                              {"cuda_supports_cache", p.cuda_supports_cache}, {"cpu", split_json(p.cpu)},
+                              {"cpu_kv_bytes_per_token", p.cpu_kv_bytes_per_token}};
+  auto& gpus = j["gpus"] = nlohmann::ordered_json::array();
+  for (const auto& g : p.gpus)
+    gpus.push_back({{"capacity_bytes", g.capacity_bytes}, {"needed_bytes", g.needed_bytes}, {"fits", g.fits},
+                    {"headroom_bytes", g.headroom_bytes}, {"max_context", g.max_context}});
+  return j;
+}
+
+void print_plan(const MemoryPlan& p, const std::vector<std::string>& gpu_names, std::ostream& out) {
+  out << "model         " << p.model_path << '\n';
+  out << "context       " << p.context << " tokens (" << p.kv_pages << " pages of " << p.page_size << "), KV cache "
+      << kv_cache_mode_name(p.kv_cache) << ", " << p.max_batch_tokens << " tokens per step\n";
+  out << "file tensors  " << mib(p.file_tensor_bytes) << "\n\n";
+  out << "              weights      kv cache     scratch      total\n";
+  auto row = [&](const char* name, const MemorySplit& m) {
+    char line[160];
+    std::snprintf(line, sizeof line, "%-13s %-12s %-12s %-12s %s\n", name, mib(m.weights).c_str(), mib(m.kv_cache).c_str(),
+                  mib(m.scratch).c_str(), mib(m.total()).c_str());
+    out << line;
+  };
+  row("gpu (cuda)", p.cuda);
+  row("cpu", p.cpu);
+  out << "\nkv per token  " << fmt("%.1f KiB", p.cuda_kv_bytes_per_token / 1024) << " on the GPU, "
+      << fmt("%.1f KiB", p.cpu_kv_bytes_per_token / 1024) << " on the CPU\n";
+  out << "cuda runtime  " << mib(p.cuda_runtime_overhead) << " allowance (context, cuBLAS, graphs)\n";
+  if (!p.cuda_supports_cache)
+    out << "note          the CUDA backend runs an fp16 KV cache only for now; " << kv_cache_mode_name(p.kv_cache)
+        << " runs on the CPU backend\n";
+  for (std::size_t i = 0; i < p.gpus.size(); ++i) {
+    const GpuFit& g = p.gpus[i];
+    out << (i == 0 ? "\n" : "") << "gpu " << gib(g.capacity_bytes);
+    if (i < gpu_names.size() && !gpu_names[i].empty()) out << " (" << gpu_names[i] << ")";
+    out << ": needs " << gib(g.needed_bytes) << (g.fits ? ", fits with " + gib(g.headroom_bytes) + " free" : ", does not fit")
+        << "; longest context that fits " << g.max_context << " tokens\n";
+  }
+}
+
+int vram_plan(const Args& args, CommandIo io) {
+  PlanOptions o;
+  long long n = 0;
+  auto int_option = [&](const char* name, int& dst, long long lo, long long hi) {
+    if (auto v = args.value(name)) {
+      if (!parse_int(*v, n) || n < lo || n > hi) {
+        io.err << "nibble-cli info: --" << name << " must be a whole number in [" << lo << ", " << hi << "]\n";
+        return false;
+      }
+      dst = static_cast<int>(n);
+    }
+    return true;
+  };
+  if (!int_option("context", o.context, 1, 1 << 24) || !int_option("max-batch", o.max_batch_tokens, 1, 65536) ||
+      !int_option("page-size", o.page_size, 1, 65536))
+    return 2;
+  if (auto c = args.value("cache"); c && !parse_kv_cache_mode(*c, o.kv_cache)) {
+    io.err << "nibble-cli info: --cache must be fp16, q8 or q4 (got '" << *c << "')\n";
+    return 2;
+  }
+  if (auto s = args.value("split-layers"); s && !parse_int_list(*s, o.split_layers)) {
+    io.err << "nibble-cli info: --split-layers takes layer indices like 12,24\n";
+    return 2;
+  }
+  std::vector<std::string> names;
+  for (const std::string& v : args.values("gpu-memory")) {
+    std::size_t at = 0;
+    while (at <= v.size()) {
+      const std::size_t comma = std::min(v.find(',', at), v.size());
+      double gb = 0;
+      if (!parse_double(v.substr(at, comma - at), gb) || gb <= 0 || gb > 1e6) {
+        io.err << "nibble-cli info: --gpu-memory takes sizes in GiB like 24 or 24,80 (got '" << v << "')\n";
+        return 2;
+      }
+      o.gpu_memory_bytes.push_back(static_cast<std::size_t>(gb * static_cast<double>(1ull << 30)));
+      names.emplace_back();
+      at = comma + 1;
+    }
+  }
+  if (o.gpu_memory_bytes.empty())
+    for (const auto& g : list_gpus()) {
+      o.gpu_memory_bytes.push_back(g.total_bytes);
+      names.push_back("cuda:" + std::to_string(g.index) + " " + g.name);
+    }
+  auto plan = plan_memory(args.positionals()[0], o);
+  if (!plan) {
+    io.err << "nibble-cli info: " << plan.error().to_string() << "\n";
+    return 1;
+  }
+  if (args.flag("json")) io.out << plan_json(*plan).dump(2) << '\n';
+  else print_plan(*plan, names, io.out);
+  return 0;
+}
+
 }  // namespace
 
 int cmd_info(int argc, char** argv, CommandIo io) {
-  Args args(argc, argv, {});
+  Args args(argc, argv, {"context", "cache", "gpu-memory", "max-batch", "page-size", "split-layers"});
   if (!args.error().empty() || args.flag("help")) {
     (args.flag("help") ? io.out : io.err) << usage;
     return args.flag("help") ? 0 : 2;
   }
-  if (auto bad = args.unknown({"json", "help"})) {
+  if (auto bad = args.unknown({"json", "help", "vram"})) {
     io.err << "nibble-cli info: unknown option " << *bad << "\n" << usage;
     return 2;
   }
   if (args.positionals().size() != 1) {
     io.err << usage;
+    return 2;
+  }
+  if (args.flag("vram")) return vram_plan(args, io);
+  if (args.value("context") || args.value("cache") || args.value("gpu-memory") || args.value("max-batch") ||
+      args.value("page-size") || args.value("split-layers")) {
+    io.err << "nibble-cli info: --context, --cache, --gpu-memory, --max-batch, --page-size and --split-layers go with --vram\n";
     return 2;
   }
   auto info = inspect_model(args.positionals()[0]);

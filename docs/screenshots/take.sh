@@ -22,3 +22,5 @@ shot conversation-dark.png conversation dark
 shot model-card.png model-card light
 shot error.png error light
 shot server-settings.png server-settings light
+shot dashboard-light.png dashboard light
+shot dashboard-dark.png dashboard dark

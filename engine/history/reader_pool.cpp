@@ -2,6 +2,8 @@
 // code path reached through a read can modify the file.
 #include "history/reader_pool.h"
 
+#include "history/rank.h"
+
 namespace nibble::history {
 
 ReaderPool::Lease::~Lease() {
@@ -29,6 +31,7 @@ Result<ReaderPool::Lease> ReaderPool::acquire() {
     db = std::make_unique<sql::Connection>(std::move(opened).value());
     db->set_busy_timeout(settings_.busy_timeout_ms);
     st = db->exec("PRAGMA query_only = 1");
+    if (st.ok()) st = register_rank_function(*db);
   } else {
     st = std::move(opened).error();
   }

@@ -3,6 +3,8 @@
 //   v2: folders, per-message template hash and speed metrics, the model library, and FTS5
 //       indexes over message text and titles kept in sync by triggers (text is indexed once a
 //       message stops streaming, so streamed deltas never touch the index).
+//   v3: the message index also keeps 2- and 3-character prefix indexes, so a prefix search
+//       (`kak*`) reads one doclist instead of merging those of every word with that prefix.
 // A migration only adds: a file from a newer build stays readable by the queries of this one.
 #include "history/schema.h"
 
@@ -117,6 +119,17 @@ INSERT INTO conversation_fts (conversation_fts) VALUES ('rebuild');
 PRAGMA user_version = 2;
 )sql";
 
+// Rebuilding the index reads every message once (about a minute for a million messages); the
+// migration runs inside one transaction after the backup copy, like every other.
+constexpr const char* kMigrateV2ToV3 = R"sql(
+DROP TABLE message_fts;
+CREATE VIRTUAL TABLE message_fts USING fts5 (
+  content, content = 'message_fts_source', content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+INSERT INTO message_fts (message_fts) VALUES ('rebuild');
+PRAGMA user_version = 3;
+)sql";
+
 struct Migration {
   int to_version;
   const char* sql;
@@ -125,6 +138,7 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kMigrateV1ToV2},
+    {3, kMigrateV2ToV3},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");

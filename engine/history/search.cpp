@@ -1,7 +1,10 @@
 // Search: title matches first (at most a quarter of the limit), then message matches, newest
-// first or by relevance (bm25 over the newest kRelevanceWindow matches). Trashed conversations
+// first or by relevance (BM25 over the newest kRelevanceWindow matches, with document
+// frequencies from the newest kRankSampleRows messages: rank.h). Trashed conversations
 // are left out unless asked for.
 #include "history/search.h"
+
+#include "history/rank.h"
 
 #include <algorithm>
 
@@ -53,16 +56,48 @@ constexpr const char* kTitleSearchRecent = NIBBLE_TITLE_SEARCH "ORDER BY convers
   "snippet(message_fts, 0, char(2), char(3), '…', 16) "                                                   \
   "FROM message_fts JOIN messages m ON m.id = message_fts.rowid JOIN conversations c ON c.id = m.conversation_id " \
   "WHERE message_fts MATCH ?1 AND (?2 OR c.trashed_at IS NULL) "
+// ?5: the phrase statistics for nibble_bm25 (rank.h), NULL for a one-phrase query.
 constexpr const char* kMessageSearchByRank =
     NIBBLE_MESSAGE_SEARCH
     "AND message_fts.rowid >= coalesce((SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 "
-    "ORDER BY rowid DESC LIMIT 1 OFFSET ?4 - 1), 0) ORDER BY rank LIMIT ?3";
+    "ORDER BY rowid DESC LIMIT 1 OFFSET ?4 - 1), 0) ORDER BY nibble_bm25(message_fts, ?5) LIMIT ?3";
+
+// Document frequencies for the ranking are counted over the newest kRankSampleRows indexed
+// messages: each count reads at most that slice of a word's doclist.
+constexpr const char* kSampleStart = "SELECT coalesce(max(id), 0) - ?1 FROM message_fts_docsize";
+constexpr const char* kSampleRows = "SELECT count(*) FROM message_fts_docsize WHERE id > ?1";
+constexpr const char* kSamplePhraseRows =
+    "SELECT count(*) FROM message_fts WHERE message_fts MATCH ?1 AND rowid > ?2";
+
+Result<std::int64_t> count_query(sql::Connection& db, const char* sql, auto&&... args) {
+  NIBBLE_ASSIGN_OR_RETURN(auto s, db.cached(sql));
+  int index = 0;
+  (s.bind(++index, args), ...);
+  NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
+  const std::int64_t v = row ? s.int64(0) : 0;
+  s.reset();
+  return v;
+}
+
+// NULL (no blob) for one phrase: its weight does not change the order.
+Result<std::vector<std::uint8_t>> rank_stats(sql::Connection& db, const std::vector<std::string>& phrases) {
+  std::vector<std::uint8_t> none;
+  if (phrases.size() < 2) return none;
+  NIBBLE_ASSIGN_OR_RETURN(std::int64_t start, count_query(db, kSampleStart, kRankSampleRows));
+  NIBBLE_ASSIGN_OR_RETURN(std::int64_t rows, count_query(db, kSampleRows, start));
+  std::vector<std::int64_t> with_phrase;
+  for (const auto& p : phrases) {
+    NIBBLE_ASSIGN_OR_RETURN(std::int64_t n, count_query(db, kSamplePhraseRows, p, start));
+    with_phrase.push_back(n);
+  }
+  return encode_rank_stats(rows, with_phrase);
+}
 constexpr const char* kMessageSearchRecent = NIBBLE_MESSAGE_SEARCH "ORDER BY message_fts.rowid DESC LIMIT ?3";
 
 }  // namespace
 
-std::string build_match_expression(std::string_view query) {
-  std::string out;
+std::vector<std::string> match_phrases(std::string_view query) {
+  std::vector<std::string> out;
   std::size_t i = 0;
   while (i < query.size()) {
     if (is_space(query[i])) {
@@ -73,7 +108,10 @@ std::string build_match_expression(std::string_view query) {
       std::size_t end = query.find('"', i + 1);
       if (end == std::string_view::npos) end = query.size();
       std::string_view phrase = query.substr(i + 1, end - i - 1);
-      if (has_word_char(phrase)) append_phrase(out, phrase);
+      if (has_word_char(phrase)) {
+        out.emplace_back();
+        append_phrase(out.back(), phrase);
+      }
       i = end + 1;
       continue;
     }
@@ -87,8 +125,18 @@ std::string build_match_expression(std::string_view query) {
       prefix = true;
     }
     if (!has_word_char(word)) continue;
-    append_phrase(out, word);
-    if (prefix && utf8_length(word) >= 2) out += '*';
+    out.emplace_back();
+    append_phrase(out.back(), word);
+    if (prefix && utf8_length(word) >= 2) out.back() += '*';
+  }
+  return out;
+}
+
+std::string build_match_expression(std::string_view query) {
+  std::string out;
+  for (const auto& phrase : match_phrases(query)) {
+    if (!out.empty()) out += ' ';
+    out += phrase;
   }
   return out;
 }
@@ -114,7 +162,12 @@ HighlightedText parse_highlights(std::string_view marked) {
 
 Result<std::vector<SearchHit>> run_search(sql::Connection& db, std::string_view query, const SearchOptions& options) {
   std::vector<SearchHit> hits;
-  const std::string expr = build_match_expression(query);
+  const std::vector<std::string> phrases = match_phrases(query);
+  std::string expr;
+  for (const auto& phrase : phrases) {
+    if (!expr.empty()) expr += ' ';
+    expr += phrase;
+  }
   if (expr.empty() || options.limit == 0) return hits;
 
   const auto title_limit = static_cast<std::int64_t>(std::max<std::size_t>(1, options.limit / 4));
@@ -138,7 +191,12 @@ Result<std::vector<SearchHit>> run_search(sql::Connection& db, std::string_view 
   NIBBLE_ASSIGN_OR_RETURN(
       auto s, db.cached(options.order == SearchOrder::recent ? kMessageSearchRecent : kMessageSearchByRank));
   s.bind(1, expr).bind(2, options.include_trashed).bind(3, message_limit);
-  if (options.order == SearchOrder::relevance) s.bind(4, kRelevanceWindow);
+  if (options.order == SearchOrder::relevance) {
+    s.bind(4, kRelevanceWindow);
+    NIBBLE_ASSIGN_OR_RETURN(auto stats, rank_stats(db, phrases));
+    if (stats.empty()) s.bind_null(5);
+    else s.bind_blob(5, stats.data(), stats.size());
+  }
   for (;;) {
     NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
     if (!row) break;

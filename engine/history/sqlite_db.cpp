@@ -92,6 +92,12 @@ StatementView& StatementView::bind(int index, std::string_view text) {
   return *this;
 }
 
+StatementView& StatementView::bind_blob(int index, const void* data, std::size_t bytes) {
+  int rc = sqlite3_bind_blob64(stmt_, index, data, bytes, SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;
+  return *this;
+}
+
 StatementView& StatementView::bind_null(int index) {
   int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK && bind_error_ == 0) bind_error_ = rc;

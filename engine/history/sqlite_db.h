@@ -39,6 +39,7 @@ class StatementView {
   StatementView& bind(int index, std::string_view text);
   StatementView& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
   StatementView& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+  StatementView& bind_blob(int index, const void* data, std::size_t bytes);
   StatementView& bind_null(int index);
   template <class T>
   StatementView& bind(int index, const std::optional<T>& value) {

@@ -2,6 +2,7 @@
 #include "model/model_impl.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -53,6 +54,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path, const LoadOp
 }
 
 Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const LoadOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
   NIBBLE_ASSIGN_OR_RETURN(auto weights, WeightSource::open(path));
   const ModelSpec& spec = weights->spec();
   NIBBLE_TRY(check_options(o, spec));
@@ -61,6 +63,7 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
   m->spec_ = spec;
   m->max_rows_ = o.max_batch_tokens;
   m->page_size_ = o.page_size;
+  m->device_ = o.device == "cuda" ? "cuda:0" : o.device;
   const int context = o.context > 0 ? o.context : std::min(spec.max_positions, 8192);
   const int n_pages = (context + o.page_size - 1) / o.page_size;
   m->pages_ = std::make_unique<PagePool>(n_pages);
@@ -103,7 +106,21 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     m->segments_.push_back(std::move(seg));
   }
   if (n_seg > 1) m->boundary_.assign(static_cast<std::size_t>(o.max_batch_tokens) * spec.hidden_size, 0.0f);
+  m->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return std::unique_ptr<Model>(std::move(m));
+}
+
+std::vector<DeviceMemoryUse> ModelImpl::memory_use() const {
+  // Every segment lives on the one backend the model was loaded onto.
+  DeviceMemoryUse d;
+  d.device = device_;
+  for (const auto& seg : segments_) {
+    const Segment::MemoryUse u = seg->memory_use();
+    d.weights += u.weights;
+    d.kv_cache += u.kv_cache;
+    d.scratch += u.scratch;
+  }
+  return {d};
 }
 
 Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {

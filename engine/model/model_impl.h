@@ -30,6 +30,8 @@ class ModelImpl final : public Model {
   void free_pages(std::span<const std::int32_t> pages) override { pages_->release(pages); }
   Status forward(std::span<const ForwardSeq> seqs, std::vector<float>& logits) override;
   std::unique_ptr<Sequence> new_sequence() override;
+  std::vector<DeviceMemoryUse> memory_use() const override;
+  double load_seconds() const override { return load_seconds_; }
 
   // Runs a validated plan through the segment chain; logits: [plan.logit_rows.size()][vocab].
   Status forward_plan(const BatchPlan& plan, float* logits);
@@ -41,6 +43,8 @@ class ModelImpl final : public Model {
   ModelSpec spec_;
   int max_rows_ = 0;
   int page_size_ = 0;
+  std::string device_;
+  double load_seconds_ = 0;
   std::unique_ptr<ThreadPool> pool_;                 // destroyed last: segments run on it
   std::vector<std::unique_ptr<Backend>> backends_;
   std::vector<std::unique_ptr<Segment>> segments_;   // in layer order

@@ -81,7 +81,7 @@ ApplicationWindow {
     readonly property var engine: app ? app.engine : null
     readonly property var chat: app ? app.chat : null
     readonly property var settings: app ? app.settings : null
-    // 0: chat, 1: model library
+    // 0: chat, 1: model library, 2: dashboard
     property int page: 0
 
     function openModelPath(path) {
@@ -100,6 +100,7 @@ ApplicationWindow {
         sidebarVisible: window.settings ? window.settings.sidebarVisible : true
         onToggleSidebar: if (window.settings) window.settings.sidebarVisible = !window.settings.sidebarVisible
         onShowLibrary: window.page = window.page === 1 ? 0 : 1
+        onShowDashboard: window.page = window.page === 2 ? 0 : 2
         onShowSettings: settingsDialog.open()
         onOpenModel: openDialog.open()
     }
@@ -138,6 +139,16 @@ ApplicationWindow {
                 engine: window.engine
                 onLoadRequested: (path) => window.openModelPath(path)
                 onCloseRequested: window.page = 0
+            }
+
+            // Loaded only while shown: its chart and 1 Hz polling cost nothing otherwise.
+            Loader {
+                active: window.page === 2
+                sourceComponent: DashboardPage {
+                    objectName: "dashboardPage"
+                    dashboard: app ? app.dashboard : null
+                    onCloseRequested: window.page = 0
+                }
             }
         }
     }

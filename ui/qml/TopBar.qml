@@ -12,6 +12,7 @@ ToolBar {
     property bool sidebarVisible: true
     signal toggleSidebar()
     signal showLibrary()
+    signal showDashboard()
     signal showSettings()
     signal openModel()
 
@@ -76,6 +77,12 @@ ToolBar {
             text: qsTr("Models")
             Accessible.name: qsTr("Model library")
             onClicked: bar.showLibrary()
+        }
+        ToolButton {
+            objectName: "dashboardButton"
+            text: qsTr("Dashboard")
+            Accessible.name: qsTr("Memory and speed dashboard")
+            onClicked: bar.showDashboard()
         }
         ToolButton {
             text: qsTr("Settings")

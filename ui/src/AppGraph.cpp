@@ -14,8 +14,11 @@ AppGraph::AppGraph(const Options& options)
       library(&history, &inspector, &settings),
       chat(&engine, &history, &presets),
       app(&engine, &history, &inspector, &settings),
-      server(&engine, &settings) {
+      server(&engine, &settings),
+      dashboardMonitor(&engine),
+      dashboard(&dashboardMonitor) {
   app.setViews({&chat, &conversations, &library, &presets, &theme});
+  app.setDashboard(&dashboard);
   if (!history.available())
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations cannot be saved: %1 (%2)")
                       .arg(history.openError().title, history.openError().message));

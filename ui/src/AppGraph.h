@@ -11,6 +11,8 @@
 #include "AppSettings.h"
 #include "ChatController.h"
 #include "ConversationListModel.h"
+#include "DashboardMonitor.h"
+#include "DashboardViewModel.h"
 #include "EngineController.h"
 #include "HistoryService.h"
 #include "ModelInspector.h"
@@ -45,4 +47,6 @@ class AppGraph {
   ChatController chat;
   AppController app;
   ServerController server;  // the local API server (settings: serverEnabled/Port/ApiKey)
+  DashboardMonitor dashboardMonitor;   // destroyed first: waits for a poll in flight
+  DashboardViewModel dashboard;
 };

@@ -7,6 +7,7 @@
 #include "AppSettings.h"
 #include "ChatController.h"
 #include "ConversationListModel.h"
+#include "DashboardViewModel.h"
 #include "EngineController.h"
 #include "ErrorInfo.h"
 #include "HistoryService.h"
@@ -33,4 +34,5 @@ void registerNibbleQmlTypes() {
   qmlRegisterUncreatableType<ModelLibraryModel>(uri, 1, 0, "ModelLibraryModel", why);
   qmlRegisterUncreatableType<PresetModel>(uri, 1, 0, "PresetModel", why);
   qmlRegisterUncreatableType<ThemeController>(uri, 1, 0, "ThemeController", why);
+  qmlRegisterUncreatableType<DashboardViewModel>(uri, 1, 0, "DashboardViewModel", why);
 }

@@ -2,6 +2,9 @@
 // then a delay for layout and animations, then QQuickWindow::grabWindow.
 #include "ScreenshotDirector.h"
 
+#include <functional>
+#include <memory>
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFile>
@@ -44,7 +47,7 @@ const char* kReasoning =
 
 QStringList ScreenshotDirector::states() {
   return {QStringLiteral("empty"), QStringLiteral("conversation"), QStringLiteral("model-card"), QStringLiteral("error"),
-          QStringLiteral("server-settings")};
+          QStringLiteral("dashboard"), QStringLiteral("server-settings")};
 }
 
 ScreenshotDirector::ScreenshotDirector(QQuickWindow* window, const Services& services, QString state, QString file,
@@ -106,7 +109,46 @@ void ScreenshotDirector::stage() {
     m_s.inspector->inspect(dir);
     return;
   }
+  if (m_state == QLatin1String("dashboard")) return stageDashboard();
   fail(QStringLiteral("unknown state '%1'").arg(m_state));
+}
+
+void ScreenshotDirector::stageDashboard() {
+  // A few real replies fill the timeline; then, on the dashboard, longer replies run until the
+  // page shows one in progress (its KV cache in use), and the window is captured then.
+  static const char* const prompts[] = {"Define kettle.", "Define harbour.", "What is a lexicon?", "Define lantern."};
+  constexpr int kShort = 4, kLongTries = 6;
+  QString story;
+  for (int i = 0; i < 40; ++i) story += QStringLiteral("The harbour lanterns glow over the boats at night. ");
+  story += QStringLiteral("Tell me a long story about this harbour.");
+  auto step = std::make_shared<int>(0);
+  auto captured = std::make_shared<bool>(false);
+  auto next = std::make_shared<std::function<void()>>();
+  *next = [this, step, captured, story] {
+    const int i = (*step)++;
+    if (*captured || i >= kShort + kLongTries) return;
+    if (!m_s.chat->send(i < kShort ? QString::fromUtf8(prompts[i]) : story))
+      return fail(QStringLiteral("the chat refused a message"));
+    if (i == kShort) m_window->setProperty("page", 2);
+  };
+  auto* watch = new QTimer(this);
+  watch->setInterval(20);
+  connect(watch, &QTimer::timeout, this, [this, watch, captured, step] {
+    if (*step <= kShort) return;
+    auto* page = m_window->findChild<QQuickItem*>(QStringLiteral("dashboardPage"));
+    QObject* vm = page ? page->property("dashboard").value<QObject*>() : nullptr;
+    if (vm && !*captured && vm->property("intervalMs").toInt() != 100) vm->setProperty("intervalMs", 100);
+    const bool running = vm && vm->property("generating").toBool() && vm->property("kvFill").toDouble() > 0;
+    if (running || *step >= kShort + kLongTries) {
+      *captured = true;
+      watch->stop();
+      if (vm) vm->setProperty("intervalMs", 60000);  // hold the shown poll while the window settles
+      capture(running ? 120 : 1500);
+    }
+  });
+  watch->start();
+  connect(m_s.chat, &ChatController::replyFinished, this, [next] { QTimer::singleShot(100, *next); });
+  (*next)();
 }
 
 void ScreenshotDirector::seedConversation() {

@@ -1,5 +1,5 @@
 // ScreenshotDirector: the developer option `nibble --screenshot FILE --state NAME`: puts the
-// running window into a named state (empty, conversation, model-card, error), waits for it to
+// running window into a named state (empty, conversation, model-card, error, dashboard), waits for it to
 // settle, saves the window as PNG and quits. Used to make docs/screenshots; main.cpp builds it
 // only when asked, always with a scratch history database.
 #pragma once
@@ -36,6 +36,7 @@ class ScreenshotDirector : public QObject {
  private:
   void stage();
   void seedConversation();
+  void stageDashboard();
   // Drops `folder` on the window as a file manager would (drag enter, move, drop).
   void dropFolder(const QString& folder);
   void capture(int settleMs);

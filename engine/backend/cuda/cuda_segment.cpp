@@ -162,6 +162,7 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
   }
   if (opts_.has_head) {
     NIBBLE_ASSIGN_OR_RETURN(final_norm_, upload_norm(w, "model.norm.weight", hidden));
+    weight_bytes_ += final_norm_.size();
     NIBBLE_ASSIGN_OR_RETURN(LinearDesc hd, w.head());
     if (sp.tie_word_embeddings && hd.format == LinearFormat::f16 && embed_.data()) {
       head_.K = hidden;
@@ -177,6 +178,7 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
   const RopeTable rt = rope_table(sp.rope, sp.head_dim);
   NIBBLE_ASSIGN_OR_RETURN(inv_freq_, DeviceBuffer::allocate(rt.inv_freq.size() * 4, "RoPE table"));
   NIBBLE_TRY(inv_freq_.upload(rt.inv_freq.data(), rt.inv_freq.size() * 4, 0, "RoPE table"));
+  weight_bytes_ += inv_freq_.size();
   attn_factor_ = rt.attention_scaling;
   return report(0);
 }

@@ -27,7 +27,7 @@ using TimestampMs = std::int64_t;  // Unix time in milliseconds (UTC)
 
 // The schema version this build writes; older files are migrated forward on open, newer ones
 // are opened read-only.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 enum class Role : std::uint8_t { system, user, assistant, tool };
 enum class MessageStatus : std::uint8_t {

@@ -83,6 +83,16 @@ struct ForwardSeq {
 
 class Sequence;
 
+// Bytes a loaded model holds on one device, by category, as its backend counted its allocations
+// (the same split as the memory plan, nibble/plan.h).
+struct DeviceMemoryUse {
+  std::string device;          // "cpu", "cuda:0"
+  std::size_t weights = 0;     // linear layers, embedding, head, norms, RoPE table
+  std::size_t kv_cache = 0;    // K and V pages of every layer
+  std::size_t scratch = 0;     // activations of one forward step, logits, kernel workspaces
+  std::size_t total() const { return weights + kv_cache + scratch; }
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -95,6 +105,11 @@ class Model {
   virtual int max_batch_tokens() const = 0;
   virtual int page_size() const = 0;
   virtual const std::vector<int>& stop_ids() const = 0;
+
+  // What this model holds per device (one entry per device in layer order), and how long
+  // Model::load took (seconds, wall clock, file mapping to the last byte placed).
+  virtual std::vector<DeviceMemoryUse> memory_use() const { return {}; }
+  virtual double load_seconds() const { return 0; }
 
   // The KV page pool: a simple free list (the runtime builds its allocator on top).
   virtual int pages_total() const = 0;

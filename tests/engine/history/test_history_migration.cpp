@@ -125,6 +125,78 @@ TEST(HistoryMigration, VersionOneOpensUpgradesAndKeepsEverything) {
   EXPECT_EQ(read_bytes(report.backup_path), backup_bytes);
 }
 
+TEST(HistoryMigration, FixtureMatchesWhatMigrationStepTwoCreates) {
+  ScratchDir dir;
+  load_sql_fixture("v2.sql", dir.file("fixture.db"));
+  auto made = sql::Connection::open(dir.file("made.db"), sql::OpenMode::read_write_create);
+  ASSERT_TRUE(made.ok());
+  ASSERT_TRUE(migrate(*made, 2).ok());
+  EXPECT_EQ(*read_schema_version(*made), 2);
+  made->close();
+  auto expected = schema_rows(dir.file("made.db"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(schema_rows(dir.file("fixture.db")), expected);
+}
+
+TEST(HistoryMigration, VersionTwoOpensUpgradesAndKeepsEverything) {
+  ScratchDir dir;
+  const std::string path = dir.file("history.db");
+  load_sql_fixture("v2.sql", path);
+  auto store = open_ok(path);
+  ASSERT_TRUE(store);
+  const auto report = store->open_report();
+  EXPECT_EQ(report.found_version, 2);
+  EXPECT_EQ(report.schema_version, kSchemaVersion);
+  EXPECT_EQ(report.recovered_messages, 1);
+  ASSERT_FALSE(report.backup_path.empty());
+  EXPECT_EQ(report.backup_path.rfind(path + ".v2-", 0), 0u) << report.backup_path;
+  EXPECT_EQ(raw_int(report.backup_path, "PRAGMA user_version"), 2);
+  ScratchDir reference;
+  load_sql_fixture("v2.sql", reference.file("v2.db"));
+  EXPECT_EQ(schema_rows(report.backup_path), schema_rows(reference.file("v2.db")));
+
+  auto c = store->conversation(1);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->folder, "Kitchen");
+  EXPECT_TRUE(c->pinned);
+  auto tree = store->tree(1);
+  ASSERT_TRUE(tree.ok());
+  auto path_ids = selected_path(*tree);
+  ASSERT_EQ(path_ids.size(), 4u);
+  EXPECT_EQ(path_ids[1]->id, 3);
+  EXPECT_EQ(siblings(*tree, 3).size(), 2u);
+  EXPECT_EQ(path_ids[3]->template_hash, "9f2c41d0");
+  EXPECT_EQ(path_ids[3]->metrics.time_to_first_token_ms, 35.25);
+  EXPECT_EQ(path_ids[3]->metrics.decode_tokens_per_s, 117.5);
+  auto crashed = store->message(8);
+  ASSERT_TRUE(crashed.ok());
+  EXPECT_EQ(crashed->status, MessageStatus::interrupted);
+  EXPECT_EQ(crashed->content, "Once upon a time");
+  auto models = store->models();
+  ASSERT_TRUE(models.ok());
+  ASSERT_EQ(models->size(), 1u);
+  EXPECT_EQ((*models)[0].architecture, "MistralForCausalLM");
+  EXPECT_EQ((*models)[0].size_bytes, 4703010816);
+
+  // The rebuilt index answers words, phrases and (through the new prefix index) prefixes.
+  auto hits = store->search("hydration");
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].message_id, 5);
+  EXPECT_EQ(store->search("upon")->size(), 1u);
+  EXPECT_EQ(store->search("\"room temperature\"")->size(), 1u);
+  auto prefix = store->search("hyd*");
+  ASSERT_TRUE(prefix.ok());
+  ASSERT_EQ(prefix->size(), 1u);
+  EXPECT_EQ((*prefix)[0].message_id, 5);
+  EXPECT_EQ(store->search("te*")->size(), 2u);  // "temperature" (message 2), "Tell" (message 7)
+  EXPECT_EQ(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'message_fts' AND sql LIKE "
+                          "'%prefix = ''2 3''%'"),
+            1);
+  EXPECT_TRUE(store->check_integrity().ok());
+  ASSERT_TRUE(store->close().ok());
+}
+
 TEST(HistoryMigration, FailedMigrationLeavesTheOldVersionInPlace) {
   ScratchDir dir;
   const std::string path = dir.file("history.db");

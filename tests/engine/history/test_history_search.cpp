@@ -2,6 +2,12 @@
 // title and message hits, trash filtering, order, and that streaming text is indexed once the
 // message is finished or interrupted.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
 
 #include "history/search.h"
 #include "history_test_util.h"
@@ -193,6 +199,68 @@ TEST_F(HistorySearchTest, RelevanceRanksTheNewestMatchesOfVeryCommonWords) {
   EXPECT_NE((*newest_first)[0].snippet.text.find("number " + std::to_string(n - 1)), std::string::npos)
       << (*newest_first)[0].snippet.text;
   EXPECT_EQ(store->search("rareword")->size(), 1u);
+}
+
+
+TEST_F(HistorySearchTest, RelevanceOrderIsSqliteBm25WhileTheIndexFitsTheSample) {
+  // Random messages over a small vocabulary with skewed word frequencies; for several multi-phrase
+  // queries the i-th hit must carry the i-th best score that SQLite's own bm25() gives.
+  const std::vector<std::string> vocabulary = {"zorb", "quix", "flam", "trell", "vosk", "plim", "drax",
+                                               "kem", "yurt", "snib", "wolk", "frem"};
+  std::mt19937 rng(7);
+  std::discrete_distribution<int> word({30, 22, 15, 10, 8, 6, 5, 4, 3, 2, 2, 1});
+  std::uniform_int_distribution<int> length(2, 40);
+  ConversationTree tree;
+  tree.conversation.title = "bulk";
+  for (int i = 0; i < 400; ++i) {
+    Message m;
+    m.id = i + 100;
+    if (i > 0) m.parent_id = i + 99;
+    m.role = i % 2 ? Role::assistant : Role::user;
+    const int n = length(rng);
+    for (int k = 0; k < n; ++k) m.content += (k ? " " : "") + vocabulary[static_cast<std::size_t>(word(rng))];
+    tree.messages.push_back(m);
+  }
+  wait_ok(store->import_trees({tree}));
+
+  sqlite3* oracle = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(store->path().c_str(), &oracle, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  for (const char* query : {"zorb quix", "quix vosk", "kem \"zorb quix\"", "fl* trell", "snib wolk zorb", "flam"}) {
+    SCOPED_TRACE(query);
+    SearchOptions relevance;
+    relevance.order = SearchOrder::relevance;
+    relevance.limit = 40;
+    auto hits = store->search(query, relevance);
+    ASSERT_TRUE(hits.ok()) << hits.error().to_string();
+    std::map<MessageId, double> score;
+    std::vector<double> best;
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(oracle,
+                                 "SELECT rowid, bm25(message_fts) FROM message_fts WHERE message_fts MATCH ?1 "
+                                 "ORDER BY bm25(message_fts)",
+                                 -1, &stmt, nullptr),
+              SQLITE_OK);
+    const std::string expr = build_match_expression(query);
+    sqlite3_bind_text(stmt, 1, expr.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      score[sqlite3_column_int64(stmt, 0)] = sqlite3_column_double(stmt, 1);
+      best.push_back(sqlite3_column_double(stmt, 1));
+    }
+    sqlite3_finalize(stmt);
+    ASSERT_GE(best.size(), 2u);
+    std::size_t messages = 0;
+    for (const auto& h : *hits) {
+      if (!h.message_id) continue;  // a title hit
+      const MessageId id = *h.message_id;
+      ASSERT_TRUE(score.count(id)) << id;
+      ASSERT_LT(messages, best.size());
+      EXPECT_NEAR(score[id], best[messages], 1e-9 * std::max(1.0, std::abs(best[messages])))
+          << "hit " << messages << " is message " << id;
+      ++messages;
+    }
+    EXPECT_EQ(messages, std::min<std::size_t>(40, best.size()));
+  }
+  sqlite3_close(oracle);
 }
 
 }  // namespace

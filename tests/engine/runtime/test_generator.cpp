@@ -432,7 +432,15 @@ TEST(Generator, SpeculativeSamplingKeepsTheDistribution) {
   auto draft = Model::load(std::string(NIBBLE_TEST_DATA_DIR) + "/models/dictlm-16m-exl2-4.0", dopt);
   ASSERT_TRUE(tok && m && draft);
   const auto prompt = encode(*tok, "The meaning of the word apple is");
+#ifdef __SANITIZE_ADDRESS__
+  // Under AddressSanitizer the run is ~10x slower: the sanitizer stage exercises both paths on fewer
+  // samples for memory errors; the distribution check below runs in the plain build.
+  constexpr int N = 120;
+  constexpr bool kCheckDistribution = false;
+#else
   constexpr int N = 600;
+  constexpr bool kCheckDistribution = true;
+#endif
   auto histogram = [&](DraftMode mode) {
     std::vector<JobSettings> jobs;
     for (int s = 0; s < N; ++s) {
@@ -461,6 +469,7 @@ TEST(Generator, SpeculativeSamplingKeepsTheDistribution) {
   auto [plain, a0] = histogram(DraftMode::none);
   auto [spec, accepted] = histogram(DraftMode::model);
   EXPECT_GT(accepted, N / 4);  // the draft path was exercised
+  if (!kCheckDistribution) return;
   // Two-sample chi-square over (first, second) token pairs; rare pairs pooled.
   std::map<std::vector<std::int32_t>, std::pair<int, int>> bins;
   for (auto& [k, v] : plain) bins[k].first += v;

@@ -1,0 +1,100 @@
+// Public memory plan: how many bytes a model folder will take on a device before it is loaded,
+// split the way the backends count what they allocate (weights, KV cache, scratch), for a context
+// length, KV cache type and batch/page settings, with a fits / does-not-fit verdict for given GPU
+// memory sizes. Computed from config.json and the safetensors headers only (no weight bytes are
+// read except EXL2 permutations and GPTQ zero points/act-order tables, which decide buffer sizes).
+// Implemented in engine/plan; used by the app (model card, quantization wizard), `nibble-cli info
+// --vram` and tests. The numbers follow the allocation code of engine/backend/cpu and
+// engine/backend/cuda; keep them in step when a backend changes what it allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nibble/error.h"
+#include "nibble/model.h"
+
+namespace nibble {
+
+// Bytes by category, the same split Model::memory_use() reports for a loaded model.
+struct MemorySplit {
+  std::size_t weights = 0;   // linear layers, embedding, head, norms, RoPE table
+  std::size_t kv_cache = 0;  // K and V pages of every layer
+  std::size_t scratch = 0;   // activations of one forward step, logits, kernel workspaces
+  std::size_t total() const { return weights + kv_cache + scratch; }
+};
+
+struct PlanOptions {
+  int context = 0;               // KV cache capacity in tokens; 0 = min(max positions, 8192) as Model::load
+  int max_batch_tokens = 512;    // LoadOptions::max_batch_tokens
+  int page_size = 64;            // LoadOptions::page_size
+  std::vector<int> split_layers; // LoadOptions::split_layers (segments on one device)
+  KvCacheMode kv_cache = KvCacheMode::fp16;
+  int gpu_sm_count = 132;        // SMs sizing the quantized GEMV split plan (H100 SXM); plan_memory only
+  std::vector<std::size_t> gpu_memory_bytes;  // GPUs to give a verdict for (e.g. 24 GiB, 80 GiB)
+};
+
+// A verdict for one GPU size: needed = the CUDA split + runtime_overhead.
+struct GpuFit {
+  std::size_t capacity_bytes = 0;
+  std::size_t needed_bytes = 0;
+  bool fits = false;
+  std::size_t headroom_bytes = 0;  // capacity - needed when it fits, else 0
+  // The longest context (whole pages, at most the model's max positions) that still fits with
+  // these settings; 0 when even the weights and scratch do not fit.
+  int max_context = 0;
+};
+
+struct MemoryPlan {
+  std::string model_path;
+  int context = 0;                  // tokens the KV cache holds (whole pages)
+  int kv_pages = 0;
+  int page_size = 0;
+  int max_batch_tokens = 0;
+  KvCacheMode kv_cache = KvCacheMode::fp16;
+  std::size_t file_tensor_bytes = 0;   // sum of the tensors' bytes in the weight files (headers)
+  // Bytes of K+V one token adds on each backend (per-layer layout, all layers).
+  double cuda_kv_bytes_per_token = 0;
+  double cpu_kv_bytes_per_token = 0;
+  MemorySplit cuda;                 // what the CUDA backend allocates (cudaMalloc, by its counters)
+  MemorySplit cpu;                  // what the CPU backend allocates (host memory, by its counters)
+  // Device memory the CUDA runtime takes besides our buffers (context, cuBLAS workspace, graph
+  // pools, allocation rounding): an allowance, not a count.
+  std::size_t cuda_runtime_overhead = 0;
+  bool cuda_supports_cache = true;  // false: the CUDA backend refuses this KV cache type for now
+  std::vector<GpuFit> gpus;         // one per PlanOptions::gpu_memory_bytes, same order
+};
+
+// A model folder's per-layer byte counts, read once; plan() is then arithmetic only (cheap enough
+// for a slider on the GUI thread). Copies share the counts.
+class MemoryPlanner {
+ public:
+  // Reads `model_path` (a model folder or a file in one); not_found / format errors as
+  // Model::load would give them. `gpu_sm_count`: see PlanOptions.
+  static Result<MemoryPlanner> open(const std::string& model_path, int gpu_sm_count = 132);
+  // invalid_argument naming the bad option.
+  Result<MemoryPlan> plan(const PlanOptions& options) const;
+
+  struct Costs;
+
+ private:
+  std::shared_ptr<const Costs> costs_;
+};
+
+// MemoryPlanner::open(model_path, options.gpu_sm_count) then plan(options).
+Result<MemoryPlan> plan_memory(const std::string& model_path, const PlanOptions& options = {});
+
+// The KV cache bytes of one layer's K or V pool holding `positions` positions of `kv_heads` x
+// `head_dim` values: fp16 2 bytes a value (GPU); fp32 4 (the CPU backend's fp16 mode); q8 one
+// byte + a 4-byte scale per group of 32 values (head_dim when 32 does not divide it); q4 half a
+// byte + a 4-byte scale and a 4-byte minimum per group.
+enum class KvLayout : std::uint8_t { fp16, fp32, q8, q4 };
+std::size_t kv_pool_bytes(KvLayout layout, std::size_t positions, int kv_heads, int head_dim);
+
+const char* kv_cache_mode_name(KvCacheMode mode);              // "fp16", "q8", "q4"
+bool parse_kv_cache_mode(const std::string& name, KvCacheMode& out);
+
+}  // namespace nibble
