@@ -23,6 +23,7 @@ class AppController : public QObject {
   Q_PROPERTY(QObject* library READ library CONSTANT)
   Q_PROPERTY(QObject* presets READ presets CONSTANT)
   Q_PROPERTY(QObject* theme READ theme CONSTANT)
+  Q_PROPERTY(QObject* quantizer READ quantizer CONSTANT)
   Q_PROPERTY(QString modelName READ modelName NOTIFY modelChanged)
   Q_PROPERTY(QString modelPath READ modelPath NOTIFY modelChanged)
   Q_PROPERTY(QString deviceName READ deviceName NOTIFY deviceChanged)
@@ -36,6 +37,7 @@ class AppController : public QObject {
     QObject* library = nullptr;
     QObject* presets = nullptr;
     QObject* theme = nullptr;
+    QObject* quantizer = nullptr;  // the quantization wizard
   };
 
   AppController(EngineController* engine, HistoryService* history, ModelInspector* inspector, AppSettings* settings,
@@ -53,6 +55,7 @@ class AppController : public QObject {
   QObject* library() const { return m_views.library; }
   QObject* presets() const { return m_views.presets; }
   QObject* theme() const { return m_views.theme; }
+  QObject* quantizer() const { return m_views.quantizer; }
 
   // The loaded model's folder name, or the one being loaded.
   QString modelName() const;

@@ -21,3 +21,8 @@ shot conversation-light.png conversation light
 shot conversation-dark.png conversation dark
 shot model-card.png model-card light
 shot error.png error light
+for theme in light dark; do
+  for state in source target calibration output running result; do
+    shot "quantize-$state-$theme.png" "quantize-$state" "$theme"
+  done
+done

@@ -102,6 +102,7 @@ ApplicationWindow {
         onShowLibrary: window.page = window.page === 1 ? 0 : 1
         onShowSettings: settingsDialog.open()
         onOpenModel: openDialog.open()
+        onShowQuantizer: if (app && app.quantizer) app.quantizer.active = true
     }
 
     RowLayout {
@@ -173,6 +174,11 @@ ApplicationWindow {
     ErrorDialog {
         id: errorDialog
         objectName: "errorDialog"
+    }
+
+    QuantizeWizard {
+        wizard: app ? app.quantizer : null
+        engine: window.engine
     }
 
     SettingsDialog {

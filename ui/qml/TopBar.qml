@@ -14,6 +14,7 @@ ToolBar {
     signal showLibrary()
     signal showSettings()
     signal openModel()
+    signal showQuantizer()
 
     readonly property bool loading: engine ? engine.modelState === EngineController.Loading : false
     Accessible.name: qsTr("Main toolbar")
@@ -76,6 +77,11 @@ ToolBar {
             text: qsTr("Models")
             Accessible.name: qsTr("Model library")
             onClicked: bar.showLibrary()
+        }
+        ToolButton {
+            text: qsTr("Quantize")
+            Accessible.name: qsTr("Open the quantization wizard")
+            onClicked: bar.showQuantizer()
         }
         ToolButton {
             text: qsTr("Settings")

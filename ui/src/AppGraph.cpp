@@ -13,8 +13,10 @@ AppGraph::AppGraph(const Options& options)
       conversations(&history),
       library(&history, &inspector, &settings),
       chat(&engine, &history, &presets),
-      app(&engine, &history, &inspector, &settings) {
-  app.setViews({&chat, &conversations, &library, &presets, &theme});
+      app(&engine, &history, &inspector, &settings),
+      quantizeService(&settings),
+      quantizer(&quantizeService, &engine, &app, &settings) {
+  app.setViews({&chat, &conversations, &library, &presets, &theme, &quantizer});
   if (!history.available())
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations cannot be saved: %1 (%2)")
                       .arg(history.openError().title, history.openError().message));
@@ -22,6 +24,8 @@ AppGraph::AppGraph(const Options& options)
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations are shown but not saved: %1").arg(history.readOnlyReason()));
   else if (history.sharedWithAnotherInstance())
     app.setNotice(QCoreApplication::translate("AppGraph", "Another Nibble is using this history; replies it is writing are left alone."));
+  else if (!quantizer.resumableJobs().isEmpty())
+    app.setNotice(QCoreApplication::translate("AppGraph", "An unfinished quantization job can be resumed: open Quantize."));
 }
 
 void AppGraph::refreshViews() {

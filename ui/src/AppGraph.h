@@ -16,6 +16,8 @@
 #include "ModelInspector.h"
 #include "ModelLibraryModel.h"
 #include "PresetModel.h"
+#include "QuantizeService.h"
+#include "QuantizeWizard.h"
 #include "ThemeController.h"
 
 class AppGraph {
@@ -43,4 +45,6 @@ class AppGraph {
   ModelLibraryModel library;
   ChatController chat;
   AppController app;
+  QuantizeService quantizeService;
+  QuantizeWizard quantizer;
 };

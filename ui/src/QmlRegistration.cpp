@@ -14,6 +14,7 @@
 #include "ModelInspector.h"
 #include "ModelLibraryModel.h"
 #include "PresetModel.h"
+#include "QuantizeWizard.h"
 #include "ThemeController.h"
 
 void registerNibbleQmlTypes() {
@@ -33,4 +34,5 @@ void registerNibbleQmlTypes() {
   qmlRegisterUncreatableType<ModelLibraryModel>(uri, 1, 0, "ModelLibraryModel", why);
   qmlRegisterUncreatableType<PresetModel>(uri, 1, 0, "PresetModel", why);
   qmlRegisterUncreatableType<ThemeController>(uri, 1, 0, "ThemeController", why);
+  qmlRegisterUncreatableType<QuantizeWizard>(uri, 1, 0, "QuantizeWizard", why);
 }
