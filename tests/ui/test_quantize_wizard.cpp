@@ -6,10 +6,12 @@
 //   the job list kept in the settings): the files equal those of the uninterrupted job, byte for byte;
 // - bad input: a folder without a model, an EXL2 folder as source, a missing calibration file, an
 //   output that cannot be created, is not empty, or lacks free space; a job started anyway on an
-//   output that cannot be created fails with a typed error and is not offered for resume.
+//   output that cannot be created fails with a typed error and is not offered for resume;
+// - the measurement saved by the first job is reused by a later one for the same model.
 #include <QCryptographicHash>
 #include <QDir>
 #include <QDirIterator>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -52,6 +54,7 @@ class TestQuantizeWizard : public QObject {
 
   QTemporaryDir m_work;       // outputs shared between the tests (the reference job's folder)
   QString m_reference;        // the uninterrupted 4.0 bpw job's output
+  QElapsedTimer m_timer;
 
   // The demo model as source with the test's small settings, ready on the output step.
   static bool prepare(QuantizeWizard& w, const QString& output) {
@@ -84,6 +87,9 @@ class TestQuantizeWizard : public QObject {
     QVERIFY(m_work.isValid());
   }
 
+  void init() { m_timer.start(); }
+  void cleanup() { qInfo("%s took %.1f s", QTest::currentTestFunction(), static_cast<double>(m_timer.elapsed()) / 1000.0); }
+
   void quantizeShowsTheReportLoadsAndChats() {
     UiFixture f(2);
     QuantizeWizard& w = f.graph->quantizer;
@@ -91,6 +97,9 @@ class TestQuantizeWizard : public QObject {
     QVERIFY(!w.canGoNext());
     m_reference = m_work.filePath(QStringLiteral("reference"));
     QVERIFY(prepare(w, m_reference));
+    // Measure and save the measurement for this model (the next job reuses it).
+    QVERIFY(!w.measurementAvailable());
+    w.setReuseMeasurement(true);
 
     // Step 1: the inspector's card; step 2: presets and a size prediction.
     QCOMPARE(w.sourceCard().value(QStringLiteral("name")).toString(), QStringLiteral("dictlm-16m"));
@@ -168,6 +177,8 @@ class TestQuantizeWizard : public QObject {
              qPrintable(QStringLiteral("%1 -> %2").arg(before).arg(after)));
     QCOMPARE(r.value(QStringLiteral("evalTokens")).toLongLong(), qint64(4 * 127));
     QVERIFY(w.resumableJobs().isEmpty());  // finished: nothing to resume
+    QVERIFY(!r.value(QStringLiteral("measurementReused")).toBool());
+    QVERIFY(w.measurementAvailable());
     QVERIFY(!QuantizeService::hasJobRecord(m_reference));
 
     // Load now -> the engine loads the output -> a chat answer streams from it.
@@ -245,9 +256,12 @@ class TestQuantizeWizard : public QObject {
     QuantizeWizard& w = f.graph->quantizer;
     const QString out = m_work.filePath(QStringLiteral("no-eval"));
     QVERIFY(prepare(w, out));
+    QVERIFY(w.measurementAvailable());  // saved by the first job
+    w.setReuseMeasurement(true);
     f.graph->quantizeService.setCancelAtStage(QStringLiteral("evaluate"));
     QVERIFY(w.start());
     QCOMPARE(waitJob(w), QString());  // the files were complete: a finished job without perplexity
+    QVERIFY(w.result().value(QStringLiteral("measurementReused")).toBool());
     QCOMPARE(w.result().value(QStringLiteral("evalPplAfter")).toDouble(), 0.0);
     QVERIFY(!w.result().value(QStringLiteral("evalNote")).toString().isEmpty());
     QVERIFY(QFileInfo::exists(out + QStringLiteral("/config.json")));
