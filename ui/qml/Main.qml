@@ -176,7 +176,7 @@ ApplicationWindow {
         objectName: "errorDialog"
     }
 
-    QuantizeWizard {
+    QuantizeWizardDialog {
         wizard: app ? app.quantizer : null
         engine: window.engine
     }

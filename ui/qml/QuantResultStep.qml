@@ -59,15 +59,18 @@ ScrollView {
         }
 
         Label { text: qsTr("Layers"); font.bold: true; Accessible.name: text }
-        Repeater {
-            model: page.r.layers || []
-            delegate: Label {
-                required property var modelData
-                font.family: "monospace"
-                text: qsTr("layer %1  attention %2 bpw (error %3)  MLP %4 bpw (error %5)").arg(modelData.layer)
-                      .arg(Number(modelData.attnBpw).toFixed(2)).arg(Number(modelData.attnError).toExponential(2))
-                      .arg(Number(modelData.mlpBpw).toFixed(2)).arg(Number(modelData.mlpError).toExponential(2))
-                Accessible.name: text
+        Column {
+            spacing: 2
+            Repeater {
+                model: page.r.layers || []
+                delegate: Label {
+                    required property var modelData
+                    font.family: "monospace"
+                    text: qsTr("layer %1  attention %2 bpw (error %3)  MLP %4 bpw (error %5)").arg(modelData.layer)
+                          .arg(Number(modelData.attnBpw).toFixed(2)).arg(Number(modelData.attnError).toExponential(2))
+                          .arg(Number(modelData.mlpBpw).toFixed(2)).arg(Number(modelData.mlpError).toExponential(2))
+                    Accessible.name: text
+                }
             }
         }
 

@@ -24,6 +24,7 @@ ScrollView {
                     text: qsTr("%1 (%2 bpw)").arg(modelData.label).arg(Number(modelData.bits).toFixed(1))
                     checkable: true
                     checked: page.wizard && page.wizard.presetName === modelData.name
+                    highlighted: checked
                     Accessible.name: qsTr("Preset %1: %2 bits per weight").arg(modelData.label).arg(modelData.bits)
                     onClicked: page.wizard.applyPreset(modelData.name)
                 }

@@ -51,6 +51,12 @@ QuantizeWizard::QuantizeWizard(QuantizeService* service, EngineController* engin
   connect(m_service, &QuantizeService::finished, this, &QuantizeWizard::onFinished);
   connect(m_service, &QuantizeService::failed, this, &QuantizeWizard::onFailed);
   connect(&m_inspector, &ModelInspector::cardChanged, this, &QuantizeWizard::sourceChanged);
+  connect(&m_inspector, &ModelInspector::cardChanged, this, [this] {
+    // The estimate's context: at most the model's own, and the card lists the devices.
+    const int max = m_inspector.card().value(QStringLiteral("contextLength")).toInt();
+    if (max > 0 && m_context > max) m_context = max;
+    emit targetChanged();
+  });
   connect(&m_inspector, &ModelInspector::busyChanged, this, &QuantizeWizard::sourceChanged);
   for (auto sig : {&QuantizeWizard::sourceChanged, &QuantizeWizard::calibrationChanged, &QuantizeWizard::outputChanged,
                    &QuantizeWizard::stepChanged, &QuantizeWizard::resultChanged})
@@ -84,6 +90,7 @@ bool QuantizeWizard::canGoNext() const {
 
 void QuantizeWizard::setSource(const QString& path) {
   m_sourcePath = QDir::cleanPath(localPath(path));
+  m_context = 8192;
   m_source = {};
   m_sourceError = {};
   m_checkSerial = m_service->checkSource(m_sourcePath);
@@ -410,7 +417,9 @@ void QuantizeWizard::onFailed(const ErrorInfo& error) {
 }
 
 QString QuantizeWizard::reportText() const {
-  QFile f(m_result.value(QStringLiteral("reportPath")).toString());
+  const QString path = m_result.value(QStringLiteral("reportPath")).toString();
+  if (path.isEmpty()) return {};
+  QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) return {};
   return QString::fromUtf8(f.readAll());
 }

@@ -25,7 +25,6 @@ Dialog {
     width: Math.min(Overlay.overlay ? Overlay.overlay.width - 32 : 10000, fm.averageCharacterWidth * 110 + leftPadding + rightPadding)
     height: Math.min(Overlay.overlay ? Overlay.overlay.height - 32 : 10000, fm.height * 36)
     anchors.centerIn: Overlay.overlay
-    Accessible.name: qsTr("Quantization wizard")
 
     header: ColumnLayout {
         spacing: 6
