@@ -82,9 +82,10 @@ class TestQuantizeWizard : public QObject {
 
  private slots:
   void initTestCase() {
-    QStandardPaths::setTestModeEnabled(true);  // measurements go to a test location
-    qRegisterMetaType<ErrorInfo>();
     QVERIFY(m_work.isValid());
+    // Saved measurements go under the app data folder: a scratch one, empty at the start.
+    qputenv("XDG_DATA_HOME", QFile::encodeName(m_work.filePath(QStringLiteral("data"))));
+    qRegisterMetaType<ErrorInfo>();
   }
 
   void init() { m_timer.start(); }
