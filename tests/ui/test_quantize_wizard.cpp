@@ -7,7 +7,9 @@
 // - bad input: a folder without a model, an EXL2 folder as source, a missing calibration file, an
 //   output that cannot be created, is not empty, or lacks free space; a job started anyway on an
 //   output that cannot be created fails with a typed error and is not offered for resume;
-// - the measurement saved by the first job is reused by a later one for the same model.
+// - the measurement saved by the first job is reused by a later one for the same model;
+// - in the window, every visible control of every step has an accessible name.
+#include <QAccessible>
 #include <QCryptographicHash>
 #include <QDir>
 #include <QDirIterator>
@@ -16,11 +18,18 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QStandardPaths>
+#include <QQmlApplicationEngine>
+#include <QQmlContext>
+#include <QQuickItem>
+#include <QQuickWindow>
+#include <QtQml/qqmlextensionplugin.h>
 
 #include <cmath>
 
+#include "QmlRegistration.h"
 #include "UiFixture.h"
+
+Q_IMPORT_QML_PLUGIN(Nibble_UiPlugin)
 
 namespace {
 
@@ -45,6 +54,38 @@ QJsonObject readJson(const QString& path) {
   QFile f(path);
   if (!f.open(QIODevice::ReadOnly)) return {};
   return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+bool insideCompositeControl(QQuickItem* item) {
+  for (QQuickItem* p = item->parentItem(); p; p = p->parentItem()) {
+    const QByteArray cls = p->metaObject()->className();
+    if (cls.contains("ComboBox") || cls.contains("SpinBox")) return true;
+  }
+  return false;
+}
+
+// Visible controls without an accessible name, and how many controls were checked.
+QStringList unnamedControls(QQuickWindow* window, int& checked) {
+  QStringList out;
+  QList<QQuickItem*> pending{window->contentItem()};
+  while (!pending.isEmpty()) {
+    QQuickItem* item = pending.takeLast();
+    pending.append(item->childItems());
+    if (!item->isVisible() || insideCompositeControl(item)) continue;
+    QAccessibleInterface* iface = QAccessible::queryAccessibleInterface(item);
+    if (!iface) continue;
+    switch (iface->role()) {
+      case QAccessible::Button: case QAccessible::StaticText: case QAccessible::EditableText: case QAccessible::ComboBox:
+      case QAccessible::CheckBox: case QAccessible::RadioButton: case QAccessible::ProgressBar: case QAccessible::Slider:
+      case QAccessible::SpinBox: case QAccessible::List: case QAccessible::ListItem:
+        ++checked;
+        if (iface->text(QAccessible::Name).isEmpty())
+          out.append(QStringLiteral("%1 '%2'").arg(QString::fromLatin1(item->metaObject()->className()), item->property("text").toString()));
+        break;
+      default: break;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -86,6 +127,7 @@ class TestQuantizeWizard : public QObject {
     // Saved measurements go under the app data folder: a scratch one, empty at the start.
     qputenv("XDG_DATA_HOME", QFile::encodeName(m_work.filePath(QStringLiteral("data"))));
     qRegisterMetaType<ErrorInfo>();
+    registerNibbleQmlTypes();
   }
 
   void init() { m_timer.start(); }
@@ -341,6 +383,59 @@ class TestQuantizeWizard : public QObject {
     QVERIFY(w.start());
     QVERIFY(!w.start());
     QCOMPARE(waitJob(w), QStringLiteral("Cancelled"));
+  }
+
+  // The wizard as the window shows it, opened from the top bar: on every step (a running job and
+  // its result included) each visible control has an accessible name.
+  void everyWizardControlHasAnAccessibleName() {
+    UiFixture f(2);
+    QQmlApplicationEngine qml;
+    qml.rootContext()->setContextProperty("app", &f.graph->app);
+    qml.load(QUrl(QStringLiteral("qrc:/qt/qml/Nibble/Ui/qml/Main.qml")));
+    auto* window = qobject_cast<QQuickWindow*>(qml.rootObjects().value(0));
+    QVERIFY(window);
+    QVERIFY(QTest::qWaitForWindowExposed(window));
+    QuantizeWizard& w = f.graph->quantizer;
+    QVERIFY(!w.active());
+    // The top bar's Quantize button opens it.
+    QQuickItem* open = nullptr;
+    QList<QQuickItem*> pending{window->contentItem()};
+    while (!pending.isEmpty() && !open) {
+      QQuickItem* item = pending.takeLast();
+      pending.append(item->childItems());
+      if (item->property("text").toString() == QLatin1String("Quantize") && item->metaObject()->indexOfSignal("clicked()") >= 0) open = item;
+    }
+    QVERIFY(open);
+    QMetaObject::invokeMethod(open, "clicked");
+    QTRY_VERIFY(w.active());
+    QObject* dialog = window->findChild<QObject*>(QStringLiteral("quantizeWizard"));
+    QVERIFY(dialog);
+    QTRY_VERIFY(dialog->property("opened").toBool());
+
+    QAccessible::setActive(true);
+    const QString out = m_work.filePath(QStringLiteral("a11y"));
+    QVERIFY(prepare(w, out));
+    w.setReuseMeasurement(true);  // quick: the first test's measurement
+    int checked = 0;
+    for (int step = QuantizeWizard::SourceStep; step <= QuantizeWizard::OutputStep; ++step) {
+      w.setStep(step);
+      QTest::qWait(150);
+      const QStringList unnamed = unnamedControls(window, checked);
+      QVERIFY2(unnamed.isEmpty(), qPrintable(QStringLiteral("step %1: %2").arg(step).arg(unnamed.join(QStringLiteral(", ")))));
+    }
+    f.graph->quantizeService.setCancelAtStage(QStringLiteral("evaluate"));
+    QSignalSpy done(&w, &QuantizeWizard::jobFinished);
+    w.next();
+    QCOMPARE(w.step(), int(QuantizeWizard::RunStep));
+    QTest::qWait(150);
+    QStringList unnamed = unnamedControls(window, checked);
+    QVERIFY2(unnamed.isEmpty(), qPrintable(QStringLiteral("run: ") + unnamed.join(QStringLiteral(", "))));
+    QVERIFY(done.wait(120000));
+    QCOMPARE(w.step(), int(QuantizeWizard::ResultStep));
+    QTest::qWait(150);
+    unnamed = unnamedControls(window, checked);
+    QVERIFY2(unnamed.isEmpty(), qPrintable(QStringLiteral("result: ") + unnamed.join(QStringLiteral(", "))));
+    QVERIFY2(checked > 60, qPrintable(QString::number(checked)));
   }
 };
 
