@@ -318,9 +318,10 @@ bool QuantizeService::start(const QuantJobSettings& s) {
   m_running = true;
   m_log.clear();
   m_progress = progressMap(QStringLiteral("validate"), 0, 0, 0, 0, -1, tr("checking the model and the settings"), {});
+  m_job = s;
+  m_jobRemembered = false;
   emit runningChanged();
   emit progressChanged();
-  rememberJob(s);
   auto cancel = m_cancel;
   const QString cancelAt = std::exchange(m_cancelAtStage, QString());
   QMetaObject::invokeMethod(m_worker, [this, s, cancel, cancelAt] {
@@ -402,6 +403,14 @@ void QuantizeService::cancel() {
 
 void QuantizeService::onProgress(const QVariantMap& progress) {
   if (!m_running) return;
+  // The record exists from the first stage after calibration on (measure, or a resumed stage):
+  // from then on the job is offered for resume until it finishes. A job refused earlier (for
+  // example settings that differ from an unfinished record's) leaves the list as it was.
+  const QString stage = progress.value(QStringLiteral("stage")).toString();
+  if (!m_jobRemembered && stage != QLatin1String("validate") && stage != QLatin1String("calibration")) {
+    m_jobRemembered = true;
+    rememberJob(m_job);
+  }
   m_progress = progress;
   const QString line = progress.value(QStringLiteral("message")).toString();
   if (!line.isEmpty() && (m_log.isEmpty() || m_log.last() != line)) {

@@ -116,6 +116,8 @@ class QuantizeService : public QObject {
   QStringList m_log;
   int m_serial = 0;
   QString m_cancelAtStage;
+  QuantJobSettings m_job;        // the running job's settings
+  bool m_jobRemembered = false;  // added to the resumable list once its record exists
   QThread m_thread;
   QObject* m_worker = nullptr;  // lives on m_thread; runs the job's closure
   QThreadPool m_pool;           // source checks

@@ -281,6 +281,16 @@ class TestQuantizeWizard : public QObject {
       QCOMPARE(waitJob(w), QStringLiteral("Cancelled"));
       QVERIFY(w.cancelled());
       QCOMPARE(w.progress().value(QStringLiteral("stage")).toString(), stage);
+      if (stage == QLatin1String("allocate")) {
+        // Other settings on the unfinished folder: refused by the quantizer, and the remembered
+        // job keeps its own settings.
+        w.setBits(3.0);
+        QVERIFY(w.start());
+        QCOMPARE(waitJob(w), QStringLiteral("InvalidArgument"));
+        QVERIFY2(w.error().message.contains(QStringLiteral("other settings")), qPrintable(w.error().message));
+        QCOMPARE(w.resumableJobs().size(), 1);
+        QCOMPARE(w.resumableJobs().first().toMap().value(QStringLiteral("bits")).toDouble(), 4.0);
+      }
       if (stage != QLatin1String("validate") && stage != QLatin1String("calibration")) {
         QVERIFY2(QuantizeService::hasJobRecord(out), qPrintable(stage));
         QCOMPARE(w.resumableJobs().size(), 1);
