@@ -25,6 +25,7 @@
 #include <QQuickWindow>
 #include <QtQml/qqmlextensionplugin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "QmlRegistration.h"
@@ -116,6 +117,8 @@ class TestQuantizeWizard : public QObject {
 
   // Runs the job to its end; "" when it finished, else the error kind's name.
   static QString waitJob(QuantizeWizard& w, int timeoutMs = 150000) {
+    // NIBBLE_TEST_TIME_SCALE: a factor for sanitizer builds, where the quantizer runs slower.
+    timeoutMs = static_cast<int>(timeoutMs * std::max(1.0, qEnvironmentVariable("NIBBLE_TEST_TIME_SCALE").toDouble()));
     QSignalSpy done(&w, &QuantizeWizard::jobFinished);
     QSignalSpy failed(&w, &QuantizeWizard::jobFailed);
     if (!QTest::qWaitFor([&] { return !done.isEmpty() || !failed.isEmpty(); }, timeoutMs)) return QStringLiteral("timeout");
