@@ -5,6 +5,7 @@ set(NIBBLE_APP_ID "io.github.nibble.Nibble")
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/resources/models/" DESTINATION "${CMAKE_INSTALL_DATADIR}/nibble/models")
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/resources/calibration/" DESTINATION "${CMAKE_INSTALL_DATADIR}/nibble/calibration")
+install(FILES "${PROJECT_SOURCE_DIR}/resources/evaluation/heldout.txt.gz" DESTINATION "${CMAKE_INSTALL_DATADIR}/nibble/evaluation")
 install(FILES "${PROJECT_SOURCE_DIR}/resources/icons/nibble.svg"
         DESTINATION "${CMAKE_INSTALL_DATADIR}/icons/hicolor/scalable/apps" RENAME "${NIBBLE_APP_ID}.svg")
 if(NIBBLE_GUI)

@@ -24,6 +24,7 @@ class AppController : public QObject {
   Q_PROPERTY(QObject* presets READ presets CONSTANT)
   Q_PROPERTY(QObject* theme READ theme CONSTANT)
   Q_PROPERTY(QObject* dashboard READ dashboard CONSTANT)
+  Q_PROPERTY(QObject* quantizer READ quantizer CONSTANT)
   Q_PROPERTY(QString modelName READ modelName NOTIFY modelChanged)
   Q_PROPERTY(QString modelPath READ modelPath NOTIFY modelChanged)
   Q_PROPERTY(QString deviceName READ deviceName NOTIFY deviceChanged)
@@ -37,6 +38,7 @@ class AppController : public QObject {
     QObject* library = nullptr;
     QObject* presets = nullptr;
     QObject* theme = nullptr;
+    QObject* quantizer = nullptr;  // the quantization wizard
   };
 
   AppController(EngineController* engine, HistoryService* history, ModelInspector* inspector, AppSettings* settings,
@@ -57,6 +59,7 @@ class AppController : public QObject {
   // The VRAM / tokens-per-second dashboard's view model (set once, before QML loads).
   void setDashboard(QObject* dashboard) { m_dashboard = dashboard; }
   QObject* dashboard() const { return m_dashboard; }
+  QObject* quantizer() const { return m_views.quantizer; }
 
   // The loaded model's folder name, or the one being loaded.
   QString modelName() const;

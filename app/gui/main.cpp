@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   if (screenshot) {
     auto* window = qobject_cast<QQuickWindow*>(qml.rootObjects().first());
     director = std::make_unique<ScreenshotDirector>(
-        window, ScreenshotDirector::Services{&graph.engine, &graph.history, &graph.inspector, &graph.chat, &graph.conversations},
+        window, ScreenshotDirector::Services{&graph.engine, &graph.history, &graph.inspector, &graph.chat, &graph.conversations, &graph.quantizer},
         parser.value(stateOption), parser.value(screenshotOption), scratch.path());
     director->start();
   }

@@ -24,3 +24,8 @@ shot error.png error light
 shot server-settings.png server-settings light
 shot dashboard-light.png dashboard light
 shot dashboard-dark.png dashboard dark
+for theme in light dark; do
+  for state in source target calibration output running result; do
+    shot "quantize-$state-$theme.png" "quantize-$state" "$theme"
+  done
+done

@@ -103,6 +103,7 @@ ApplicationWindow {
         onShowDashboard: window.page = window.page === 2 ? 0 : 2
         onShowSettings: settingsDialog.open()
         onOpenModel: openDialog.open()
+        onShowQuantizer: if (app && app.quantizer) app.quantizer.active = true
     }
 
     RowLayout {
@@ -184,6 +185,11 @@ ApplicationWindow {
     ErrorDialog {
         id: errorDialog
         objectName: "errorDialog"
+    }
+
+    QuantizeWizardDialog {
+        wizard: app ? app.quantizer : null
+        engine: window.engine
     }
 
     SettingsDialog {

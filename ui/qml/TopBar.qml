@@ -15,6 +15,7 @@ ToolBar {
     signal showDashboard()
     signal showSettings()
     signal openModel()
+    signal showQuantizer()
 
     readonly property bool loading: engine ? engine.modelState === EngineController.Loading : false
     Accessible.name: qsTr("Main toolbar")
@@ -83,6 +84,11 @@ ToolBar {
             text: qsTr("Dashboard")
             Accessible.name: qsTr("Memory and speed dashboard")
             onClicked: bar.showDashboard()
+        }
+        ToolButton {
+            text: qsTr("Quantize")
+            Accessible.name: qsTr("Open the quantization wizard")
+            onClicked: bar.showQuantizer()
         }
         ToolButton {
             text: qsTr("Settings")

@@ -16,8 +16,10 @@ AppGraph::AppGraph(const Options& options)
       app(&engine, &history, &inspector, &settings),
       server(&engine, &settings),
       dashboardMonitor(&engine),
-      dashboard(&dashboardMonitor) {
-  app.setViews({&chat, &conversations, &library, &presets, &theme});
+      dashboard(&dashboardMonitor),
+      quantizeService(&settings),
+      quantizer(&quantizeService, &engine, &app, &settings) {
+  app.setViews({&chat, &conversations, &library, &presets, &theme, &quantizer});
   app.setDashboard(&dashboard);
   if (!history.available())
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations cannot be saved: %1 (%2)")
@@ -26,6 +28,8 @@ AppGraph::AppGraph(const Options& options)
     app.setNotice(QCoreApplication::translate("AppGraph", "Conversations are shown but not saved: %1").arg(history.readOnlyReason()));
   else if (history.sharedWithAnotherInstance())
     app.setNotice(QCoreApplication::translate("AppGraph", "Another Nibble is using this history; replies it is writing are left alone."));
+  else if (!quantizer.resumableJobs().isEmpty())
+    app.setNotice(QCoreApplication::translate("AppGraph", "An unfinished quantization job can be resumed: open Quantize."));
 }
 
 void AppGraph::refreshViews() {

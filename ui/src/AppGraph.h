@@ -19,6 +19,8 @@
 #include "ModelLibraryModel.h"
 #include "PresetModel.h"
 #include "ServerController.h"
+#include "QuantizeService.h"
+#include "QuantizeWizard.h"
 #include "ThemeController.h"
 
 class AppGraph {
@@ -49,4 +51,6 @@ class AppGraph {
   ServerController server;  // the local API server (settings: serverEnabled/Port/ApiKey)
   DashboardMonitor dashboardMonitor;   // destroyed first: waits for a poll in flight
   DashboardViewModel dashboard;
+  QuantizeService quantizeService;
+  QuantizeWizard quantizer;
 };

@@ -15,6 +15,7 @@
 #include "ModelInspector.h"
 #include "ModelLibraryModel.h"
 #include "PresetModel.h"
+#include "QuantizeWizard.h"
 #include "ThemeController.h"
 
 void registerNibbleQmlTypes() {
@@ -35,4 +36,5 @@ void registerNibbleQmlTypes() {
   qmlRegisterUncreatableType<PresetModel>(uri, 1, 0, "PresetModel", why);
   qmlRegisterUncreatableType<ThemeController>(uri, 1, 0, "ThemeController", why);
   qmlRegisterUncreatableType<DashboardViewModel>(uri, 1, 0, "DashboardViewModel", why);
+  qmlRegisterUncreatableType<QuantizeWizard>(uri, 1, 0, "QuantizeWizard", why);
 }

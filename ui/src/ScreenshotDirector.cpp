@@ -19,11 +19,14 @@
 #include <QQuickWindow>
 #include <QTimer>
 
+#include <memory>
+
 #include "ChatController.h"
 #include "ConversationListModel.h"
 #include "EngineController.h"
 #include "HistoryService.h"
 #include "ModelInspector.h"
+#include "QuantizeWizard.h"
 
 namespace {
 
@@ -46,8 +49,10 @@ const char* kReasoning =
 }  // namespace
 
 QStringList ScreenshotDirector::states() {
-  return {QStringLiteral("empty"), QStringLiteral("conversation"), QStringLiteral("model-card"), QStringLiteral("error"),
-          QStringLiteral("dashboard"), QStringLiteral("server-settings")};
+  return {QStringLiteral("empty"),          QStringLiteral("conversation"),         QStringLiteral("model-card"),
+          QStringLiteral("error"),          QStringLiteral("dashboard"),            QStringLiteral("server-settings"),
+          QStringLiteral("quantize-source"), QStringLiteral("quantize-target"),    QStringLiteral("quantize-calibration"),
+          QStringLiteral("quantize-output"), QStringLiteral("quantize-running"),   QStringLiteral("quantize-result")};
 }
 
 ScreenshotDirector::ScreenshotDirector(QQuickWindow* window, const Services& services, QString state, QString file,
@@ -64,11 +69,13 @@ void ScreenshotDirector::start() {
   if (m_s.engine->modelState() == EngineController::Loaded) return begin();
   connect(m_s.engine, &EngineController::modelLoaded, this, begin);
   connect(m_s.engine, &EngineController::loadFailed, this, [this] { fail(QStringLiteral("the model did not load")); });
-  QTimer::singleShot(60000, this, [this] { fail(QStringLiteral("timed out")); });
+  QTimer::singleShot(m_state.startsWith(QLatin1String("quantize")) ? 300000 : 60000, this,
+                     [this] { fail(QStringLiteral("timed out")); });
 }
 
 void ScreenshotDirector::stage() {
   if (m_state == QLatin1String("empty")) return capture(800);
+  if (m_state.startsWith(QLatin1String("quantize-"))) return stageQuantizer();
   if (m_state == QLatin1String("conversation")) return seedConversation();
   if (m_state == QLatin1String("model-card")) {
     connect(m_s.inspector, &ModelInspector::cardReady, this, [this] { capture(800); });
@@ -196,6 +203,53 @@ void ScreenshotDirector::seedConversation() {
       });
     });
   });
+}
+
+void ScreenshotDirector::stageQuantizer() {
+  QuantizeWizard* w = m_s.quantizer;
+  if (!w) return fail(QStringLiteral("no quantization wizard"));
+  // Small calibration so that the job runs in seconds on the demo model.
+  w->setThreads(2);
+  w->setEvaluation(4, 128);
+  w->setActive(true);
+  const QString step = m_state.mid(static_cast<int>(qstrlen("quantize-")));
+  auto afterCheck = [this, w, step] {
+    w->setRows(8);
+    w->setLength(128);
+    w->setMeasurementRows(2);
+    w->setOutputPath(m_scratchDir + QStringLiteral("/dictlm-16m-exl2-4.00bpw"));
+    if (step == QLatin1String("source")) return capture(800);
+    w->setStep(QuantizeWizard::TargetStep);
+    if (step == QLatin1String("target")) return capture(800);
+    w->setStep(QuantizeWizard::CalibrationStep);
+    if (step == QLatin1String("calibration")) return capture(800);
+    w->setStep(QuantizeWizard::OutputStep);
+    if (step == QLatin1String("output")) return capture(800);
+    if (step == QLatin1String("running")) {
+      auto conn = std::make_shared<QMetaObject::Connection>();
+      *conn = connect(w, &QuantizeWizard::progressChanged, this, [this, w, conn] {
+        const QVariantMap p = w->progress();
+        if (p.value(QStringLiteral("stage")).toString() == QLatin1String("quantize") && p.value(QStringLiteral("layer")).toInt() >= 1) {
+          disconnect(*conn);
+          capture(300);  // quitting then cancels the job; its record stays resumable
+        }
+      });
+    } else {
+      connect(w, &QuantizeWizard::jobFinished, this, [this] { capture(800); });
+    }
+    connect(w, &QuantizeWizard::jobFailed, this, [this, w] {
+      if (!w->cancelled()) fail(w->error().message);
+    });
+    w->setReuseMeasurement(false);
+    w->start();
+  };
+  auto conn = std::make_shared<QMetaObject::Connection>();
+  *conn = connect(w, &QuantizeWizard::sourceChanged, this, [w, conn, afterCheck] {
+    if (w->sourceChecking()) return;
+    disconnect(*conn);
+    QTimer::singleShot(200, w, afterCheck);
+  });
+  w->setSource(m_s.engine->modelPath());
 }
 
 void ScreenshotDirector::dropFolder(const QString& folder) {

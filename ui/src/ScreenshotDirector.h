@@ -1,6 +1,6 @@
 // ScreenshotDirector: the developer option `nibble --screenshot FILE --state NAME`: puts the
-// running window into a named state (empty, conversation, model-card, error, dashboard), waits for it to
-// settle, saves the window as PNG and quits. Used to make docs/screenshots; main.cpp builds it
+// running window into a named state (empty, conversation, model-card, error, dashboard,
+// server-settings, quantize-*), waits for it to settle, saves the window as PNG and quits. Used to make docs/screenshots; main.cpp builds it
 // only when asked, always with a scratch history database.
 #pragma once
 
@@ -13,6 +13,7 @@ class ConversationListModel;
 class EngineController;
 class HistoryService;
 class ModelInspector;
+class QuantizeWizard;
 
 class ScreenshotDirector : public QObject {
   Q_OBJECT
@@ -24,6 +25,7 @@ class ScreenshotDirector : public QObject {
     ModelInspector* inspector = nullptr;
     ChatController* chat = nullptr;
     ConversationListModel* conversations = nullptr;
+    QuantizeWizard* quantizer = nullptr;
   };
   static QStringList states();  // the names --state accepts
 
@@ -37,6 +39,8 @@ class ScreenshotDirector : public QObject {
   void stage();
   void seedConversation();
   void stageDashboard();
+  // The quantization wizard on the demo model: a step (0-3), a running job or the result.
+  void stageQuantizer();
   // Drops `folder` on the window as a file manager would (drag enter, move, drop).
   void dropFolder(const QString& folder);
   void capture(int settleMs);
