@@ -25,7 +25,9 @@ struct ServerController::Instance {
 };
 
 ServerController::ServerController(EngineController* engine, AppSettings* settings, QObject* parent)
-    : QObject(parent), m_engine(engine), m_settings(settings) {
+    : QObject(parent), m_engine(engine), m_settings(settings), m_trafficTimer(new QTimer(this)) {
+  m_trafficTimer->setInterval(1000);
+  connect(m_trafficTimer, &QTimer::timeout, this, &ServerController::sampleTraffic);
   connect(m_settings, &AppSettings::serverChanged, this, &ServerController::reconcile);
   connect(m_engine, &EngineController::modelStateChanged, this, &ServerController::reconcile);
   connect(m_engine, &EngineController::modelChanged, this, &ServerController::reconcile);
@@ -51,6 +53,25 @@ void ServerController::stopInstance() {
   m_running = false;
   m_url.clear();
   setActive(0);
+  m_trafficTimer->stop();
+  m_tokensPerSecond = 0;
+  m_memoryBytes = 0;
+  emit trafficChanged();
+}
+
+void ServerController::sampleTraffic() {
+  if (!m_instance || !m_instance->server) return;
+  // The counters are atomics; memory_use() reads sizes fixed at load.
+  const auto stats = m_instance->server->stats();
+  const qint64 tokens = static_cast<qint64>(stats.completion_tokens);
+  const qint64 ms = m_trafficClock.restart();
+  m_tokensPerSecond = ms > 0 && tokens >= m_completionTokens ? (tokens - m_completionTokens) * 1000.0 / ms : 0.0;
+  m_completionTokens = tokens;
+  qint64 bytes = 0;
+  if (m_instance->model)
+    for (const auto& d : m_instance->model->memory_use()) bytes += static_cast<qint64>(d.total());
+  m_memoryBytes = bytes;
+  emit trafficChanged();
 }
 
 void ServerController::reconcile() {
@@ -134,6 +155,10 @@ void ServerController::finishStart(quint64 serial, std::shared_ptr<Instance> ins
   }
   m_instance = std::move(instance);
   m_running = true;
+  m_completionTokens = 0;
+  m_trafficClock.start();
+  m_trafficTimer->start();
+  sampleTraffic();
   m_url = url + QStringLiteral("/v1");
   m_status = tr("Serving %1 at %2").arg(m_engine->modelName(), m_url);
   emit stateChanged();

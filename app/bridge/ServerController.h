@@ -10,7 +10,9 @@
 #include <mutex>
 #include <thread>
 
+#include <QElapsedTimer>
 #include <QObject>
+#include <QTimer>
 #include <QString>
 
 class AppSettings;
@@ -24,6 +26,10 @@ class ServerController : public QObject {
   Q_PROPERTY(QString status READ status NOTIFY stateChanged)
   Q_PROPERTY(int activeRequests READ activeRequests NOTIFY requestsChanged)
   Q_PROPERTY(int totalRequests READ totalRequests NOTIFY requestsChanged)
+  // Traffic for the dashboard, read from the server's counters once a second while it runs.
+  Q_PROPERTY(qint64 completionTokens READ completionTokens NOTIFY trafficChanged)
+  Q_PROPERTY(double tokensPerSecond READ tokensPerSecond NOTIFY trafficChanged)
+  Q_PROPERTY(qint64 memoryBytes READ memoryBytes NOTIFY trafficChanged)  // the server's model copy
 
  public:
   ServerController(EngineController* engine, AppSettings* settings, QObject* parent = nullptr);
@@ -35,10 +41,14 @@ class ServerController : public QObject {
   QString status() const { return m_status; }
   int activeRequests() const { return m_active; }
   int totalRequests() const { return m_total; }
+  qint64 completionTokens() const { return m_completionTokens; }
+  double tokensPerSecond() const { return m_tokensPerSecond; }
+  qint64 memoryBytes() const { return m_memoryBytes; }
 
  signals:
   void stateChanged();
   void requestsChanged();
+  void trafficChanged();
 
  private:
   struct Instance;
@@ -47,6 +57,7 @@ class ServerController : public QObject {
   void setActive(int active);
   void stopInstance();
   void joinWorker();
+  void sampleTraffic();  // GUI thread, from m_trafficTimer
 
   EngineController* m_engine;
   AppSettings* m_settings;
@@ -60,4 +71,9 @@ class ServerController : public QObject {
   QString m_status;
   int m_active = 0;
   int m_total = 0;
+  QTimer* m_trafficTimer;
+  QElapsedTimer m_trafficClock;
+  qint64 m_completionTokens = 0;
+  double m_tokensPerSecond = 0;
+  qint64 m_memoryBytes = 0;
 };

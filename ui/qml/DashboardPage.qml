@@ -3,6 +3,8 @@
 // load time and KV cache fill, and a timeline of prefill and decode tokens/s over recent
 // generations with time to first token and reused prefix. Numbers come from the engine's own
 // counters through `dashboard` (DashboardViewModel), polled once a second while the page is shown.
+// When the local API server runs, its traffic (requests, tokens, tokens/s) and the memory of its
+// model copy come from `apiServer` (ServerController).
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -11,6 +13,8 @@ import QtCharts
 Page {
     id: page
     property var dashboard: null
+    // The app's API server, when the context has one (the app does; tests may not).
+    property var server: typeof apiServer !== "undefined" ? apiServer : null
     signal closeRequested()
 
     Accessible.name: qsTr("Dashboard")
@@ -242,6 +246,46 @@ Page {
                             opacity: 0.8
                             Accessible.name: qsTr("A reply is being generated")
                         }
+                    }
+                }
+            }
+
+            GroupBox {
+                id: serverBox
+                Layout.fillWidth: true
+                Layout.leftMargin: 12
+                Layout.rightMargin: 12
+                visible: page.server !== null && page.server.running
+                title: qsTr("API server")
+                Accessible.name: title
+                GridLayout {
+                    anchors.fill: parent
+                    columns: 4
+                    columnSpacing: 18
+                    rowSpacing: 6
+                    Label { text: qsTr("Requests"); opacity: 0.8; Accessible.name: text }
+                    Label {
+                        text: page.server ? qsTr("%1 running, %2 served").arg(page.server.activeRequests).arg(page.server.totalRequests) : ""
+                        font.bold: true
+                        Accessible.name: qsTr("API requests: %1").arg(text)
+                    }
+                    Label { text: qsTr("Decode"); opacity: 0.8; Accessible.name: text }
+                    Label {
+                        text: page.server ? qsTr("%1 tok/s").arg(Number(page.server.tokensPerSecond).toLocaleString(Qt.locale(), 'f', 0)) : ""
+                        font.bold: true
+                        Accessible.name: qsTr("API server decode speed %1").arg(text)
+                    }
+                    Label { text: qsTr("Tokens served"); opacity: 0.8; Accessible.name: text }
+                    Label {
+                        text: page.server ? Number(page.server.completionTokens).toLocaleString(Qt.locale(), 'f', 0) : ""
+                        font.bold: true
+                        Accessible.name: qsTr("Tokens generated for API clients: %1").arg(text)
+                    }
+                    Label { text: qsTr("Model copy"); opacity: 0.8; Accessible.name: text }
+                    Label {
+                        text: page.server ? qsTr("%1 MB").arg(Number(page.server.memoryBytes / 1e6).toLocaleString(Qt.locale(), 'f', 0)) : ""
+                        font.bold: true
+                        Accessible.name: qsTr("Memory of the API server's model copy: %1").arg(text)
                     }
                 }
             }

@@ -11,6 +11,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <nlohmann/json.hpp>
+
 #include "AppSettings.h"
 #include "EngineController.h"
 #include "ServerController.h"
@@ -81,6 +83,13 @@ class TestServerController : public QObject {
     QTRY_COMPARE(server.totalRequests(), 1);
     QTRY_COMPARE(server.activeRequests(), 0);
     QVERIFY(requests.count() >= 2);  // up, then down
+    // The dashboard's traffic counters: the tokens the response says it carried, and the server's
+    // model copy holds at least the demo model's 31,470,336 bytes of weights.
+    const auto body = nlohmann::json::parse(chat->body);
+    const qint64 completion = body["usage"]["completion_tokens"].get<qint64>();
+    QVERIFY(completion > 0);
+    QTRY_COMPARE_WITH_TIMEOUT(server.completionTokens(), completion, 5000);
+    QVERIFY2(server.memoryBytes() >= 31470336, qPrintable(QString::number(server.memoryBytes())));
 
     settings.setServerEnabled(false);
     QTRY_VERIFY(!server.running());
