@@ -1,6 +1,6 @@
 // ThinkSplitter: routes streamed model text into the answer and the reasoning ("<think>...</think>"
-// sections), even when a tag is split across deltas. The Qt-free twin of the bridge's splitter,
-// used by the API server to fill `reasoning_content`.
+// sections), even when a tag is split across deltas. Fills the API server's `reasoning_content`;
+// the app's chat uses it through the bridge's QString adapter (app/bridge/ThinkSplitter.h).
 #pragma once
 
 #include <string>

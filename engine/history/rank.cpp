@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -19,14 +20,21 @@ double idf(std::int64_t rows, std::int64_t with_phrase) {
   return v <= 0.0 ? 1e-6 : v;
 }
 
-void rank_row(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* out, int argc, sqlite3_value** argv) {
-  const int phrases = api->xPhraseCount(fts);
-  if (phrases <= 0) {
-    sqlite3_result_double(out, 0.0);
-    return;
-  }
+// What stays the same for every row of one query: the phrase weights, the average row length,
+// and a scratch count per phrase. Built on the first row, kept as the query's auxiliary data.
+struct QueryState {
+  std::vector<double> weight;
+  std::vector<double> frequency;
+  double average_length = 1.0;
+};
+
+QueryState* query_state(const Fts5ExtensionApi* api, Fts5Context* fts, int phrases, int argc, sqlite3_value** argv,
+                        int& rc) {
+  if (auto* state = static_cast<QueryState*>(api->xGetAuxdata(fts, 0))) return state;
+  auto* state = new QueryState;
   // Weights: from the stats blob when it describes this many phrases, otherwise equal.
-  std::vector<double> weight(static_cast<std::size_t>(phrases), 1.0);
+  state->weight.assign(static_cast<std::size_t>(phrases), 1.0);
+  state->frequency.assign(static_cast<std::size_t>(phrases), 0.0);
   if (argc >= 1 && sqlite3_value_type(argv[0]) == SQLITE_BLOB) {
     const auto* blob = static_cast<const unsigned char*>(sqlite3_value_blob(argv[0]));
     const int bytes = sqlite3_value_bytes(argv[0]);
@@ -36,23 +44,39 @@ void rank_row(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ou
       for (int i = 0; i < phrases; ++i) {
         std::int64_t n = 0;
         std::memcpy(&n, blob + sizeof(std::int64_t) * static_cast<std::size_t>(i + 1), sizeof n);
-        weight[static_cast<std::size_t>(i)] = idf(rows, n);
+        state->weight[static_cast<std::size_t>(i)] = idf(rows, n);
       }
     }
   }
-  // Average document length over the whole index: both totals are kept by FTS5 itself.
+  // Average row length over the whole index: both totals are kept by FTS5 itself.
   sqlite3_int64 rows = 0, tokens = 0;
-  int rc = api->xRowCount(fts, &rows);
+  rc = api->xRowCount(fts, &rows);
   if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
-  int length = 0;
+  if (rc == SQLITE_OK && rows > 0 && tokens > 0) state->average_length = static_cast<double>(tokens) / static_cast<double>(rows);
+  if (rc == SQLITE_OK)
+    rc = api->xSetAuxdata(fts, state, [](void* p) { delete static_cast<QueryState*>(p); });  // frees on failure too
+  else
+    delete state;
+  return rc == SQLITE_OK ? state : nullptr;
+}
+
+void rank_row(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* out, int argc, sqlite3_value** argv) {
+  const int phrases = api->xPhraseCount(fts);
+  if (phrases <= 0) {
+    sqlite3_result_double(out, 0.0);
+    return;
+  }
+  int rc = SQLITE_OK;
+  QueryState* state = query_state(api, fts, phrases, argc, argv, rc);
+  int length = 0, instances = 0;
   if (rc == SQLITE_OK) rc = api->xColumnSize(fts, -1, &length);
-  int instances = 0;
   if (rc == SQLITE_OK) rc = api->xInstCount(fts, &instances);
   if (rc != SQLITE_OK) {
     sqlite3_result_error_code(out, rc);
     return;
   }
-  std::vector<double> frequency(static_cast<std::size_t>(phrases), 0.0);
+  std::vector<double>& frequency = state->frequency;
+  std::fill(frequency.begin(), frequency.end(), 0.0);
   for (int i = 0; i < instances; ++i) {
     int phrase = 0, column = 0, offset = 0;
     rc = api->xInst(fts, i, &phrase, &column, &offset);
@@ -62,12 +86,11 @@ void rank_row(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ou
     }
     if (phrase >= 0 && phrase < phrases) frequency[static_cast<std::size_t>(phrase)] += 1.0;
   }
-  const double average = rows > 0 ? static_cast<double>(tokens) / static_cast<double>(rows) : 1.0;
-  const double norm = kK1 * (1.0 - kB + kB * static_cast<double>(length) / (average > 0 ? average : 1.0));
+  const double norm = kK1 * (1.0 - kB + kB * static_cast<double>(length) / state->average_length);
   double score = 0.0;
   for (int i = 0; i < phrases; ++i) {
     const double f = frequency[static_cast<std::size_t>(i)];
-    score += weight[static_cast<std::size_t>(i)] * (f * (kK1 + 1.0)) / (f + norm);
+    score += state->weight[static_cast<std::size_t>(i)] * (f * (kK1 + 1.0)) / (f + norm);
   }
   sqlite3_result_double(out, -score);
 }

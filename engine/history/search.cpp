@@ -74,9 +74,7 @@ Result<std::int64_t> count_query(sql::Connection& db, const char* sql, auto&&...
   int index = 0;
   (s.bind(++index, args), ...);
   NIBBLE_ASSIGN_OR_RETURN(bool row, s.step());
-  const std::int64_t v = row ? s.int64(0) : 0;
-  s.reset();
-  return v;
+  return row ? s.int64(0) : 0;
 }
 
 // NULL (no blob) for one phrase: its weight does not change the order.
@@ -132,14 +130,20 @@ std::vector<std::string> match_phrases(std::string_view query) {
   return out;
 }
 
-std::string build_match_expression(std::string_view query) {
+namespace {
+
+std::string join_phrases(const std::vector<std::string>& phrases) {
   std::string out;
-  for (const auto& phrase : match_phrases(query)) {
+  for (const auto& phrase : phrases) {
     if (!out.empty()) out += ' ';
     out += phrase;
   }
   return out;
 }
+
+}  // namespace
+
+std::string build_match_expression(std::string_view query) { return join_phrases(match_phrases(query)); }
 
 HighlightedText parse_highlights(std::string_view marked) {
   HighlightedText out;
@@ -163,11 +167,7 @@ HighlightedText parse_highlights(std::string_view marked) {
 Result<std::vector<SearchHit>> run_search(sql::Connection& db, std::string_view query, const SearchOptions& options) {
   std::vector<SearchHit> hits;
   const std::vector<std::string> phrases = match_phrases(query);
-  std::string expr;
-  for (const auto& phrase : phrases) {
-    if (!expr.empty()) expr += ' ';
-    expr += phrase;
-  }
+  const std::string expr = join_phrases(phrases);
   if (expr.empty() || options.limit == 0) return hits;
 
   const auto title_limit = static_cast<std::int64_t>(std::max<std::size_t>(1, options.limit / 4));

@@ -10,6 +10,7 @@
 #if NIBBLE_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"
 #endif
+#include "model/layout_options.h"
 #include "model/model_info.h"
 #include "model/weight_source.h"
 
@@ -30,15 +31,8 @@ std::optional<int> parse_cuda_device(const std::string& d) {
 
 Status check_options(const LoadOptions& o, const ModelSpec& s) {
   auto bad = [](const std::string& what) { return make_error(ErrorKind::invalid_argument, "load options: ", what); };
-  if (o.max_batch_tokens < 1 || o.max_batch_tokens > (1 << 16)) return bad("max_batch_tokens must be in [1, 65536]");
-  if (o.page_size < 1 || o.page_size > (1 << 16)) return bad("page_size must be in [1, 65536]");
-  if (o.context < 0 || o.context > (1 << 24)) return bad("context must be in [0, 16M] tokens");
-  int prev = 0;
-  for (int b : o.split_layers) {
-    if (b <= prev || b >= s.n_layers)
-      return bad("split_layers must increase strictly inside (0, " + std::to_string(s.n_layers) + ")");
-    prev = b;
-  }
+  NIBBLE_TRY(
+      check_layout_options("load options", o.max_batch_tokens, o.page_size, o.context, o.split_layers, s.n_layers));
   if (o.device != "cpu" && !parse_cuda_device(o.device)) return bad("unknown device '" + o.device + "' (cpu or cuda:N)");
 #if !NIBBLE_HAVE_CUDA
   if (o.device != "cpu")

@@ -7,6 +7,7 @@
 
 #include "formats/exl2.h"
 #include "formats/gptq.h"
+#include "model/layout_options.h"
 #include "model/weight_source.h"
 
 namespace nibble {
@@ -318,19 +319,11 @@ Result<MemoryPlanner> MemoryPlanner::open(const std::string& model_path, int sm_
 }
 
 Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
-  auto bad = [](const std::string& what) { return make_error(ErrorKind::invalid_argument, "memory plan: ", what); };
   if (!costs_) return make_error(ErrorKind::invalid_argument, "memory plan: no model (MemoryPlanner::open first)");
   const Costs& c = *costs_;
   const ModelSpec& s = c.spec;
-  if (o.max_batch_tokens < 1 || o.max_batch_tokens > (1 << 16)) return bad("max_batch_tokens must be in [1, 65536]");
-  if (o.page_size < 1 || o.page_size > (1 << 16)) return bad("page_size must be in [1, 65536]");
-  if (o.context < 0 || o.context > (1 << 24)) return bad("context must be in [0, 16M] tokens");
-  int prev = 0;
-  for (int b : o.split_layers) {
-    if (b <= prev || b >= s.n_layers)
-      return bad("split_layers must increase strictly inside (0, " + std::to_string(s.n_layers) + ")");
-    prev = b;
-  }
+  NIBBLE_TRY(
+      check_layout_options("memory plan", o.max_batch_tokens, o.page_size, o.context, o.split_layers, s.n_layers));
 
   MemoryPlan p;
   p.model_path = c.dir;
