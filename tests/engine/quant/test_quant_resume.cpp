@@ -2,6 +2,7 @@
 // writing) and started again with the same options must finish with files identical, byte for
 // byte, to those of a job that ran through. Also: cancel through the flag and through the
 // progress callback leaves a record that resumes, and progress reports stages with an ETA.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +73,10 @@ std::vector<std::string> model_files(const std::string& dir) {
   return out;
 }
 
+// The child reports each progress event on one pipe and, at the final "done" event, waits on a
+// second pipe that the parent never writes: the job cannot finish before the parent kills it, so
+// every attempt is a kill at a random time (or, at the latest, just before the job record goes),
+// however fast or slow the machine is at that moment.
 TEST(QuantResume, KilledJobsResumeToIdenticalFiles) {
   TempDir t("resume");
   const auto t0 = std::chrono::steady_clock::now();
@@ -83,32 +88,68 @@ TEST(QuantResume, KilledJobsResumeToIdenticalFiles) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> when(0.05, 0.95);
   int kills = 0;
-  bool finished = false;
-  for (int attempt = 0; attempt < 4; ++attempt) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int events[2], hold[2];
+    ASSERT_EQ(::pipe(events), 0);
+    ASSERT_EQ(::pipe(hold), 0);
     const double delay = when(rng) * ref_s;
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      auto r = quantize_model(small_job(t.sub("killed")));
+      ::close(events[0]);
+      ::close(hold[1]);
+      QuantOptions o = small_job(t.sub("killed"));
+      o.progress = [&](const QuantProgress& p) {
+        const char stage = static_cast<char>('0' + static_cast<int>(p.stage));
+        if (::write(events[1], &stage, 1) != 1) ::_exit(3);
+        if (p.stage == QuantStage::done) {
+          char c;
+          while (::read(hold[0], &c, 1) < 0) {
+          }
+        }
+        return true;
+      };
+      auto r = quantize_model(o);
       ::_exit(r ? 0 : 1);
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(delay));
-    const bool killed = ::kill(pid, SIGKILL) == 0;
+    ::close(events[1]);
+    ::close(hold[0]);
+    // Wait for the chosen moment or for the "done" event, whichever comes first.
+    const auto start = std::chrono::steady_clock::now();
+    char last = '?';
+    bool at_done = false, eof = false;
+    for (;;) {
+      const double left = delay - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (left <= 0) break;
+      pollfd pfd{events[0], POLLIN, 0};
+      const int n = ::poll(&pfd, 1, static_cast<int>(left * 1000) + 1);
+      if (n <= 0) continue;
+      char c;
+      const auto got = ::read(events[0], &c, 1);
+      if (got <= 0) {
+        eof = true;
+        break;
+      }
+      last = c;
+      if (c == static_cast<char>('0' + static_cast<int>(QuantStage::done))) {
+        at_done = true;
+        break;
+      }
+    }
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    if (killed && WIFSIGNALED(status)) ++kills;
-    else EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the job failed on its own";
-    std::printf("seed %u: kill after %.2f s (%s)\n", seed, delay, WIFSIGNALED(status) ? "killed" : "had finished");
-    if (!WIFSIGNALED(status)) {
-      finished = true;
-      break;
-    }
+    ::close(events[0]);
+    ::close(hold[1]);
+    EXPECT_FALSE(eof && !WIFSIGNALED(status)) << "the job ended on its own (exit status " << status << ")";
+    if (WIFSIGNALED(status)) ++kills;
+    std::printf("seed %u: kill after %.2f s of %.2f s, last progress event: %s%s\n", seed, delay, ref_s,
+                last == '?' ? "none" : quant_stage_name(static_cast<QuantStage>(last - '0')),
+                at_done ? " (the child waited there)" : "");
   }
-  EXPECT_GE(kills, 1);
-  if (!finished) {
-    auto r = quantize_model(small_job(t.sub("killed")));
-    ASSERT_TRUE(r) << r.error().to_string();
-  }
+  EXPECT_EQ(kills, 3);
+  auto r = quantize_model(small_job(t.sub("killed")));
+  ASSERT_TRUE(r) << r.error().to_string();
   const auto want = model_files(t.sub("ref"));
   ASSERT_EQ(model_files(t.sub("killed")), want);
   for (const auto& f : want)
