@@ -18,5 +18,7 @@ rm -rf "$stage" && mkdir -p "$stage"
 cp "$build/app/cli/nibble-cli" "$build/tests/kernels/test_gpu" "$build/tests/kernels/bench_kernels" \
    "$build/tests/engine/runtime/bench_runtime" "$build/tests/app/server/bench_server" "$stage/"
 strip "$stage"/*
+# Shared libraries from Debian packages that the GPU machine lacks (the HTTP server's library).
+ldd "$stage/nibble-cli" | awk '/libcpp-httplib/ {print $3}' | xargs -r -I{} cp -L {} "$stage/"
 tar -C "$stage" -cf - . | xz -9e -T2 > "$root/gpu-build/bundle.tar.xz"
 ls -la "$root/gpu-build/bundle.tar.xz"
