@@ -450,44 +450,60 @@ TEST(KvQuantGpu, PerplexityWithinBoundsOfTheFp16Cache) {
 }
 
 // The same cache type on both backends gives the same model: ppl_raw on 3 windows within 0.5%
-// (q8) / 1% (q4) of the CPU backend's, and teacher-forced decode logits close to the CPU's.
+// (q8) / 1% (q4) of the CPU backend's; over 100 teacher-forced decode steps the CUDA logits stay
+// close to the CPU backend's with the same cache type, and (q4, where the quantization noise is far
+// above the backends' rounding differences) nearer to them than to the CPU backend's fp32 cache.
 TEST(KvQuantGpu, MatchesTheCpuBackendWithTheSameCacheType) {
   NIBBLE_REQUIRE_GPU();
   const auto ids = corpus_ids();
   ASSERT_GE(ids.size(), 3u * 512);
+  LoadOptions cpu_plain;
+  cpu_plain.context = 1024;
+  auto plain = load_demo_model(cpu_plain);
+  ASSERT_TRUE(plain) << plain.error().to_string();
   for (KvCacheMode mode : {KvCacheMode::q8, KvCacheMode::q4}) {
-    LoadOptions co;
+    const bool q8 = mode == KvCacheMode::q8;
+    LoadOptions co = cpu_plain;
     co.kv_cache = mode;
-    co.context = 1024;
     const double cpu = ppl(co, ids, 3);
     const double gpu = ppl(gpu_options(mode), ids, 3);
     std::printf("ppl_raw (3 windows of 512) %s cache: cuda %.4f, cpu %.4f (%+.3f%%)\n", kv_cache_mode_name(mode), gpu, cpu,
                 100 * (gpu / cpu - 1));
-    EXPECT_NEAR(gpu, cpu, cpu * (mode == KvCacheMode::q8 ? 0.005 : 0.01)) << kv_cache_mode_name(mode);
+    EXPECT_NEAR(gpu, cpu, cpu * (q8 ? 0.005 : 0.01)) << kv_cache_mode_name(mode);
 
     auto g = load_demo_model(gpu_options(mode));
     auto c = load_demo_model(co);
     ASSERT_TRUE(g && c);
     auto sg = (*g)->new_sequence();
     auto sc = (*c)->new_sequence();
+    auto sp = (*plain)->new_sequence();
     const std::vector<std::int32_t> prompt(ids.begin(), ids.begin() + 100);
-    std::vector<float> lg, lc;
+    std::vector<float> lg, lc, lp;
     ASSERT_TRUE(sg->append(prompt, false, lg).ok());
     ASSERT_TRUE(sc->append(prompt, false, lc).ok());
+    ASSERT_TRUE(sp->append(prompt, false, lp).ok());
     const int vocab = (*g)->vocab_size();
-    double worst = 0;
+    double worst = 0, sum_same = 0, sum_plain = 0;
     int agree = 0, steps = 0;
     for (std::size_t i = 100; i < 200; ++i, ++steps) {
       const std::int32_t tok = ids[i];
       ASSERT_TRUE(sg->append(std::span<const std::int32_t>(&tok, 1), false, lg).ok());
       ASSERT_TRUE(sc->append(std::span<const std::int32_t>(&tok, 1), false, lc).ok());
-      worst = std::max(worst, rel_l2(lg.data(), lc.data(), vocab));
+      ASSERT_TRUE(sp->append(std::span<const std::int32_t>(&tok, 1), false, lp).ok());
+      const double e = rel_l2(lg.data(), lc.data(), vocab);
+      worst = std::max(worst, e);
+      sum_same += e;
+      sum_plain += rel_l2(lg.data(), lp.data(), vocab);
       agree += argmax_of(lg.data(), vocab) == argmax_of(lc.data(), vocab);
     }
-    std::printf("%s cache decode steps: worst rel L2 cuda vs cpu %.2e, argmax agreement %d/%d\n", kv_cache_mode_name(mode),
-                worst, agree, steps);
-    EXPECT_LT(worst, mode == KvCacheMode::q8 ? 1e-2 : 2e-2) << kv_cache_mode_name(mode);
-    EXPECT_GE(agree, steps - 3) << kv_cache_mode_name(mode);
+    std::printf("%s cache, 100 decode steps: cuda vs cpu %s worst rel L2 %.2e mean %.2e (vs cpu fp32 cache mean %.2e), "
+                "argmax agreement %d/%d\n",
+                kv_cache_mode_name(mode), kv_cache_mode_name(mode), worst, sum_same / steps, sum_plain / steps, agree, steps);
+    EXPECT_LT(worst, q8 ? 1e-2 : 4e-2) << kv_cache_mode_name(mode);
+    EXPECT_GE(agree, steps - (q8 ? 3 : 5)) << kv_cache_mode_name(mode);
+    if (!q8) {
+      EXPECT_LT(sum_same, 0.7 * sum_plain) << "the CUDA q4 cache is not the CPU backend's q4 cache";
+    }
   }
 }
 
