@@ -521,11 +521,11 @@ TEST(KvQuantGpu, UnsupportedHeadDimIsATypedErrorAtLoad) {
   const std::string dir = (base / ("nibble-kvq-" + std::to_string(getpid()))).string();
   std::filesystem::remove_all(dir);
   SyntheticShape shape;
-  shape.hidden = 72;
-  shape.intermediate = 64;
+  shape.hidden = 1152;  // 32 heads of 36 (the synthetic writer wants multiples of 128)
+  shape.intermediate = 128;
   shape.layers = 1;
-  shape.heads = 2;
-  shape.kv_heads = 2;
+  shape.heads = 32;
+  shape.kv_heads = 8;
   shape.vocab = 256;
   shape.max_positions = 256;
   ASSERT_TRUE(write_synthetic_model(dir, shape, SyntheticFormat::fp16).ok());
