@@ -13,11 +13,32 @@
 
 namespace nibble::kernels {
 
+// Group index of value d, and groups per row (group = kv_quant_group(hd)).
+__device__ __forceinline__ int kv_group_of(int d, int group) { return d / group; }
+__device__ __forceinline__ int kv_groups(int hd, int group) { return hd / group; }
+
 // One layer's K or V pool as the attention kernels read it.
 struct KvPoolView {
   const void* codes;     // fp16 values (fp16) or codes (q8/q4)
   const __half* scales;  // q8: [rows][groups]; q4: [rows][groups][2]; unused for fp16
 };
+
+__device__ __forceinline__ unsigned kv_pack_half2(float a, float b) {
+  const half2 h = __floats2half2_rn(a, b);
+  return *reinterpret_cast<const unsigned*>(&h);
+}
+
+// Two signed 8-bit codes (bits [sh, sh + 16) of w) times s, as a packed half2.
+__device__ __forceinline__ unsigned kv_q8_pair(unsigned w, int sh, float s) {
+  return kv_pack_half2(static_cast<float>(static_cast<signed char>((w >> sh) & 0xffu)) * s,
+                       static_cast<float>(static_cast<signed char>((w >> (sh + 8)) & 0xffu)) * s);
+}
+
+// Byte k of w (two 4-bit codes, low nibble first) as min + code * scale, a packed half2.
+__device__ __forceinline__ unsigned kv_q4_pair(unsigned w, int k, float2 sm) {
+  return kv_pack_half2(fmaf(static_cast<float>((w >> (8 * k)) & 15u), sm.x, sm.y),
+                       fmaf(static_cast<float>((w >> (8 * k + 4)) & 15u), sm.x, sm.y));
+}
 
 // Values [c * 8, c * 8 + 8) of cache row `row` as 8 fp16 values (16 bytes).
 template <KvType T>
@@ -27,34 +48,14 @@ __device__ __forceinline__ uint4 kv_load8(KvPoolView p, std::size_t row, int hd,
   } else if constexpr (T == KvType::q8) {
     const auto* base = static_cast<const unsigned char*>(p.codes) + row * hd;
     const uint2 w = *reinterpret_cast<const uint2*>(base + c * 8);
-    const float s = __half2float(p.scales[row * (hd / group) + (c * 8) / group]);
-    uint4 out;
-    unsigned* o = reinterpret_cast<unsigned*>(&out);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const unsigned word = k < 2 ? w.x : w.y;
-      const int sh = (k & 1) * 16;
-      const float a = static_cast<float>(static_cast<signed char>((word >> sh) & 0xffu)) * s;
-      const float b = static_cast<float>(static_cast<signed char>((word >> (sh + 8)) & 0xffu)) * s;
-      const half2 h = __floats2half2_rn(a, b);
-      o[k] = *reinterpret_cast<const unsigned*>(&h);
-    }
-    return out;
+    const float s = __half2float(p.scales[row * kv_groups(hd, group) + kv_group_of(c * 8, group)]);
+    return make_uint4(kv_q8_pair(w.x, 0, s), kv_q8_pair(w.x, 16, s), kv_q8_pair(w.y, 0, s), kv_q8_pair(w.y, 16, s));
   } else {
     const auto* base = static_cast<const unsigned char*>(p.codes) + row * (hd / 2);
     const unsigned w = *reinterpret_cast<const unsigned*>(base + c * 4);
     const float2 sm = __half22float2(
-        *reinterpret_cast<const half2*>(p.scales + (row * (hd / group) + (c * 8) / group) * 2));
-    uint4 out;
-    unsigned* o = reinterpret_cast<unsigned*>(&out);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const float a = fmaf(static_cast<float>((w >> (8 * k)) & 15u), sm.x, sm.y);
-      const float b = fmaf(static_cast<float>((w >> (8 * k + 4)) & 15u), sm.x, sm.y);
-      const half2 h = __floats2half2_rn(a, b);
-      o[k] = *reinterpret_cast<const unsigned*>(&h);
-    }
-    return out;
+        *reinterpret_cast<const half2*>(p.scales + (row * kv_groups(hd, group) + kv_group_of(c * 8, group)) * 2));
+    return make_uint4(kv_q4_pair(w, 0, sm), kv_q4_pair(w, 1, sm), kv_q4_pair(w, 2, sm), kv_q4_pair(w, 3, sm));
   }
 }
 
@@ -66,14 +67,15 @@ __device__ __forceinline__ float2 kv_load2(KvPoolView p, std::size_t row, int hd
   } else if constexpr (T == KvType::q8) {
     const auto* base = static_cast<const unsigned char*>(p.codes) + row * hd;
     const unsigned w = *reinterpret_cast<const unsigned short*>(base + d);
-    const float s = __half2float(p.scales[row * (hd / group) + d / group]);
+    const float s = __half2float(p.scales[row * kv_groups(hd, group) + kv_group_of(d, group)]);
     // Rounded through fp16 like the staged paths, so every kernel sees the same values.
     const half2 h = __floats2half2_rn(static_cast<float>(static_cast<signed char>(w & 0xffu)) * s,
                                       static_cast<float>(static_cast<signed char>(w >> 8)) * s);
     return __half22float2(h);
   } else {
     const unsigned w = static_cast<const unsigned char*>(p.codes)[row * (hd / 2) + d / 2];
-    const float2 sm = __half22float2(*reinterpret_cast<const half2*>(p.scales + (row * (hd / group) + d / group) * 2));
+    const float2 sm =
+        __half22float2(*reinterpret_cast<const half2*>(p.scales + (row * kv_groups(hd, group) + kv_group_of(d, group)) * 2));
     const half2 h = __floats2half2_rn(fmaf(static_cast<float>(w & 15u), sm.x, sm.y),
                                       fmaf(static_cast<float>(w >> 4), sm.x, sm.y));
     return __half22float2(h);
