@@ -1,13 +1,16 @@
 // Tensor-core attention for prompt chunks (FlashAttention-2 style): a block takes 64 consecutive
 // query rows of one sequence and one query head; 4 warps each own 16 rows. Key/value tiles of 64
-// are gathered from the paged fp16 cache into shared memory; S = Q K^T and O += P V run on
+// are gathered from the paged cache into shared memory (q8/q4 caches dequantized to fp16 as they are
+// staged: the kernel is templated on the cache type); S = Q K^T and O += P V run on
 // mma.sync m16n8k16 (fp16 in, fp32 accumulate) with an online softmax in registers, so memory
 // stays O(rows). Head dims 64 and 128; others use attention_rows_serial.
 #include <cuda_fp16.h>
 
 #include <cfloat>
 #include <cstdint>
+#include <type_traits>
 
+#include "kv_quant.cuh"
 #include "nibble_kernels/attention.h"
 
 namespace nibble::kernels {
@@ -48,7 +51,7 @@ struct Tile {
   int rows;       // <= 64, all of one sequence
 };
 
-template <int HD>
+template <int HD, KvType T>
 __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const AttentionArgs a, const int4* tiles) {
   constexpr int kStride = HD + 8;  // halves per smem row: +16 bytes breaks ldmatrix bank conflicts
   // Q is staged first and read into registers; the same memory then holds each K/V tile.
@@ -105,17 +108,22 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
   const int kt_end = max_pos / kKeysPerTile;
   for (int kt = kt_begin; kt <= kt_end; ++kt) {
     __syncthreads();
-    constexpr int kChunks = HD / 8;  // 16-byte chunks per key row
+    constexpr int kChunks = HD / 8;  // 16-byte chunks (8 fp16 values) per key row
+    constexpr int kGroup = kv_quant_group(HD);
     for (int i = tid; i < kKeysPerTile * kChunks; i += kThreads) {
       const int kr = i / kChunks, c = i % kChunks;
       const int key = kt * kKeysPerTile + kr;
       uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
       if (key <= max_pos) {
         const int page = table[key / a.page_size];
-        const std::size_t off =
-            ((static_cast<std::size_t>(page) * a.page_size + key % a.page_size) * a.kv_heads + kvh) * HD + c * 8;
-        kv = *reinterpret_cast<const uint4*>(a.k_cache + off);
-        vv = *reinterpret_cast<const uint4*>(a.v_cache + off);
+        const std::size_t row = (static_cast<std::size_t>(page) * a.page_size + key % a.page_size) * a.kv_heads + kvh;
+        if constexpr (T == KvType::fp16) {
+          kv = kv_load8<T>({a.k_cache, nullptr}, row, HD, kGroup, c);
+          vv = kv_load8<T>({a.v_cache, nullptr}, row, HD, kGroup, c);
+        } else {
+          kv = kv_load8<T>({a.k_codes, a.k_scales}, row, HD, kGroup, c);
+          vv = kv_load8<T>({a.v_codes, a.v_scales}, row, HD, kGroup, c);
+        }
       }
       *reinterpret_cast<uint4*>(&s_k[kr * kStride + c * 8]) = kv;
       *reinterpret_cast<uint4*>(&s_v[kr * kStride + c * 8]) = vv;
@@ -219,16 +227,29 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
 }  // namespace
 
 int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cudaStream_t stream) {
-  if (!a.q || !a.out || !a.k_cache || !a.v_cache || !a.positions || !a.block_tables || !tiles || n_tiles < 0 ||
+  const bool cache_ok = a.kv_type == KvType::fp16
+                            ? a.k_cache && a.v_cache
+                            : (a.kv_type == KvType::q8 || a.kv_type == KvType::q4) && a.k_codes && a.v_codes &&
+                                  a.k_scales && a.v_scales;
+  if (!cache_ok) return cudaErrorInvalidValue;
+  if (!a.q || !a.out || !a.positions || !a.block_tables || !tiles || n_tiles < 0 ||
       a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads != 0 || a.page_size <= 0 || a.max_pages <= 0)
     return cudaErrorInvalidValue;
   if (n_tiles == 0) return 0;
+  if (a.head_dim != 128 && a.head_dim != 64) return cudaErrorInvalidValue;
+  const dim3 grid(n_tiles, a.heads);
+  auto launch = [&](auto hd_tag) {
+    constexpr int HD = decltype(hd_tag)::value;
+    switch (a.kv_type) {
+      case KvType::q8: attention_prefill_kernel<HD, KvType::q8><<<grid, kThreads, 0, stream>>>(a, tiles); break;
+      case KvType::q4: attention_prefill_kernel<HD, KvType::q4><<<grid, kThreads, 0, stream>>>(a, tiles); break;
+      default: attention_prefill_kernel<HD, KvType::fp16><<<grid, kThreads, 0, stream>>>(a, tiles); break;
+    }
+  };
   if (a.head_dim == 128) {
-    attention_prefill_kernel<128><<<dim3(n_tiles, a.heads), kThreads, 0, stream>>>(a, tiles);
-  } else if (a.head_dim == 64) {
-    attention_prefill_kernel<64><<<dim3(n_tiles, a.heads), kThreads, 0, stream>>>(a, tiles);
+    launch(std::integral_constant<int, 128>{});
   } else {
-    return cudaErrorInvalidValue;
+    launch(std::integral_constant<int, 64>{});
   }
   return static_cast<int>(cudaGetLastError());
 }

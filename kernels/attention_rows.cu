@@ -1,9 +1,11 @@
 // Split-K attention for query rows over the paged KV cache. Block = (key chunk of 64, kv head, row):
 // it scores the chunk for the kv head's group of query heads (fp32), forms exp(s - max) weights
 // and the weighted sum of V; with several chunks, partial (max, sum, acc) go to a workspace and
-// the last chunk block to arrive combines them in chunk order.
+// the last chunk block to arrive combines them in chunk order. Kernels are templated on the cache
+// type: q8/q4 rows are dequantized to fp16 as they are staged (or read), nothing else changes.
 #include "nibble_kernels/attention.h"
 
+#include "kv_quant.cuh"
 #include "launch.cuh"
 
 #include <cfloat>
@@ -16,10 +18,32 @@ constexpr int kChunk = 64;
 constexpr int kMaxGroup = 16;  // query heads per kv head
 constexpr int kMaxHeadDim = 256;
 
-__device__ __forceinline__ const __half* key_row(const __half* cache, const AttentionArgs& a, const int* table, int p,
-                                                 int kvh) {
+// Cache row (kv_cache.h) of position p of kv head kvh through a sequence's block table.
+__device__ __forceinline__ std::size_t cache_row(const AttentionArgs& a, const int* table, int p, int kvh) {
   const int page = table[p / a.page_size];
-  return cache + ((static_cast<std::size_t>(page) * a.page_size + p % a.page_size) * a.kv_heads + kvh) * a.head_dim;
+  return (static_cast<std::size_t>(page) * a.page_size + p % a.page_size) * a.kv_heads + kvh;
+}
+
+template <KvType T>
+__device__ __forceinline__ KvPoolView k_pool(const AttentionArgs& a) {
+  if constexpr (T == KvType::fp16) return {a.k_cache, nullptr};
+  else return {a.k_codes, a.k_scales};
+}
+
+template <KvType T>
+__device__ __forceinline__ KvPoolView v_pool(const AttentionArgs& a) {
+  if constexpr (T == KvType::fp16) return {a.v_cache, nullptr};
+  else return {a.v_codes, a.v_scales};
+}
+
+// Argument checks shared by the entry points: shapes, and the pools of the cache type.
+bool cache_args_ok(const AttentionArgs& a) {
+  switch (a.kv_type) {
+    case KvType::fp16: return a.k_cache && a.v_cache;
+    case KvType::q8:
+    case KvType::q4: return a.k_codes && a.v_codes && a.k_scales && a.v_scales && kv_quant_supports(a.head_dim);
+  }
+  return false;
 }
 
 // Shared memory of one attention_rows block (floats/halves carved from the dynamic buffer).
@@ -30,6 +54,7 @@ struct RowsSmem {
   }
 };
 
+template <KvType T>
 __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const AttentionArgs a) {
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float s_max[kMaxGroup], s_sum[kMaxGroup];
@@ -64,16 +89,18 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   for (int i = tid; i < group * hd; i += kThreads) s_q[i] = q[i] * a.scale;
   if (tid < nk) s_page[tid] = table[(k0 + tid) / a.page_size];
   __syncthreads();
-  // Stage the chunk's keys and values: every 16-byte load of the chunk in flight together.
+  // Stage the chunk's keys and values: every 16-byte load of the chunk in flight together
+  // (q8/q4: 8 or 4 bytes of codes and the group's scale, dequantized to 8 fp16 values).
   const int vec = hd / 8;
+  const int qgroup = kv_quant_group(hd);
+  const KvPoolView kp = k_pool<T>(a), vp = v_pool<T>(a);
 #pragma unroll 8
   for (int i = tid; i < nk * vec; i += kThreads) {
     const int j = i / vec, c = i - j * vec;
     const int p = k0 + j;
-    const std::size_t off =
-        ((static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh) * hd + c * 8;
-    const uint4 kk = *reinterpret_cast<const uint4*>(a.k_cache + off);
-    const uint4 vv = *reinterpret_cast<const uint4*>(a.v_cache + off);
+    const std::size_t crow = (static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh;
+    const uint4 kk = kv_load8<T>(kp, crow, hd, qgroup, c);
+    const uint4 vv = kv_load8<T>(vp, crow, hd, qgroup, c);
     *reinterpret_cast<uint4*>(s_k + j * hd + c * 8) = kk;
     *reinterpret_cast<uint4*>(s_v + j * hd + c * 8) = vv;
   }
@@ -216,7 +243,8 @@ std::size_t attention_workspace_floats(int rows, int heads, int head_dim, int ma
 std::size_t attention_counter_count(int rows, int kv_heads) { return static_cast<std::size_t>(rows) * kv_heads; }
 
 int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
-  if (!a.q || !a.out || !a.k_cache || !a.v_cache || !a.positions || !a.row_seq || !a.block_tables ||
+  if (!cache_args_ok(a)) return cudaErrorInvalidValue;
+  if (!a.q || !a.out || !a.positions || !a.row_seq || !a.block_tables ||
       !a.workspace || !a.counters || a.rows < 0 || a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads != 0 ||
       a.heads / a.kv_heads > kMaxGroup || a.head_dim <= 0 || a.head_dim % 16 != 0 || a.head_dim > kMaxHeadDim ||
       a.page_size <= 0 || a.max_pages <= 0 || a.max_context <= 0)
@@ -224,12 +252,19 @@ int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return 0;
   const int splits = (a.max_context + kChunk - 1) / kChunk;
   const std::size_t smem = RowsSmem::bytes(a.heads / a.kv_heads, a.head_dim, a.max_context);
-  if (smem > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(attention_rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem));
-    if (e != cudaSuccess) return static_cast<int>(e);
+  auto launch = [&](auto kernel) -> int {
+    if (smem > 48 * 1024) {
+      const cudaError_t e =
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+      if (e != cudaSuccess) return static_cast<int>(e);
+    }
+    return launch_pdl(kernel, dim3(splits, a.kv_heads, a.rows), dim3(kThreads), smem, stream, a);
+  };
+  switch (a.kv_type) {
+    case KvType::q8: return launch(attention_rows_kernel<KvType::q8>);
+    case KvType::q4: return launch(attention_rows_kernel<KvType::q4>);
+    default: return launch(attention_rows_kernel<KvType::fp16>);
   }
-  return launch_pdl(attention_rows_kernel, dim3(splits, a.kv_heads, a.rows), dim3(kThreads), smem, stream, a);
 }
 
 }  // namespace nibble::kernels
@@ -237,6 +272,7 @@ int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
 namespace nibble::kernels {
 namespace {
 
+template <KvType T>
 __global__ void __launch_bounds__(kThreads) attention_serial_kernel(const AttentionArgs a) {
   __shared__ float s_q[kMaxGroup * kMaxHeadDim];
   __shared__ float s_p[kMaxGroup][kChunk];
@@ -261,6 +297,8 @@ __global__ void __launch_bounds__(kThreads) attention_serial_kernel(const Attent
   const int slice = tid / pairs;
   const int d = (tid % pairs) * 2;
   const bool active = tid < slices * pairs;
+  const int qgroup = kv_quant_group(hd);
+  const KvPoolView kp = k_pool<T>(a), vp = v_pool<T>(a);
   // Running output per head lives in registers of the threads with tid < pairs.
   float ox[kMaxGroup], oy[kMaxGroup];
 #pragma unroll
@@ -270,11 +308,11 @@ __global__ void __launch_bounds__(kThreads) attention_serial_kernel(const Attent
   for (int k0 = start; k0 <= pos; k0 += kChunk) {
     const int nk = min(kChunk, pos + 1 - k0);
     for (int j = warp; j < nk; j += kThreads / 32) {
-      const __half* kr = key_row(a.k_cache, a, table, k0 + j, kvh);
+      const std::size_t krow = cache_row(a, table, k0 + j, kvh);
       for (int g = 0; g < group; ++g) {
         float s = 0.0f;
         for (int dd = lane * 2; dd < hd; dd += 64) {
-          const float2 kv = __half22float2(*reinterpret_cast<const half2*>(kr + dd));
+          const float2 kv = kv_load2<T>(kp, krow, hd, qgroup, dd);
           s += kv.x * s_q[g * hd + dd] + kv.y * s_q[g * hd + dd + 1];
         }
 #pragma unroll
@@ -309,7 +347,7 @@ __global__ void __launch_bounds__(kThreads) attention_serial_kernel(const Attent
       float ax = 0.0f, ay = 0.0f;
       if (active) {
         for (int j = slice; j < nk; j += slices) {
-          const float2 vv = __half22float2(*reinterpret_cast<const half2*>(key_row(a.v_cache, a, table, k0 + j, kvh) + d));
+          const float2 vv = kv_load2<T>(vp, cache_row(a, table, k0 + j, kvh), hd, qgroup, d);
           ax += s_p[g][j] * vv.x;
           ay += s_p[g][j] * vv.y;
         }
@@ -348,12 +386,18 @@ __global__ void __launch_bounds__(kThreads) attention_serial_kernel(const Attent
 }  // namespace
 
 int attention_rows_serial(const AttentionArgs& a, cudaStream_t stream) {
-  if (!a.q || !a.out || !a.k_cache || !a.v_cache || !a.positions || !a.row_seq || !a.block_tables || a.rows < 0 ||
+  if (!cache_args_ok(a)) return cudaErrorInvalidValue;
+  if (!a.q || !a.out || !a.positions || !a.row_seq || !a.block_tables || a.rows < 0 ||
       a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads != 0 || a.heads / a.kv_heads > kMaxGroup ||
       a.head_dim <= 0 || a.head_dim % 16 != 0 || a.head_dim > kMaxHeadDim || a.page_size <= 0 || a.max_pages <= 0)
     return cudaErrorInvalidValue;
   if (a.rows == 0) return 0;
-  attention_serial_kernel<<<dim3(a.kv_heads, a.rows), kThreads, 0, stream>>>(a);
+  const dim3 grid(a.kv_heads, a.rows);
+  switch (a.kv_type) {
+    case KvType::q8: attention_serial_kernel<KvType::q8><<<grid, kThreads, 0, stream>>>(a); break;
+    case KvType::q4: attention_serial_kernel<KvType::q4><<<grid, kThreads, 0, stream>>>(a); break;
+    default: attention_serial_kernel<KvType::fp16><<<grid, kThreads, 0, stream>>>(a); break;
+  }
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -1,9 +1,11 @@
 // RoPE (HF rotate_half convention: pairs (i, i + rotary_dim/2)) on q and k, then K/V rows written
-// into their paged cache slots as fp16. Block = (row, 8 heads): the row's cos/sin are computed once
-// per block in fp32 exactly as transformers computes them (angle = position * inv_freq, accurate
-// sincosf), then each thread rotates pairs; blocks of key heads also store K and V.
+// into their paged cache slots as fp16, or as q8/q4 codes with per-group fp16 scales. Block = (row,
+// 8 heads): the row's cos/sin are computed once per block in fp32 exactly as transformers computes
+// them (angle = position * inv_freq, accurate sincosf), then each thread rotates pairs; blocks of
+// key heads also store K and V (quantized caches: staged in shared memory, then one warp per group).
 #include "nibble_kernels/ops.h"
 
+#include "kv_quant.cuh"
 #include "launch.cuh"
 
 namespace nibble::kernels {
@@ -12,8 +14,11 @@ namespace {
 constexpr int kHeadsPerBlock = 8;
 constexpr int kThreads = 256;
 
+template <KvType T>
 __global__ void __launch_bounds__(kThreads) rope_kv_kernel(const RopeKvArgs a) {
   __shared__ float s_cos[128], s_sin[128];
+  // Quantized caches: this block's rotated K (0) and V (1) rows before quantization.
+  __shared__ float s_x[T == KvType::fp16 ? 1 : 2 * kHeadsPerBlock * 256];
   allow_next_launch();
   grid_dependency_wait();
   const int r = blockIdx.x;
@@ -58,22 +63,63 @@ __global__ void __launch_bounds__(kThreads) rope_kv_kernel(const RopeKvArgs a) {
     } else {
       out = k[i];
     }
-    a.k_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(out);
-    a.v_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(vv[i]);
+    if constexpr (T == KvType::fp16) {
+      a.k_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(out);
+      a.v_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(vv[i]);
+    } else {
+      s_x[t] = out;  // t = (h - head0) * hd + i
+      s_x[kHeadsPerBlock * hd + t] = vv[i];
+    }
+  }
+  if constexpr (T != KvType::fp16) {
+    if (head0 + kHeadsPerBlock <= a.heads) return;  // query heads only (uniform over the block)
+    __syncthreads();
+    const int group = kv_quant_group(hd);
+    const int groups = hd / group;
+    const std::size_t row0 = slot / static_cast<std::size_t>(hd);  // cache row of kv head 0
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    // Tasks: (head of the block, group); one warp quantizes the group's K, then its V.
+    for (int task = warp; task < kHeadsPerBlock * groups; task += kThreads / 32) {
+      const int lh = task / groups;
+      const int g = task % groups;
+      const int h = head0 + lh;
+      if (h < a.heads || h >= total_heads) continue;
+      const std::size_t row = row0 + static_cast<std::size_t>(h - a.heads);
+      const float* xk = s_x + lh * hd + g * group;
+      const float* xv = xk + kHeadsPerBlock * hd;
+      if constexpr (T == KvType::q8) {
+        const std::size_t c = row * hd + g * group, sc = row * groups + g;
+        kv_quantize_group_warp<T>(xk, group, a.k_codes + c, a.k_scales + sc, lane);
+        kv_quantize_group_warp<T>(xv, group, a.v_codes + c, a.v_scales + sc, lane);
+      } else {
+        const std::size_t c = row * (hd / 2) + g * group / 2, sc = (row * groups + g) * 2;
+        kv_quantize_group_warp<T>(xk, group, a.k_codes + c, a.k_scales + sc, lane);
+        kv_quantize_group_warp<T>(xv, group, a.v_codes + c, a.v_scales + sc, lane);
+      }
+    }
   }
 }
 
 }  // namespace
 
 int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
-  if (!a.q || !a.k || !a.v || !a.inv_freq || !a.positions || !a.row_seq || !a.block_tables || !a.k_cache ||
-      !a.v_cache || a.rows < 0 || a.heads <= 0 || a.kv_heads <= 0 || a.head_dim <= 0 || a.head_dim > 256 ||
-      a.rotary_dim <= 0 || a.rotary_dim > a.head_dim || a.rotary_dim % 2 != 0 || a.page_size <= 0 ||
-      a.max_pages <= 0)
+  const bool quant = a.kv_type != KvType::fp16;
+  if (!a.q || !a.k || !a.v || !a.inv_freq || !a.positions || !a.row_seq || !a.block_tables || a.rows < 0 ||
+      a.heads <= 0 || a.kv_heads <= 0 || a.head_dim <= 0 || a.head_dim > 256 || a.rotary_dim <= 0 ||
+      a.rotary_dim > a.head_dim || a.rotary_dim % 2 != 0 || a.page_size <= 0 || a.max_pages <= 0)
+    return cudaErrorInvalidValue;
+  if (!quant && (!a.k_cache || !a.v_cache)) return cudaErrorInvalidValue;
+  if (quant && (a.kv_type != KvType::q8 && a.kv_type != KvType::q4)) return cudaErrorInvalidValue;
+  if (quant && (!a.k_codes || !a.v_codes || !a.k_scales || !a.v_scales || !kv_quant_supports(a.head_dim)))
     return cudaErrorInvalidValue;
   if (a.rows == 0) return 0;
   const int chunks = (a.heads + a.kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock;
-  return launch_pdl(rope_kv_kernel, dim3(a.rows, chunks), dim3(kThreads), 0, stream, a);
+  const dim3 grid(a.rows, chunks);
+  switch (a.kv_type) {
+    case KvType::q8: return launch_pdl(rope_kv_kernel<KvType::q8>, grid, dim3(kThreads), 0, stream, a);
+    case KvType::q4: return launch_pdl(rope_kv_kernel<KvType::q4>, grid, dim3(kThreads), 0, stream, a);
+    default: return launch_pdl(rope_kv_kernel<KvType::fp16>, grid, dim3(kThreads), 0, stream, a);
+  }
 }
 
 }  // namespace nibble::kernels

@@ -129,8 +129,8 @@ void print_plan(const MemoryPlan& p, const std::vector<std::string>& gpu_names, 
       << fmt("%.1f KiB", p.cpu_kv_bytes_per_token / 1024) << " on the CPU\n";
   out << "cuda runtime  " << mib(p.cuda_runtime_overhead) << " allowance (context, cuBLAS, graphs)\n";
   if (!p.cuda_supports_cache)
-    out << "note          the CUDA backend runs an fp16 KV cache only for now; " << kv_cache_mode_name(p.kv_cache)
-        << " runs on the CPU backend\n";
+    out << "note          the CUDA backend cannot run a " << kv_cache_mode_name(p.kv_cache)
+        << " KV cache for this model's head size; it runs on the CPU backend, or use --cache fp16 on the GPU\n";
   for (std::size_t i = 0; i < p.gpus.size(); ++i) {
     const GpuFit& g = p.gpus[i];
     out << (i == 0 ? "\n" : "") << "gpu " << gib(g.capacity_bytes);

@@ -199,6 +199,8 @@ std::size_t kv_pool_bytes(KvLayout layout, std::size_t positions, int kv_heads, 
     case KvLayout::fp32: return values * 4;
     case KvLayout::q8: return values + groups * 4;
     case KvLayout::q4: return values / 2 + groups * 8;
+    case KvLayout::q8h: return values + groups * 2;
+    case KvLayout::q4h: return values / 2 + groups * 4;
   }
   return 0;
 }
@@ -334,11 +336,15 @@ Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
   p.kv_pages = (context + o.page_size - 1) / o.page_size;
   p.context = p.kv_pages * o.page_size;
   p.file_tensor_bytes = c.file_tensor_bytes;
-  p.cuda_supports_cache = o.kv_cache == KvCacheMode::fp16;
+  // The CUDA q8/q4 caches take an even head_dim <= 256 whose group (32, or head_dim) is a
+  // multiple of 8 (nibble_kernels/kv_cache.h, kv_quant_supports).
+  const int kv_group = s.head_dim % 32 == 0 ? 32 : s.head_dim;
+  p.cuda_supports_cache =
+      o.kv_cache == KvCacheMode::fp16 || (s.head_dim % 2 == 0 && s.head_dim <= 256 && kv_group % 8 == 0);
   p.cuda_runtime_overhead = kCudaRuntimeOverhead;
 
-  const KvLayout gpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8
-                          : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4
+  const KvLayout gpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8h
+                          : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4h
                                                           : KvLayout::fp16;
   const KvLayout cpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8
                           : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4

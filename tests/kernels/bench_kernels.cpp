@@ -247,6 +247,26 @@ int main() {
   rk.v_cache = vc;
   const float rope_us = time_us([&](cudaStream_t st) { CK(rope_kv_append(rk, st)); }, s);
   std::printf("%-26s %9.2f\n", "rope + kv append", rope_us);
+  // The same over q8 and q4 caches (codes + per-group fp16 scales, dequantized on the fly).
+  for (KvType t : {KvType::q8, KvType::q4}) {
+    const std::size_t cache_rows = static_cast<std::size_t>(pages) * page * heads;
+    AttentionArgs aq = at;
+    RopeKvArgs rq = rk;
+    aq.kv_type = rq.kv_type = t;
+    rq.k_codes = dev_fill<unsigned char>(cache_rows * kv_row_bytes(t, hd), 0x11);
+    rq.v_codes = dev_fill<unsigned char>(cache_rows * kv_row_bytes(t, hd), 0x11);
+    rq.k_scales = dev_fill<__half>(cache_rows * kv_row_scales(t, hd), __float2half(0.01f));
+    rq.v_scales = dev_fill<__half>(cache_rows * kv_row_scales(t, hd), __float2half(0.01f));
+    aq.k_codes = rq.k_codes;
+    aq.v_codes = rq.v_codes;
+    aq.k_scales = rq.k_scales;
+    aq.v_scales = rq.v_scales;
+    const char* name = t == KvType::q8 ? "q8" : "q4";
+    const float aq_us = time_us([&](cudaStream_t st) { CK(attention_rows(aq, st)); }, s);
+    std::printf("attention ctx 512 %-8s %9.2f\n", name, aq_us);
+    const float rq_us = time_us([&](cudaStream_t st) { CK(rope_kv_append(rq, st)); }, s);
+    std::printf("rope + kv append %-9s %9.2f\n", name, rq_us);
+  }
 
   // One 32-layer decode step (same matrices reused: weights stream from HBM since 32 x 114 MB
   // exceeds L2 only if distinct; reuse keeps the bytes honest as long as L2 << one layer).

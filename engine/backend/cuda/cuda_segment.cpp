@@ -69,10 +69,14 @@ Result<std::unique_ptr<CudaSegment>> CudaSegment::create(int device, const Model
   if (opts.first_layer < 0 || opts.last_layer > spec.n_layers || opts.first_layer > opts.last_layer ||
       opts.max_rows <= 0 || opts.kv_pages <= 0 || opts.page_size <= 0)
     return make_error(ErrorKind::invalid_argument, "CUDA segment: bad layer range or sizes");
-  if (opts.kv_type != KvCacheType::fp16 && opts.kv_type != KvCacheType::fp32)
-    return make_error(ErrorKind::unsupported, "CUDA backend: only the fp16 KV cache is available");
+  const bool quant_cache = opts.kv_type == KvCacheType::q8 || opts.kv_type == KvCacheType::q4;
+  if (quant_cache && !kernels::kv_quant_supports(spec.head_dim))
+    return make_error(ErrorKind::unsupported, "CUDA backend: a ", opts.kv_type == KvCacheType::q8 ? "q8" : "q4",
+                      " KV cache needs an even head_dim of at most 256 whose quantization group (32, or head_dim) is a "
+                      "multiple of 8; this model's head_dim is ",
+                      spec.head_dim, ": load it with the fp16 cache (--cache fp16)");
   std::unique_ptr<CudaSegment> s(new CudaSegment(device, spec, opts));
-  s->opts_.kv_type = KvCacheType::fp16;
+  if (!quant_cache) s->opts_.kv_type = KvCacheType::fp16;  // fp32 requests map to fp16 on the GPU
   NIBBLE_TRY(s->init_device());
   NIBBLE_TRY(s->load(weights, progress));
   NIBBLE_TRY(s->allocate_scratch());
@@ -155,10 +159,17 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
     }
     weight_bytes_ += L.attn_norm.size() + L.mlp_norm.size() + L.q_norm.size() + L.k_norm.size();
     L.sliding_window = l < static_cast<int>(sp.sliding_window.size()) ? sp.sliding_window[l] : 0;
-    const std::size_t kv = static_cast<std::size_t>(opts_.kv_pages) * opts_.page_size * sp.kv_dim() * 2;
+    const std::size_t cache_rows = static_cast<std::size_t>(opts_.kv_pages) * opts_.page_size * sp.n_kv_heads;
+    const std::size_t kv = cache_rows * kernels::kv_row_bytes(kv_type(), sp.head_dim);
     NIBBLE_ASSIGN_OR_RETURN(L.k_cache, DeviceBuffer::allocate(kv, "KV cache"));
     NIBBLE_ASSIGN_OR_RETURN(L.v_cache, DeviceBuffer::allocate(kv, "KV cache"));
     kv_bytes_ += 2 * kv;
+    if (kv_type() != kernels::KvType::fp16) {
+      const std::size_t sc = cache_rows * kernels::kv_row_scales(kv_type(), sp.head_dim) * 2;
+      NIBBLE_ASSIGN_OR_RETURN(L.k_scales, DeviceBuffer::allocate(sc, "KV cache scales"));
+      NIBBLE_ASSIGN_OR_RETURN(L.v_scales, DeviceBuffer::allocate(sc, "KV cache scales"));
+      kv_bytes_ += 2 * sc;
+    }
   }
   if (opts_.has_head) {
     NIBBLE_ASSIGN_OR_RETURN(final_norm_, upload_norm(w, "model.norm.weight", hidden));
@@ -257,6 +268,33 @@ Status CudaSegment::allocate_scratch() {
   NIBBLE_TRY(alloc(attn_counters_, kernels::attention_counter_count(decode_rows, sp.n_kv_heads) * 4, "attention counters"));
   NIBBLE_TRY(check(static_cast<int>(cudaMemset(attn_counters_.data(), 0, attn_counters_.size())), "clearing counters"));
   return {};
+}
+
+kernels::KvType CudaSegment::kv_type() const {
+  switch (opts_.kv_type) {
+    case KvCacheType::q8: return kernels::KvType::q8;
+    case KvCacheType::q4: return kernels::KvType::q4;
+    default: return kernels::KvType::fp16;
+  }
+}
+
+void CudaSegment::bind_kv(const CudaLayer& L, kernels::RopeKvArgs& r, kernels::AttentionArgs& at) const {
+  r.kv_type = at.kv_type = kv_type();
+  if (r.kv_type == kernels::KvType::fp16) {
+    r.k_cache = L.k_cache.as<__half>();
+    r.v_cache = L.v_cache.as<__half>();
+    at.k_cache = r.k_cache;
+    at.v_cache = r.v_cache;
+  } else {
+    r.k_codes = L.k_cache.as<unsigned char>();
+    r.v_codes = L.v_cache.as<unsigned char>();
+    r.k_scales = L.k_scales.as<__half>();
+    r.v_scales = L.v_scales.as<__half>();
+    at.k_codes = r.k_codes;
+    at.v_codes = r.v_codes;
+    at.k_scales = r.k_scales;
+    at.v_scales = r.v_scales;
+  }
 }
 
 Segment::MemoryUse CudaSegment::memory_use() const { return {weight_bytes_, kv_bytes_, scratch_bytes_}; }

@@ -1,5 +1,6 @@
 // CudaSegment: decoder layers [first, last) (plus embedding and/or final norm + head) resident on
-// one CUDA GPU, with this segment's share of the paged fp16 KV cache, one allocation plan for
+// one CUDA GPU, with this segment's share of the paged KV cache (fp16, or q8/q4 codes with per-group
+// fp16 scales: nibble_kernels/kv_cache.h), one allocation plan for
 // scratch (nothing is allocated per token) and captured CUDA graphs for decode steps. Implements
 // Segment for the CUDA backend; created by cuda_backend.cpp only. Forward paths: cuda_forward.cpp.
 #pragma once
@@ -16,6 +17,9 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_linear.h"
 #include "model/spec.h"
+#include "nibble_kernels/attention.h"
+#include "nibble_kernels/kv_cache.h"
+#include "nibble_kernels/ops.h"
 #include "nibble_kernels/sampling.h"
 
 namespace nibble::cuda {
@@ -26,8 +30,10 @@ struct CudaLayer {
   DeviceBuffer q_norm;     // [head_dim] fp16 (Qwen3), else empty
   DeviceBuffer k_norm;
   DeviceLinear q, k, v, o, gate, up, down;
-  DeviceBuffer k_cache;    // [kv_pages, page_size, n_kv_heads, head_dim] fp16
+  DeviceBuffer k_cache;    // [kv_pages, page_size, n_kv_heads, head_dim] fp16, or q8/q4 codes (kv_cache.h)
   DeviceBuffer v_cache;
+  DeviceBuffer k_scales;   // q8/q4: per-group fp16 scales (and q4 minimums) of every cache row
+  DeviceBuffer v_scales;
   int sliding_window = 0;
 };
 
@@ -57,6 +63,9 @@ class CudaSegment final : public Segment {
   Status load(const WeightSource& weights, const LoadProgressFn& progress);
   Status allocate_scratch();
   Status fail(Status s);  // records device_lost and returns s
+  // The layer's cache pools and type for the append and attention kernels.
+  kernels::KvType kv_type() const;
+  void bind_kv(const CudaLayer& L, kernels::RopeKvArgs& r, kernels::AttentionArgs& at) const;
 
   // Metadata for a plan: positions, row -> sequence, block tables; returns the ctx bound.
   Result<int> upload_plan(const BatchPlan& plan, bool tokens, bool logit_rows);

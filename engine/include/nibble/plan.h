@@ -64,7 +64,7 @@ struct MemoryPlan {
   // Device memory the CUDA runtime takes besides our buffers (context, cuBLAS workspace, graph
   // pools, allocation rounding): an allowance, not a count.
   std::size_t cuda_runtime_overhead = 0;
-  bool cuda_supports_cache = true;  // false: the CUDA backend refuses this KV cache type for now
+  bool cuda_supports_cache = true;  // false: the CUDA backend refuses this KV cache type for this model's head_dim
   std::vector<GpuFit> gpus;         // one per PlanOptions::gpu_memory_bytes, same order
 };
 
@@ -90,8 +90,9 @@ Result<MemoryPlan> plan_memory(const std::string& model_path, const PlanOptions&
 // The KV cache bytes of one layer's K or V pool holding `positions` positions of `kv_heads` x
 // `head_dim` values: fp16 2 bytes a value (GPU); fp32 4 (the CPU backend's fp16 mode); q8 one
 // byte + a 4-byte scale per group of 32 values (head_dim when 32 does not divide it); q4 half a
-// byte + a 4-byte scale and a 4-byte minimum per group.
-enum class KvLayout : std::uint8_t { fp16, fp32, q8, q4 };
+// byte + a 4-byte scale and a 4-byte minimum per group (CPU backend); q8h / q4h the same codes
+// with 2-byte (fp16) scales and minimums (CUDA backend).
+enum class KvLayout : std::uint8_t { fp16, fp32, q8, q4, q8h, q4h };
 std::size_t kv_pool_bytes(KvLayout layout, std::size_t positions, int kv_heads, int head_dim);
 
 const char* kv_cache_mode_name(KvCacheMode mode);              // "fp16", "q8", "q4"

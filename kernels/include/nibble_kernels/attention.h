@@ -1,5 +1,5 @@
-// Attention over the paged fp16 KV cache (layout: per layer K and V [pages, page_size, kv_heads,
-// head_dim]). attention_rows: every query row attends causally to keys [start, pos] of its
+// Attention over the paged KV cache (layout: per layer K and V [pages, page_size, kv_heads,
+// head_dim] fp16, or q8/q4 codes with per-group fp16 scales dequantized on the fly, kv_cache.h). attention_rows: every query row attends causally to keys [start, pos] of its
 // sequence (start > 0 with a sliding window), split along the keys with a deterministic combine.
 // Implemented in attention_rows.cu; used for decode and (until the tiled kernel) prefill.
 #pragma once
@@ -9,6 +9,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "nibble_kernels/kv_cache.h"
+
 namespace nibble::kernels {
 
 struct AttentionArgs {
@@ -16,8 +18,13 @@ struct AttentionArgs {
   int ldq = 0;
   __half* out = nullptr;          // [rows, heads * head_dim] fp16 (row stride ldo)
   int ldo = 0;
-  const __half* k_cache = nullptr;
+  const __half* k_cache = nullptr;  // kv_type fp16
   const __half* v_cache = nullptr;
+  KvType kv_type = KvType::fp16;
+  const unsigned char* k_codes = nullptr;  // q8/q4 (kv_cache.h); k_cache/v_cache unused
+  const unsigned char* v_codes = nullptr;
+  const __half* k_scales = nullptr;
+  const __half* v_scales = nullptr;
   int rows = 0;
   int heads = 0;
   int kv_heads = 0;

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include "nibble_kernels/dgemv.h"
+#include "nibble_kernels/kv_cache.h"
 
 namespace nibble::kernels {
 
@@ -24,8 +25,8 @@ int rms_norm_f16(const float* x, int ldx, const __half* w, float eps, int rows, 
 int head_rms_norm(float* x, int ldx, int heads, int head_dim, const __half* w, float eps, int rows,
                   cudaStream_t stream);
 
-// KV cache layout shared with the engine: per layer K and V each [pages, page_size, kv_heads, head_dim].
-enum class KvType : int { fp16 = 0 };
+// KV cache layout shared with the engine: per layer K and V each [pages, page_size, kv_heads, head_dim]
+// (fp16), or q8/q4 codes with per-group fp16 scales (kv_cache.h).
 
 struct RopeKvArgs {
   float* q = nullptr;            // [rows, heads * head_dim] fp32, rotated in place (row stride ldq)
@@ -44,11 +45,17 @@ struct RopeKvArgs {
   const int* block_tables = nullptr;  // [seqs, max_pages] page ids
   int max_pages = 0;
   int page_size = 0;
-  __half* k_cache = nullptr;     // [pages, page_size, kv_heads, head_dim]
+  __half* k_cache = nullptr;     // [pages, page_size, kv_heads, head_dim] (kv_type fp16)
   __half* v_cache = nullptr;
+  KvType kv_type = KvType::fp16;
+  unsigned char* k_codes = nullptr;  // q8/q4: codes and fp16 group scales (kv_cache.h); k_cache unused
+  unsigned char* v_codes = nullptr;
+  __half* k_scales = nullptr;
+  __half* v_scales = nullptr;
 };
 
-// Rotates q and k (HF rotate_half convention), then writes k and v rows into their cache slots.
+// Rotates q and k (HF rotate_half convention), then writes k and v rows into their cache slots
+// (quantized per group for a q8/q4 cache: head_dim must pass kv_quant_supports).
 int rope_kv_append(const RopeKvArgs& args, cudaStream_t stream);
 
 // out[r, i] = silu(a[r, i]) * b[r, i] as fp16 (a, b fp32 with row strides).

@@ -28,10 +28,12 @@ TEST(CliVram, JsonIsThePlan) {
   EXPECT_EQ(j["cuda"]["weights"], plan->cuda.weights);
   EXPECT_EQ(j["cuda"]["scratch"], plan->cuda.scratch);
   EXPECT_EQ(j["cpu"]["total"], plan->cpu.total());
-  // q4: half a byte per value + 8 bytes per 32 values; K and V, 8 layers, 2 KV heads of 64.
+  // q4 on CUDA: half a byte per value + an fp16 scale and minimum (4 bytes) per 32 values; K and V,
+  // 8 layers, 2 KV heads of 64. The CPU keeps fp32 scales and minimums (8 bytes per 32 values).
   const std::uint64_t values = 2ull * 8 * 2048 * 2 * 64;
-  EXPECT_EQ(j["cuda"]["kv_cache"], values / 2 + values / 32 * 8);
-  EXPECT_EQ(j["cuda_supports_cache"], false);
+  EXPECT_EQ(j["cuda"]["kv_cache"], values / 2 + values / 32 * 4);
+  EXPECT_EQ(j["cpu"]["kv_cache"], values / 2 + values / 32 * 8);
+  EXPECT_EQ(j["cuda_supports_cache"], true);
   ASSERT_EQ(j["gpus"].size(), 2u);
   EXPECT_EQ(j["gpus"][0]["fits"], false);
   EXPECT_EQ(j["gpus"][1]["fits"], true);

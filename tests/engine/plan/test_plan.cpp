@@ -1,7 +1,8 @@
 // The memory plan against outside oracles: the safetensors headers (parsed here, independently of
 // engine/io), the KV layouts written out from their definitions (fp16/fp32 values; q8: one byte per
-// value + a 4-byte scale per 32; q4: half a byte + 4-byte scale and minimum per 32), and the CPU
-// backend's own allocation counters after a real load.
+// value + a 4-byte scale per 32; q4: half a byte + 4-byte scale and minimum per 32; on the CUDA
+// backend the scales and minimums are 2 bytes), and the CPU backend's own allocation counters after
+// a real load.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,10 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nibble/bench.h"
 #include "nibble/model.h"
 #include "nibble/plan.h"
 #include "nibble/devices.h"
 #include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 
 namespace nibble {
 namespace {
@@ -104,16 +108,50 @@ TEST(MemoryPlan, KvBytesFollowTheLayouts) {
       std::uint64_t gpu = 0, cpu = 0;
       switch (mode) {
         case KvCacheMode::fp16: gpu = values * 2; cpu = values * 4; break;
-        case KvCacheMode::q8: gpu = cpu = values + values / 32 * 4; break;
-        case KvCacheMode::q4: gpu = cpu = values / 2 + values / 32 * 8; break;
+        // CPU: fp32 scales (and q4 minimums); CUDA: the same codes with fp16 ones.
+        case KvCacheMode::q8: cpu = values + values / 32 * 4; gpu = values + values / 32 * 2; break;
+        case KvCacheMode::q4: cpu = values / 2 + values / 32 * 8; gpu = values / 2 + values / 32 * 4; break;
       }
       EXPECT_EQ(plan->context, static_cast<int>(pos));
       EXPECT_EQ(plan->cuda.kv_cache, gpu) << context << " " << kv_cache_mode_name(mode);
       EXPECT_EQ(plan->cpu.kv_cache, cpu) << context << " " << kv_cache_mode_name(mode);
       EXPECT_DOUBLE_EQ(plan->cpu_kv_bytes_per_token, static_cast<double>(cpu) / pos);
-      EXPECT_EQ(plan->cuda_supports_cache, mode == KvCacheMode::fp16);
+      EXPECT_TRUE(plan->cuda_supports_cache);  // head_dim 64: every cache type runs on CUDA
     }
   }
+}
+
+// The CUDA q8/q4 caches need a head_dim whose quantization group (32, or head_dim when 32 does not
+// divide it) is a multiple of 8: head_dim 36 (one group of 36) is flagged, fp16 is not, and the
+// CPU's q8/q4 cache (any even head_dim) keeps its own layout: one group of 36 values a row.
+TEST(MemoryPlan, CudaQuantizedCacheNeedsASupportedHeadDim) {
+  const std::filesystem::path base =
+      std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
+  const std::string dir = (base / ("nibble-plan-hd36-" + std::to_string(getpid()))).string();
+  std::filesystem::remove_all(dir);
+  SyntheticShape shape;
+  shape.hidden = 1152;  // 32 heads of 36
+  shape.intermediate = 128;
+  shape.layers = 1;
+  shape.heads = 32;
+  shape.kv_heads = 8;
+  shape.vocab = 256;
+  shape.max_positions = 256;
+  ASSERT_TRUE(write_synthetic_model(dir, shape, SyntheticFormat::fp16).ok());
+  for (KvCacheMode mode : {KvCacheMode::fp16, KvCacheMode::q8, KvCacheMode::q4}) {
+    PlanOptions o;
+    o.context = 256;
+    o.kv_cache = mode;
+    auto plan = plan_memory(dir, o);
+    ASSERT_TRUE(plan) << plan.error().to_string();
+    EXPECT_EQ(plan->cuda_supports_cache, mode == KvCacheMode::fp16) << kv_cache_mode_name(mode);
+    const std::uint64_t values = 2ull * 256 * 8 * 36, groups = values / 36;
+    if (mode == KvCacheMode::q4) {
+      EXPECT_EQ(plan->cpu.kv_cache, values / 2 + groups * 8);
+      EXPECT_EQ(plan->cuda.kv_cache, values / 2 + groups * 4);
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // The plan's CPU split against what the CPU backend counted after loading the same settings.
