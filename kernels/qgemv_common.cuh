@@ -48,36 +48,41 @@ struct Params {
 
 __device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }
 
-// Sum of n partials at p[i * stride] in index order (deterministic), loads issued 8 at a time.
-__device__ __forceinline__ float sum_partials(const float* p, std::size_t stride, int n) {
-  float t = 0.0f;
+// Sums of n split partials for R rows (row r's partial i at p[i * split_stride + r * row_stride]),
+// each row in split order (deterministic), with the loads of every row and four splits in flight.
+template <int R>
+__device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t row_stride, std::size_t split_stride,
+                                                  int n, float (&y)[R]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) y[r] = 0.0f;
   int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    float v[8];
+  for (; i + 4 <= n; i += 4) {
+    float v[4][R];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) v[j] = __ldcg(p + (i + j) * stride);
+    for (int j = 0; j < 4; ++j)
 #pragma unroll
-    for (int j = 0; j < 8; ++j) t += v[j];
+      for (int r = 0; r < R; ++r) v[j][r] = __ldcg(p + (i + j) * split_stride + r * row_stride);
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int r = 0; r < R; ++r) y[r] += v[j][r];
   }
-  for (; i < n; ++i) t += __ldcg(p + i * stride);
-  return t;
+  for (; i < n; ++i)
+#pragma unroll
+    for (int r = 0; r < R; ++r) y[r] += __ldcg(p + i * split_stride + r * row_stride);
 }
 
 // The end of every GEMV block: reduce the warps' column sums through shared memory (red holds
 // kWarps * R * kTileN floats), then either store directly or park the split-K partial; the last
 // block of a tile to arrive sums the partials in split order and runs the epilogue.
+// The epilogue once every warp's column sums are in red[(warp * R + r) * kTileN + column] (and a
+// barrier has passed): see finish_tile.
 template <int R>
-__device__ __forceinline__ void finish_tile(const Params& p, const LaunchMatrix& L, int tile, int split,
-                                            const float (&tot)[R][4], float* red, bool* s_last_ptr) {
+__device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMatrix& L, int tile, int split,
+                                                const float* red, bool* s_last_ptr) {
   const QMatrix& M = L.m;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int tid = threadIdx.x;
   bool& s_last = *s_last_ptr;
-  __syncthreads();
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) red[(warp * R + r) * kTileN + lane * 4 + c] = tot[r][c];
-  __syncthreads();
   const bool owner = tid < kTileN;
   float y[R];
   if (owner) {
@@ -114,22 +119,18 @@ __device__ __forceinline__ void finish_tile(const Params& p, const LaunchMatrix&
       const LaunchMatrix& Lu = p.mats[1];
       if (n < Lg.m.n) {
         __half* out = static_cast<__half*>(Lg.t.out);
-        for (int r = 0; r < R; ++r) {
-          float gv = sum_partials(p.ws + Lg.ws_offset + static_cast<std::size_t>(r) * Lg.m.n_pad + n,
-                                  static_cast<std::size_t>(R) * Lg.m.n_pad, Lg.m.n_splits);
-          float uv = sum_partials(p.ws + Lu.ws_offset + static_cast<std::size_t>(r) * Lu.m.n_pad + n,
-                                  static_cast<std::size_t>(R) * Lu.m.n_pad, Lu.m.n_splits);
-          if (Lg.m.bias) gv += __half2float(Lg.m.bias[n]);
-          if (Lu.m.bias) uv += __half2float(Lu.m.bias[n]);
-          out[static_cast<std::size_t>(p.row0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv) * uv);
-        }
+        float gv[R], uv[R];
+        sum_partials_rows<R>(p.ws + Lg.ws_offset + n, Lg.m.n_pad, static_cast<std::size_t>(R) * Lg.m.n_pad, Lg.m.n_splits, gv);
+        sum_partials_rows<R>(p.ws + Lu.ws_offset + n, Lu.m.n_pad, static_cast<std::size_t>(R) * Lu.m.n_pad, Lu.m.n_splits, uv);
+        const float gb = Lg.m.bias ? __half2float(Lg.m.bias[n]) : 0.0f;
+        const float ub = Lu.m.bias ? __half2float(Lu.m.bias[n]) : 0.0f;
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+          out[static_cast<std::size_t>(p.row0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv[r] + gb) * (uv[r] + ub));
       }
       return;
     }
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      y[r] = sum_partials(p.ws + L.ws_offset + static_cast<std::size_t>(r) * M.n_pad + n,
-                          static_cast<std::size_t>(R) * M.n_pad, M.n_splits);
+    sum_partials_rows<R>(p.ws + L.ws_offset + n, M.n_pad, static_cast<std::size_t>(R) * M.n_pad, M.n_splits, y);
   }
   if (!owner || n >= M.n) return;
   const float bias = M.bias ? __half2float(M.bias[n]) : 0.0f;
@@ -155,6 +156,19 @@ __device__ __forceinline__ void finish_tile(const Params& p, const LaunchMatrix&
       default: break;
     }
   }
+}
+
+template <int R>
+__device__ __forceinline__ void finish_tile(const Params& p, const LaunchMatrix& L, int tile, int split,
+                                            const float (&tot)[R][4], float* red, bool* s_last_ptr) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) red[(warp * R + r) * kTileN + lane * 4 + c] = tot[r][c];
+  __syncthreads();
+  finish_from_red<R>(p, L, tile, split, red, s_last_ptr);
 }
 
 // Shared memory of a block's weight slab: max_words rows of 128 words (512 bytes), at least the

@@ -1,8 +1,8 @@
 // Quantized GEMV for the common case where every group is 4-bit and all groups have one
 // power-of-two size (GPTQ 4-bit, 4-bit EXL2 layers): the same tiles, splits and epilogue as
-// qgemv.cu, but every index is a shift and each unit (8 rows, one word per column) decodes with
-// one shift, four lop3, four hsub2 and four hfma2 per column. Activations are staged with the
-// codes' nibble pairing, odd-numbered rows pre-scaled by 1/16 so their codes need no shift.
+// qgemv.cu, but every index is a shift and the products run on tensor cores (mma.m16n8k16, up to
+// 8 activation rows per pass at the cost of one). Activations are staged with the codes' nibble
+// pairing, odd-numbered rows pre-scaled by 1/16 so their codes need no shift.
 // The block's whole weight slab (split rows x 128 columns) is fetched into shared memory with
 // cp.async before the block waits on the previous kernel, so every byte is in flight at once
 // (one memory round trip per block instead of one per prefetch stage).
@@ -24,58 +24,13 @@ __device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
   return h;
 }
 
-__device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
-  return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
-}
+__device__ __forceinline__ std::uint32_t half2_bits(half2 h) { return *reinterpret_cast<std::uint32_t*>(&h); }
 
 // Position of row o (0..7) of a unit in the staged order [x0 x4 x1 x5 x2 x6 x3 x7].
 __device__ __forceinline__ int staged_pos(int o) { return ((o & 3) << 1) | ((o >> 2) & 1); }
 
-template <int R>
-__device__ __forceinline__ void unit_step(const uint4& raw, const __half* xs, int len, int u, const __half* scale,
-                                          const __half* zero, float (&tot)[R][4]) {
-  half2 xv[R][4];
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    const uint4 q = *reinterpret_cast<const uint4*>(xs + r * len + u * 8);
-    xv[r][0] = bits_half2(q.x);
-    xv[r][1] = bits_half2(q.y);
-    xv[r][2] = bits_half2(q.z);
-    xv[r][3] = bits_half2(q.w);
-  }
-  const uint2 sraw = *reinterpret_cast<const uint2*>(scale);
-  const __half* sh = reinterpret_cast<const __half*>(&sraw);
-#pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    half2 lo_off, hi_off;  // 1024 + z for nibbles in bits 0..3, 1024 + 16 z for bits 4..7
-    if (zero) {
-      const float z = __half2float(zero[c]);
-      lo_off = __float2half2_rn(1024.0f + z);
-      hi_off = __float2half2_rn(1024.0f + 16.0f * z);
-    } else {
-      lo_off = __float2half2_rn(1032.0f);
-      hi_off = __float2half2_rn(1152.0f);
-    }
-    const std::uint32_t w = word_of(raw, c);
-    const std::uint32_t w2 = w >> 8;
-    const half2 h0 = __hsub2(bits_half2((w & 0x000F000Fu) | 0x64006400u), lo_off);
-    const half2 h1 = __hsub2(bits_half2((w & 0x00F000F0u) | 0x64006400u), hi_off);
-    const half2 h2 = __hsub2(bits_half2((w2 & 0x000F000Fu) | 0x64006400u), lo_off);
-    const half2 h3 = __hsub2(bits_half2((w2 & 0x00F000F0u) | 0x64006400u), hi_off);
-    const float s = __half2float(sh[c]);
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      half2 a = __hmul2(h0, xv[r][0]);
-      a = __hfma2(h1, xv[r][1], a);
-      a = __hfma2(h2, xv[r][2], a);
-      a = __hfma2(h3, xv[r][3], a);
-      tot[r][c] = fmaf(__low2float(a) + __high2float(a), s, tot[r][c]);
-    }
-  }
-}
-
 template <int R, bool kNorm>
-__global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_u4_kernel(const __grid_constant__ Params p) {
+__global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_constant__ Params p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ float s_rms[R];
   __shared__ float s_red[kWarps][R];
@@ -98,7 +53,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_u4_kernel(cons
   const int ng = sp.y - sp.x;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int units = len >> 3;
-  const int per_warp = (units + kWarps - 1) / kWarps;
+  const int per_warp = ((units + kWarps - 1) / kWarps + 1) & ~1;  // whole unit pairs
   const int u0 = min(units, warp * per_warp);
   const int u1 = min(units, u0 + per_warp);
 
@@ -164,20 +119,94 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_u4_kernel(cons
   cp_async_wait_all();
   __syncthreads();
 
-  float tot[R][4];
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) tot[r][c] = 0.0f;
+  // Tensor cores: one mma.m16n8k16 per 16 columns x 16 rows of K (a unit pair) x 8 activation rows.
+  // A (16 columns x 16 K) holds q - z dequantized in registers: thread (g, t) of the warp takes nibbles
+  // t and t + 4 of the words of columns g and g + 8 (one lop3 each, bits 4..7 giving 16 (q - z)); B
+  // holds the staged activations in the same K order ([x_t x_t+4] is one 32-bit word of the staging).
+  // Each group is summed unscaled and folded in with its column scales, in fp32. Every activation row
+  // is its own B column: a row's result is the same whatever rows share the launch.
+  const int g = lane >> 2, t = lane & 3;
+  const int shift = (t & 2) ? 8 : 0;
+  const std::uint32_t mask = (t & 1) ? 0x00F000F0u : 0x000F000Fu;
+  const bool hi = (t & 1) != 0;
+  const std::uint32_t* s_w32 = reinterpret_cast<const std::uint32_t*>(s_w);
   const bool zeros = M.zeros != nullptr;
-#pragma unroll 4
-  for (int u = u0; u < u1; ++u) {
-    const int g = ((kb + (u << 3)) >> gshift) - sp.x;
-    unit_step<R>(s_w[u * 32 + lane], xs, len, u, s_scale + g * kTileN + lane * 4,
-                 zeros ? s_zero + g * kTileN + lane * 4 : nullptr, tot);
+  const half2 sym_off = __float2half2_rn(hi ? 1152.0f : 1032.0f);  // 1024 + z (x16 for bits 4..7), z = 8
+  const __half* xrow = xs + (g < R ? g : 0) * len + 2 * t;
+  float total[8][4];
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) total[j][c] = 0.0f;
+  int u = u0;
+  while (u < u1) {
+    const int gl = ((kb + (u << 3)) >> gshift) - sp.x;                   // group (local to the split)
+    const int u_end = min(u1, (((sp.x + gl + 1) << gshift) - kb) >> 3);  // first unit of the next group
+    half2 off[8][2];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      if (zeros) {
+        const float z0 = __half2float(s_zero[gl * kTileN + 16 * j + g]);
+        const float z1 = __half2float(s_zero[gl * kTileN + 16 * j + g + 8]);
+        off[j][0] = __float2half2_rn(1024.0f + (hi ? 16.0f : 1.0f) * z0);
+        off[j][1] = __float2half2_rn(1024.0f + (hi ? 16.0f : 1.0f) * z1);
+      } else {
+        off[j][0] = off[j][1] = sym_off;
+      }
+    }
+    float acc[8][4];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[j][c] = 0.0f;
+    for (; u < u_end; u += 2) {
+      std::uint32_t b0 = *reinterpret_cast<const std::uint32_t*>(xrow + u * 8);
+      std::uint32_t b1 = *reinterpret_cast<const std::uint32_t*>(xrow + (u + 1) * 8);
+      if (g >= R) b0 = b1 = 0u;
+      if (u + 1 >= u_end) b1 = 0u;  // an odd last unit: its pair's second half is not in the slab
+      const std::uint32_t* w0 = s_w32 + u * kTileN;
+      const std::uint32_t* w1 = w0 + kTileN;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int n0 = 16 * j + g;
+        const half2 a0 = __hsub2(bits_half2(((w0[n0] >> shift) & mask) | 0x64006400u), off[j][0]);
+        const half2 a1 = __hsub2(bits_half2(((w0[n0 + 8] >> shift) & mask) | 0x64006400u), off[j][1]);
+        const half2 a2 = __hsub2(bits_half2(((w1[n0] >> shift) & mask) | 0x64006400u), off[j][0]);
+        const half2 a3 = __hsub2(bits_half2(((w1[n0 + 8] >> shift) & mask) | 0x64006400u), off[j][1]);
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
+            : "r"(half2_bits(a0)), "r"(half2_bits(a1)), "r"(half2_bits(a2)), "r"(half2_bits(a3)), "r"(b0), "r"(b1));
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float s0 = __half2float(s_scale[gl * kTileN + 16 * j + g]);
+      const float s1 = __half2float(s_scale[gl * kTileN + 16 * j + g + 8]);
+      total[j][0] = fmaf(acc[j][0], s0, total[j][0]);
+      total[j][1] = fmaf(acc[j][1], s0, total[j][1]);
+      total[j][2] = fmaf(acc[j][2], s1, total[j][2]);
+      total[j][3] = fmaf(acc[j][3], s1, total[j][3]);
+    }
   }
-  // finish_tile reuses the slab (sized for its reduction buffer) once every warp is past its loop.
-  finish_tile<R>(p, L, tile, split, tot, reinterpret_cast<float*>(smem_raw), &s_last);
+  // Column sums per warp into the reduction buffer (it reuses the slab once every warp is done).
+  float* red = reinterpret_cast<float*>(smem_raw);
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int n0 = 16 * j + g;
+    if (2 * t < R) {
+      red[(warp * R + 2 * t) * kTileN + n0] = total[j][0];
+      red[(warp * R + 2 * t) * kTileN + n0 + 8] = total[j][2];
+    }
+    if (2 * t + 1 < R) {
+      red[(warp * R + 2 * t + 1) * kTileN + n0] = total[j][1];
+      red[(warp * R + 2 * t + 1) * kTileN + n0 + 8] = total[j][3];
+    }
+  }
+  __syncthreads();
+  finish_from_red<R>(p, L, tile, split, red, &s_last);
 }
 
 template <int R>
