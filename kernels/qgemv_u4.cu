@@ -26,6 +26,10 @@ __device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
 
 __device__ __forceinline__ std::uint32_t half2_bits(half2 h) { return *reinterpret_cast<std::uint32_t*>(&h); }
 
+__device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
+  return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
+}
+
 // Position of row o (0..7) of a unit in the staged order [x0 x4 x1 x5 x2 x6 x3 x7].
 __device__ __forceinline__ int staged_pos(int o) { return ((o & 3) << 1) | ((o >> 2) & 1); }
 
@@ -121,15 +125,17 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
 
   // Tensor cores: one mma.m16n8k16 per 16 columns x 16 rows of K (a unit pair) x 8 activation rows.
   // A (16 columns x 16 K) holds q - z dequantized in registers: thread (g, t) of the warp takes nibbles
-  // t and t + 4 of the words of columns g and g + 8 (one lop3 each, bits 4..7 giving 16 (q - z)); B
-  // holds the staged activations in the same K order ([x_t x_t+4] is one 32-bit word of the staging).
+  // t and t + 4 (one lop3 each, bits 4..7 giving 16 (q - z)); B holds the staged activations in the
+  // same K order ([x_t x_t+4] is one 32-bit word of the staging). The A rows of tile j are the columns
+  // col(j) + {0, 32} with col(j) = 64 (j / 4) + 4 g + j % 4, so a thread's words for four tiles are
+  // one 16-byte load of the slab.
   // Each group is summed unscaled and folded in with its column scales, in fp32. Every activation row
   // is its own B column: a row's result is the same whatever rows share the launch.
   const int g = lane >> 2, t = lane & 3;
   const int shift = (t & 2) ? 8 : 0;
   const std::uint32_t mask = (t & 1) ? 0x00F000F0u : 0x000F000Fu;
   const bool hi = (t & 1) != 0;
-  const std::uint32_t* s_w32 = reinterpret_cast<const std::uint32_t*>(s_w);
+  auto col = [g](int j) { return ((j >> 2) << 6) + 4 * g + (j & 3); };
   const bool zeros = M.zeros != nullptr;
   const half2 sym_off = __float2half2_rn(hi ? 1152.0f : 1032.0f);  // 1024 + z (x16 for bits 4..7), z = 8
   const __half* xrow = xs + (g < R ? g : 0) * len + 2 * t;
@@ -146,8 +152,8 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       if (zeros) {
-        const float z0 = __half2float(s_zero[gl * kTileN + 16 * j + g]);
-        const float z1 = __half2float(s_zero[gl * kTileN + 16 * j + g + 8]);
+        const float z0 = __half2float(s_zero[gl * kTileN + col(j)]);
+        const float z1 = __half2float(s_zero[gl * kTileN + col(j) + 32]);
         off[j][0] = __float2half2_rn(1024.0f + (hi ? 16.0f : 1.0f) * z0);
         off[j][1] = __float2half2_rn(1024.0f + (hi ? 16.0f : 1.0f) * z1);
       } else {
@@ -164,26 +170,31 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
       std::uint32_t b1 = *reinterpret_cast<const std::uint32_t*>(xrow + (u + 1) * 8);
       if (g >= R) b0 = b1 = 0u;
       if (u + 1 >= u_end) b1 = 0u;  // an odd last unit: its pair's second half is not in the slab
-      const std::uint32_t* w0 = s_w32 + u * kTileN;
-      const std::uint32_t* w1 = w0 + kTileN;
+      const uint4* w0 = s_w + u * 32;  // unit u: words of columns 4i .. 4i + 3 at [i]
+      const uint4* w1 = w0 + 32;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const int n0 = 16 * j + g;
-        const half2 a0 = __hsub2(bits_half2(((w0[n0] >> shift) & mask) | 0x64006400u), off[j][0]);
-        const half2 a1 = __hsub2(bits_half2(((w0[n0 + 8] >> shift) & mask) | 0x64006400u), off[j][1]);
-        const half2 a2 = __hsub2(bits_half2(((w1[n0] >> shift) & mask) | 0x64006400u), off[j][0]);
-        const half2 a3 = __hsub2(bits_half2(((w1[n0 + 8] >> shift) & mask) | 0x64006400u), off[j][1]);
+      for (int half = 0; half < 2; ++half) {  // tiles 4 half .. 4 half + 3: quarters 2 half and 2 half + 1
+        const uint4 p0 = w0[16 * half + g], p1 = w0[16 * half + 8 + g];
+        const uint4 r0 = w1[16 * half + g], r1 = w1[16 * half + 8 + g];
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int j = 4 * half + c;
+          const half2 a0 = __hsub2(bits_half2(((word_of(p0, c) >> shift) & mask) | 0x64006400u), off[j][0]);
+          const half2 a1 = __hsub2(bits_half2(((word_of(p1, c) >> shift) & mask) | 0x64006400u), off[j][1]);
+          const half2 a2 = __hsub2(bits_half2(((word_of(r0, c) >> shift) & mask) | 0x64006400u), off[j][0]);
+          const half2 a3 = __hsub2(bits_half2(((word_of(r1, c) >> shift) & mask) | 0x64006400u), off[j][1]);
         asm volatile(
             "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
             "{%0,%1,%2,%3};\n"
             : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
             : "r"(half2_bits(a0)), "r"(half2_bits(a1)), "r"(half2_bits(a2)), "r"(half2_bits(a3)), "r"(b0), "r"(b1));
+        }
       }
     }
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      const float s0 = __half2float(s_scale[gl * kTileN + 16 * j + g]);
-      const float s1 = __half2float(s_scale[gl * kTileN + 16 * j + g + 8]);
+      const float s0 = __half2float(s_scale[gl * kTileN + col(j)]);
+      const float s1 = __half2float(s_scale[gl * kTileN + col(j) + 32]);
       total[j][0] = fmaf(acc[j][0], s0, total[j][0]);
       total[j][1] = fmaf(acc[j][1], s0, total[j][1]);
       total[j][2] = fmaf(acc[j][2], s1, total[j][2]);
@@ -195,14 +206,14 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
   __syncthreads();
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
-    const int n0 = 16 * j + g;
+    const int n0 = col(j);
     if (2 * t < R) {
       red[(warp * R + 2 * t) * kTileN + n0] = total[j][0];
-      red[(warp * R + 2 * t) * kTileN + n0 + 8] = total[j][2];
+      red[(warp * R + 2 * t) * kTileN + n0 + 32] = total[j][2];
     }
     if (2 * t + 1 < R) {
       red[(warp * R + 2 * t + 1) * kTileN + n0] = total[j][1];
-      red[(warp * R + 2 * t + 1) * kTileN + n0 + 8] = total[j][3];
+      red[(warp * R + 2 * t + 1) * kTileN + n0 + 32] = total[j][3];
     }
   }
   __syncthreads();
