@@ -116,7 +116,7 @@ class TestQuantizeWizard : public QObject {
   }
 
   // Runs the job to its end; "" when it finished, else the error kind's name.
-  static QString waitJob(QuantizeWizard& w, int timeoutMs = 150000) {
+  static QString waitJob(QuantizeWizard& w, int timeoutMs = 300000) {
     // NIBBLE_TEST_TIME_SCALE: a factor for sanitizer builds, where the quantizer runs slower.
     timeoutMs = static_cast<int>(timeoutMs * std::max(1.0, qEnvironmentVariable("NIBBLE_TEST_TIME_SCALE").toDouble()));
     QSignalSpy done(&w, &QuantizeWizard::jobFinished);
