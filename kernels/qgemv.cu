@@ -425,7 +425,13 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launc
   want = std::min<long>(want, std::max<long>(1, total_rows / 256));
   want = std::max<long>(want, (total_rows + kMaxSplitK - 1) / kMaxSplitK);
   want = std::clamp(want, 1, g_count);
-  const long per_split = (total_words + want - 1) / want;
+  long per_split = (total_words + want - 1) / want;
+  // Groups of one size: whole groups per split, rounded up, so the launch gets `want` splits rather
+  // than a few more short ones (o_proj of a 7B: 8 splits of 64 words, not 11 of 48).
+  const long gw0 = static_cast<long>(groups[0].k_end - groups[0].k_begin) * groups[0].bits / 32;
+  bool same = gw0 > 0;
+  for (const auto& g : groups) same = same && static_cast<long>(g.k_end - g.k_begin) * g.bits / 32 == gw0;
+  if (same) per_split = (per_split + gw0 - 1) / gw0 * gw0;
   int begin = 0;
   long words = 0;
   int k_len = 0;

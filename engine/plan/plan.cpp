@@ -46,7 +46,11 @@ int split_count(const std::vector<Group>& groups, int launch_tiles, int sm_count
   want = std::min<long>(want, std::max<long>(1, total_rows / 256));
   want = std::max<long>(want, (total_rows + kMaxSplitK - 1) / kMaxSplitK);
   want = std::clamp<long>(want, 1, g_count);
-  const long per_split = (total_words + want - 1) / want;
+  long per_split = (total_words + want - 1) / want;
+  const long gw0 = static_cast<long>(groups[0].k_rows) * groups[0].bits / 32;
+  bool same = gw0 > 0;
+  for (const auto& g : groups) same = same && static_cast<long>(g.k_rows) * g.bits / 32 == gw0;
+  if (same) per_split = (per_split + gw0 - 1) / gw0 * gw0;
   int begin = 0, count = 0, k_len = 0;
   long words = 0;
   for (int g = 0; g < g_count; ++g) {
