@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <QFile>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -199,6 +200,42 @@ class TestServerController : public QObject {
     QCOMPARE(saved.count(), 1);
     list = answer<QList<ConversationData>>([&](QObject* ctx, auto cb) { history.listConversations(false, ctx, cb); });
     QCOMPARE(list.size(), 1);
+  }
+
+  // A history that cannot be written (here: history.db is not a database): the API client still
+  // gets its answer, the save is reported as failed, and the file is left as it was.
+  void unusableHistoryDoesNotCostTheAnswer() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("history.db"));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(QByteArray(8192, 'x'));
+    f.close();
+    AppSettings settings(dir.filePath(QStringLiteral("settings.ini")));
+    HistoryService history(path, HistoryService::Options{});
+    QVERIFY(!history.available());
+    EngineController engine;
+    ServerController server(&engine, &settings, &history);
+    QSignalSpy saved(&server, &ServerController::conversationSaved);
+    QSignalSpy failed(&server, &ServerController::conversationSaveFailed);
+    const int port = freePort();
+    settings.setServerPort(port);
+    settings.setServerSaveHistory(true);
+    settings.setServerEnabled(true);
+    engine.loadModel(kDemo, QStringLiteral("cpu"), 1024);
+    QTRY_VERIFY_WITH_TIMEOUT(server.running(), 60000);
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(60);
+    auto r = client.Post("/v1/chat/completions",
+                         R"({"messages": [{"role": "user", "content": "Define kettle."}], "max_tokens": 4})", "application/json");
+    QVERIFY(r);
+    QCOMPARE(r->status, 200);
+    QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, 10000);
+    QVERIFY(!failed.at(0).at(0).toString().isEmpty());
+    QCOMPARE(saved.count(), 0);
+    QFile after(path);
+    QVERIFY(after.open(QIODevice::ReadOnly));
+    QCOMPARE(after.readAll(), QByteArray(8192, 'x'));
   }
 };
 
