@@ -142,3 +142,13 @@ void AppSettings::setServerApiKey(const QString& key) {
   m_settings->setValue(QStringLiteral("server/apiKey"), key.trimmed());
   emit serverChanged();
 }
+
+bool AppSettings::serverSaveHistory() const {
+  return m_settings->value(QStringLiteral("server/saveHistory"), false).toBool();
+}
+
+void AppSettings::setServerSaveHistory(bool save) {
+  if (save == serverSaveHistory()) return;
+  m_settings->setValue(QStringLiteral("server/saveHistory"), save);
+  emit serverSaveHistoryChanged();
+}

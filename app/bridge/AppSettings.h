@@ -25,6 +25,9 @@ class AppSettings : public QObject {
   Q_PROPERTY(bool serverEnabled READ serverEnabled WRITE setServerEnabled NOTIFY serverChanged)
   Q_PROPERTY(int serverPort READ serverPort WRITE setServerPort NOTIFY serverChanged)
   Q_PROPERTY(QString serverApiKey READ serverApiKey WRITE setServerApiKey NOTIFY serverChanged)
+  // Save each finished chat completion served by the API as a conversation in the history (off by
+  // default). Changing it does not restart the server.
+  Q_PROPERTY(bool serverSaveHistory READ serverSaveHistory WRITE setServerSaveHistory NOTIFY serverSaveHistoryChanged)
 
  public:
   // `file` empty: the standard location; otherwise an INI file (tests).
@@ -54,6 +57,8 @@ class AppSettings : public QObject {
   void setServerPort(int port);
   QString serverApiKey() const;
   void setServerApiKey(const QString& key);
+  bool serverSaveHistory() const;
+  void setServerSaveHistory(bool save);
 
   // Generic UI state (window geometry, splitter positions): key -> value.
   Q_INVOKABLE QVariant value(const QString& key, const QVariant& fallback = {}) const;
@@ -70,6 +75,7 @@ class AppSettings : public QObject {
   void userPresetsChanged();
   void sidebarVisibleChanged();
   void serverChanged();
+  void serverSaveHistoryChanged();
 
  private:
   std::unique_ptr<QSettings> m_settings;

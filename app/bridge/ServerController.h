@@ -2,10 +2,13 @@
 // the app has loaded, switched on and configured in the settings (serverEnabled, serverPort,
 // serverApiKey). Loading the server's copy of the model, starting and stopping run off the GUI
 // thread; state, URL and the live request count are properties for the settings dialog's status
-// line. Requests from the API are never written to the conversation history. Built by AppGraph;
-// exposed to QML as `apiServer`.
+// line. Chat completions from the API are written to the conversation history only when the user
+// opts in (serverSaveHistory): each finished one becomes a conversation titled "API: <first user
+// message>", through HistoryService's asynchronous writes. Built by AppGraph; exposed to QML as
+// `apiServer`.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -15,8 +18,11 @@
 #include <QTimer>
 #include <QString>
 
+#include "HistoryTypes.h"
+
 class AppSettings;
 class EngineController;
+class HistoryService;
 
 class ServerController : public QObject {
   Q_OBJECT
@@ -32,7 +38,9 @@ class ServerController : public QObject {
   Q_PROPERTY(qint64 memoryBytes READ memoryBytes NOTIFY trafficChanged)  // the server's model copy
 
  public:
-  ServerController(EngineController* engine, AppSettings* settings, QObject* parent = nullptr);
+  // `history` may be null: API conversations are then never saved.
+  ServerController(EngineController* engine, AppSettings* settings, HistoryService* history = nullptr,
+                   QObject* parent = nullptr);
   ~ServerController() override;  // stops the server and joins its worker
 
   bool running() const { return m_running; }
@@ -49,6 +57,10 @@ class ServerController : public QObject {
   void stateChanged();
   void requestsChanged();
   void trafficChanged();
+  // An API chat completion was saved as conversation `conversationId` (serverSaveHistory on).
+  void conversationSaved(qint64 conversationId);
+  // Saving one failed (the history is unavailable, read-only or the disk is full).
+  void conversationSaveFailed(const QString& reason);
 
  private:
   struct Instance;
@@ -58,9 +70,20 @@ class ServerController : public QObject {
   void stopInstance();
   void joinWorker();
   void sampleTraffic();  // GUI thread, from m_trafficTimer
+  // GUI thread: a finished API chat completion to write as a new conversation.
+  struct ApiConversation {
+    QString title;
+    QString systemPrompt;
+    QList<MessageData> messages;  // parents are filled in as they are written
+  };
+  void saveConversation(const ApiConversation& conversation);
+  void saveMessages(qint64 conversationId, qint64 parentId, std::shared_ptr<QList<MessageData>> messages, int index);
 
   EngineController* m_engine;
   AppSettings* m_settings;
+  HistoryService* m_history;
+  // serverSaveHistory as the server's HTTP threads see it (set on the GUI thread).
+  std::shared_ptr<std::atomic<bool>> m_saveHistory = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<Instance> m_instance;  // GUI thread only
   std::thread m_worker;                  // loads/starts or stops; joined before the next one
   quint64 m_serial = 0;                  // the wanted configuration; stale starts are dropped

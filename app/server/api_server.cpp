@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -20,7 +21,10 @@
 #include <utility>
 #include <vector>
 
+#include <dirent.h>
+#include <netdb.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "nibble/chat_template.h"
@@ -86,7 +90,60 @@ struct Parsed {
   bool include_usage = false;
   bool start_in_reasoning = false;
   JobSettings job;
+  std::vector<CompletedChat::Message> messages;  // chat: the request's messages as rendered
+  std::chrono::steady_clock::time_point arrived = std::chrono::steady_clock::now();
 };
+
+// cpp-httplib 0.11 does not hand a handler its connection's socket. The connection is found by
+// its address pair (our address and port, the client's address and port: unique among open TCP
+// connections) among this process's descriptors. Its owner, the httplib thread running the
+// handler, keeps it open until the handler returns. -1 when it cannot be found (not Linux, or
+// /proc unreadable): the request then runs to its end, as if the client had stayed.
+std::string numeric_host(const sockaddr_storage& a, socklen_t len, int& port) {
+  char host[NI_MAXHOST] = {0};
+  char serv[NI_MAXSERV] = {0};
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, host, sizeof host, serv, sizeof serv,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return {};
+  port = std::atoi(serv);
+  return host;
+}
+
+int connection_socket(const httplib::Request& req) {
+  if (req.remote_port <= 0 || req.local_port <= 0) return -1;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  int matches = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd < 0 || fd == ::dirfd(dir)) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t local_len = sizeof local, peer_len = sizeof peer;
+    if (::getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
+    if (::getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
+    int local_port = -1, peer_port = -1;
+    const std::string local_host = numeric_host(local, local_len, local_port);
+    const std::string peer_host = numeric_host(peer, peer_len, peer_port);
+    if (local_port != req.local_port || peer_port != req.remote_port || peer_host != req.remote_addr) continue;
+    if (!req.local_addr.empty() && local_host != req.local_addr) continue;
+    found = static_cast<int>(fd);
+    ++matches;
+  }
+  ::closedir(dir);
+  return matches == 1 ? found : -1;
+}
+
+// The client closed its end (or the connection broke). Data it sent ahead (a pipelined request)
+// is left unread and does not count.
+bool peer_closed(int fd) {
+  pollfd p{};
+  p.fd = fd;
+  p.events = POLLRDHUP;
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
 
 const char* finish_reason(StopReason r) {
   switch (r) {
@@ -222,6 +279,10 @@ class ApiServerImpl final : public ApiServer {
   void set_activity_hook(std::function<void(int)> hook) override {
     std::lock_guard lock(hook_mutex_);
     activity_hook_ = std::move(hook);
+  }
+  void set_completion_hook(std::function<void(const CompletedChat&)> hook) override {
+    std::lock_guard lock(hook_mutex_);
+    completion_hook_ = std::move(hook);
   }
 
  private:
@@ -470,6 +531,7 @@ class ApiServerImpl final : public ApiServer {
       } else if (!content->is_string()) {
         return bad_field("messages", "message 'content' must be a string or a list of text parts");
       }
+      p.messages.push_back({r, out["content"].get<std::string>()});
       in.messages.push_back(std::move(out));
     }
     bool has_tools = false;
@@ -528,6 +590,32 @@ class ApiServerImpl final : public ApiServer {
       return bad_field("best_of", "only best_of = 1 is supported");
     if (p.job.prompt.empty()) return bad_field("prompt", "the prompt is empty");
     return std::nullopt;
+  }
+
+  // Hands a normally ended chat completion to the completion hook, if any.
+  void completed(const Parsed& p, const std::string& content, const std::string& reasoning, StopReason reason,
+                 const JobTimings& t) {
+    if (!p.chat || (reason != StopReason::eos && reason != StopReason::stop_string && reason != StopReason::length)) return;
+    std::function<void(const CompletedChat&)> hook;
+    {
+      std::lock_guard lock(hook_mutex_);
+      hook = completion_hook_;
+    }
+    if (!hook) return;
+    CompletedChat c;
+    c.messages = p.messages;
+    c.content = content;
+    c.reasoning = reasoning;
+    c.finish_reason = finish_reason(reason);
+    c.prompt_tokens = static_cast<int>(p.job.prompt.size());
+    c.completion_tokens = t.generated_tokens;
+    c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p.arrived).count();
+    c.streamed = p.stream;
+    try {
+      hook(c);
+    } catch (...) {
+      // A hook's failure is its own; the client's answer goes out regardless.
+    }
   }
 
   void activity_changed(int active) {
@@ -610,7 +698,7 @@ class ApiServerImpl final : public ApiServer {
     const std::string rid = std::string(chat ? "chatcmpl-" : "cmpl-") + std::to_string(seed_base_ % 1000000) + "-" + std::to_string(id);
     const std::int64_t created = static_cast<std::int64_t>(std::time(nullptr));
     if (p->stream) stream_answer(res, p, stream, guard, rid, created);
-    else whole_answer(res, p, stream, rid, created);
+    else whole_answer(req, res, p, stream, rid, created);
   }
 
   // The result itself is dropped by the engine thread (the Generator is not thread-safe).
@@ -633,10 +721,24 @@ class ApiServerImpl final : public ApiServer {
                 {"prompt_tokens_details", {{"cached_tokens", t.cached_tokens}}}};
   }
 
-  void whole_answer(httplib::Response& res, const std::shared_ptr<Parsed>& p, const std::shared_ptr<Stream>& s,
+  void whole_answer(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<Parsed>& p, const std::shared_ptr<Stream>& s,
                     const std::string& rid, std::int64_t created) {
     std::unique_lock lock(s->m);
-    s->cv.wait(lock, [&] { return s->finished; });
+    // While the job runs, look every few milliseconds (well under a decode step of a real model)
+    // whether the client is still there; a closed connection cancels the job at the next step.
+    if (!s->cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return s->finished; })) {
+      lock.unlock();
+      const int fd = connection_socket(req);
+      lock.lock();
+      while (!s->finished) {
+        if (s->cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return s->finished; })) break;
+        if (fd >= 0 && !s->gone && peer_closed(fd)) {
+          lock.unlock();
+          client_gone(s);
+          lock.lock();
+        }
+      }
+    }
     const std::string text = s->text;
     const StopReason reason = s->reason;
     const JobTimings timings = s->timings;
@@ -647,13 +749,17 @@ class ApiServerImpl final : public ApiServer {
       return send_error(res, ApiError{500, "generation failed: " + (error ? error->to_string() : std::string("unknown error")),
                                       "server_error", "", "generation_failed"});
     if (reason == StopReason::cancelled)
-      return send_error(res, ApiError{503, "the request was cancelled (the server is shutting down)", "server_error", "", "cancelled"});
+      return send_error(res, ApiError{503,
+                                      stopping_ ? "the request was cancelled (the server is shutting down)"
+                                                : "the request was cancelled (the client closed the connection)",
+                                      "server_error", "", "cancelled"});
     json out;
     if (p->chat) {
       ThinkSplitter split(p->start_in_reasoning);
       std::string content, reasoning;
       split.push(text, content, reasoning);
       split.flush(content, reasoning);
+      completed(*p, content, reasoning, reason, timings);
       json message = {{"role", "assistant"}, {"content", content}};
       if (!reasoning.empty()) message["reasoning_content"] = reasoning;
       out = {{"id", rid}, {"object", "chat.completion"}, {"created", created}, {"model", model_id_},
@@ -679,6 +785,7 @@ class ApiServerImpl final : public ApiServer {
     ThinkSplitter split;
     bool sent_role = false;
     bool done = false;
+    std::string all_content, all_reasoning;  // the whole reply, for the completion hook
     std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
   };
 
@@ -744,6 +851,8 @@ class ApiServerImpl final : public ApiServer {
     if (c.p->chat) {
       c.split.push(text, content, reasoning);
       if (finished) c.split.flush(content, reasoning);
+      c.all_content += content;
+      c.all_reasoning += reasoning;
     } else {
       content = std::move(text);
     }
@@ -778,6 +887,7 @@ class ApiServerImpl final : public ApiServer {
                        : ApiError{503, "the request was cancelled (the server is shutting down)", "server_error", "", "cancelled"};
       send_event(c, sink, dump(error_body(e)));
     } else {
+      completed(*c.p, c.all_content, c.all_reasoning, reason, timings);
       json choice = c.p->chat ? json{{"index", 0}, {"delta", json::object()}, {"logprobs", nullptr},
                                      {"finish_reason", finish_reason(reason)}}
                               : json{{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish_reason(reason)}};
@@ -813,6 +923,7 @@ class ApiServerImpl final : public ApiServer {
   std::vector<std::uint64_t> finished_jobs_;  // engine thread: results to drop after the step
   std::function<void(std::uint64_t)> step_hook_;
   std::function<void(int)> activity_hook_;
+  std::function<void(const CompletedChat&)> completion_hook_;
   std::atomic<int> active_{0};
   std::atomic<std::uint64_t> requests_total_{0}, completion_tokens_{0}, steps_{0}, steps_started_{0}, disconnect_cancels_{0},
       max_disconnect_steps_{0};

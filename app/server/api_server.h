@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "nibble/error.h"
 #include "nibble/model.h"
@@ -44,6 +45,23 @@ struct ServerStats {
   std::uint64_t max_disconnect_steps = 0;
 };
 
+// One chat completion that ran to its end (stop or length; not cancelled, not failed), for
+// callers that keep a record of them (the app's history, when the user opts in).
+struct CompletedChat {
+  struct Message {
+    std::string role;     // "system" ("developer" becomes "system"), "user", "assistant", "tool"
+    std::string content;  // text parts joined
+  };
+  std::vector<Message> messages;  // the request's messages, in order
+  std::string content;            // the reply, <think> blocks split off into reasoning
+  std::string reasoning;
+  std::string finish_reason;      // "stop" or "length"
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  double seconds = 0;             // from the request's arrival to the reply's end
+  bool streamed = false;
+};
+
 class ApiServer {
  public:
   // The model and tokenizer must outlive the server; while it runs, the server's engine thread is
@@ -67,6 +85,9 @@ class ApiServer {
   virtual void set_step_hook(std::function<void(std::uint64_t)> hook) = 0;
   // Called whenever requests_active changes (on an HTTP thread; keep it short).
   virtual void set_activity_hook(std::function<void(int active)> hook) = 0;
+  // Called once for each chat completion that ends normally, on its HTTP thread, after the reply
+  // is generated (streamed: before the final events are sent). Keep it short: hand the record on.
+  virtual void set_completion_hook(std::function<void(const CompletedChat&)> hook) = 0;
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

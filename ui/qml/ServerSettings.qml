@@ -1,5 +1,6 @@
-// The local API server's part of the settings: on/off, port, API key, and a status line with the
-// URL and the live request count. `apiServer` (ServerController) is set by main.cpp; without it
+// The local API server's part of the settings: on/off, port, API key, whether API conversations
+// are saved in the history (off by default), and a status line with the URL and the live request
+// count. `apiServer` (ServerController) is set by main.cpp; without it
 // (tests that build their own engine) the status line says so.
 import QtQuick
 import QtQuick.Controls
@@ -56,6 +57,16 @@ ColumnLayout {
             Accessible.name: qsTr("API server key")
             onEditingFinished: root.settings.serverApiKey = text
         }
+
+        Label { text: qsTr("History"); Accessible.name: text }
+        CheckBox {
+            id: saveHistoryBox
+            checked: root.settings ? root.settings.serverSaveHistory : false
+            text: qsTr("Save API conversations to history")
+            Accessible.name: text
+            Accessible.description: qsTr("Each finished chat request from the API is saved as a conversation titled API: and its first message")
+            onToggled: root.settings.serverSaveHistory = checked
+        }
     }
 
     Label {
@@ -73,7 +84,9 @@ ColumnLayout {
         wrapMode: Text.Wrap
         opacity: 0.7
         font.pointSize: Qt.application.font.pointSize * 0.85
-        text: qsTr("Listens on 127.0.0.1 only. Conversations from the API are not saved in the history.")
+        text: saveHistoryBox.checked
+              ? qsTr("Listens on 127.0.0.1 only. Finished chat requests from the API are saved in the history, titled \"API: …\".")
+              : qsTr("Listens on 127.0.0.1 only. Conversations from the API are not saved in the history.")
         Accessible.name: text
     }
 }

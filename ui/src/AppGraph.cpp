@@ -14,7 +14,7 @@ AppGraph::AppGraph(const Options& options)
       library(&history, &inspector, &settings),
       chat(&engine, &history, &presets),
       app(&engine, &history, &inspector, &settings),
-      server(&engine, &settings),
+      server(&engine, &settings, &history),
       dashboardMonitor(&engine),
       dashboard(&dashboardMonitor),
       quantizeService(&settings),

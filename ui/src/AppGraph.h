@@ -48,7 +48,7 @@ class AppGraph {
   ModelLibraryModel library;
   ChatController chat;
   AppController app;
-  ServerController server;  // the local API server (settings: serverEnabled/Port/ApiKey)
+  ServerController server;  // the local API server (settings: serverEnabled/Port/ApiKey/SaveHistory)
   DashboardMonitor dashboardMonitor;   // destroyed first: waits for a poll in flight
   DashboardViewModel dashboard;
   QuantizeService quantizeService;

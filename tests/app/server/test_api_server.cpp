@@ -1,12 +1,17 @@
 // The API server over HTTP on an ephemeral port, with httplib's client: listing, chat and
 // completions (whole and streamed), every error status, auth, limits, CORS, 32 concurrent streams
-// against sequential runs, and a client that disconnects mid-stream. Oracle for greedy text: the
+// against sequential runs, and clients that disconnect mid-reply (streamed or not). Oracle for greedy text: the
 // HF transformers greedy continuation of the demo model in tests/data/refs/dictlm-16m/greedy.json.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -464,6 +469,100 @@ TEST_F(ApiServerTest, DisconnectedClientIsCancelledWithinOneStep) {
               static_cast<unsigned long long>(s.max_disconnect_steps));
   for (int i = 0; i < 500 && server_->stats().requests_active != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->stats().requests_active, 0);
+}
+
+// A client of a whole (non-streamed) answer that closes its socket while the reply is being
+// generated: the server notices the closed connection while it waits for the job and frees the
+// job within about one step, long before its 4000 tokens.
+TEST_F(ApiServerTest, DisconnectedNonStreamedClientIsCancelledWithinOneStep) {
+  start();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(server_->port()));
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string body = chat_body("Define kettle.", {{"max_tokens", 4000}, {"logit_bias", kNoEos}}).dump();
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  // The job is decoding: a few steps taken, nothing answered yet.
+  for (int i = 0; i < 2000 && server_->stats().steps < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_GE(server_->stats().steps, 8u);
+  EXPECT_EQ(server_->stats().requests_active, 1);
+  const std::uint64_t steps_at_close = server_->stats().steps;
+  const auto closed_at = std::chrono::steady_clock::now();
+  ::close(fd);  // the client gives up
+  while (server_->stats().requests_active != 0 && std::chrono::steady_clock::now() - closed_at < std::chrono::seconds(5))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const double freed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - closed_at).count();
+  const ServerStats s = server_->stats();
+  EXPECT_EQ(s.requests_active, 0);
+  EXPECT_EQ(s.disconnect_cancels, 1u);
+  // From the server noticing the closed socket to the job's end: at most one step.
+  EXPECT_LE(s.max_disconnect_steps, 1u);
+  // The job was freed long before its 4000 tokens, within a bound of the close.
+  EXPECT_LT(s.completion_tokens, 1000u);
+  EXPECT_LT(freed_ms, 2000.0);
+  std::printf("[disconnect, whole answer] tokens generated %llu, steps after the client closed %llu, steps from "
+              "noticing to end %llu, freed %.1f ms after the close\n",
+              static_cast<unsigned long long>(s.completion_tokens), static_cast<unsigned long long>(s.steps - steps_at_close),
+              static_cast<unsigned long long>(s.max_disconnect_steps), freed_ms);
+}
+
+// A client that stays gets its whole answer although the server looks at its socket meanwhile.
+TEST_F(ApiServerTest, WholeAnswerReachesAPatientClient) {
+  start();
+  auto r = post("/v1/chat/completions", chat_body("Define kettle.", {{"max_tokens", 120}, {"logit_bias", kNoEos}}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 120);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(server_->stats().disconnect_cancels, 0u);
+}
+
+// The completion hook sees each chat completion that ended normally, with the request's messages
+// and the reply the client got; raw completions and failed requests are not reported.
+TEST_F(ApiServerTest, CompletionHookReportsFinishedChats) {
+  start();
+  std::mutex m;
+  std::vector<CompletedChat> seen;
+  server_->set_completion_hook([&](const CompletedChat& c) {
+    std::lock_guard lock(m);
+    seen.push_back(c);
+  });
+  const Ref& ref = refs_->front();
+  auto whole = post("/v1/chat/completions", chat_body(ref.question));
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  const json wj = json::parse(whole->body);
+  const std::string streamed = stream_chat(chat_body(ref.question, {{"stream", true}, {"max_tokens", 5}}));
+  auto completion = post("/v1/completions", json{{"prompt", "A kettle is"}, {"max_tokens", 3}});
+  ASSERT_TRUE(completion);
+  EXPECT_EQ(completion->status, 200);
+  expect_error(post("/v1/chat/completions", json{{"messages", "nope"}}), 400, "messages");
+  std::lock_guard lock(m);
+  ASSERT_EQ(seen.size(), 2u);
+  const CompletedChat& a = seen[0];
+  ASSERT_EQ(a.messages.size(), 2u);
+  EXPECT_EQ(a.messages[0].role, "system");
+  EXPECT_EQ(a.messages[0].content, kSystem);
+  EXPECT_EQ(a.messages[1].role, "user");
+  EXPECT_EQ(a.messages[1].content, ref.question);
+  EXPECT_EQ(a.content, ref.reply);  // the transformers greedy reply, as the client got it
+  EXPECT_EQ(a.content, wj["choices"][0]["message"]["content"].get<std::string>());
+  EXPECT_EQ(a.finish_reason, "stop");
+  EXPECT_EQ(a.prompt_tokens, static_cast<int>(ref.prompt_ids.size()));
+  EXPECT_EQ(a.completion_tokens, wj["usage"]["completion_tokens"].get<int>());
+  EXPECT_FALSE(a.streamed);
+  const CompletedChat& b = seen[1];
+  EXPECT_TRUE(b.streamed);
+  EXPECT_EQ(b.content, streamed);
+  EXPECT_EQ(b.finish_reason, "length");
+  EXPECT_EQ(b.completion_tokens, 5);
 }
 
 TEST_F(ApiServerTest, StopWhileStreamingEndsCleanly) {
