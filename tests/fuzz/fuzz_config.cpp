@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include "model/rope.h"
 #include "model/spec.h"
@@ -20,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (s.sliding_window.size() != static_cast<std::size_t>(s.n_layers)) std::abort();
   const nibble::RopeTable t = nibble::rope_table(s.rope, s.head_dim);
   if (t.inv_freq.size() != static_cast<std::size_t>(s.head_dim / 2)) std::abort();
-  float cos[512], sin[512];
-  nibble::rope_cos_sin(t, 1000, cos, sin);
+  std::vector<float> cos(t.inv_freq.size()), sin(t.inv_freq.size());  // head_dim / 2, any size the parser accepts
+  nibble::rope_cos_sin(t, 1000, cos.data(), sin.data());
   return 0;
 }
