@@ -72,11 +72,10 @@ __device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t ro
     for (int r = 0; r < R; ++r) y[r] += __ldcg(p + i * split_stride + r * row_stride);
 }
 
-// The end of every GEMV block: reduce the warps' column sums through shared memory (red holds
-// kWarps * R * kTileN floats), then either store directly or park the split-K partial; the last
-// block of a tile to arrive sums the partials in split order and runs the epilogue.
-// The epilogue once every warp's column sums are in red[(warp * R + r) * kTileN + column] (and a
-// barrier has passed): see finish_tile.
+// The end of every GEMV block once each warp's column sums are in red[(warp * R + r) * kTileN +
+// column] (red holds kWarps * R * kTileN floats) and a barrier has passed: sum the warps, then either
+// store directly or park the split-K partial; the last block of a tile to arrive sums the partials
+// in split order and runs the epilogue.
 template <int R>
 __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMatrix& L, int tile, int split,
                                                 const float* red, bool* s_last_ptr) {
@@ -158,6 +157,7 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
   }
 }
 
+// finish_from_red for blocks whose warps hold tot[r][c] for columns lane * 4 + c.
 template <int R>
 __device__ __forceinline__ void finish_tile(const Params& p, const LaunchMatrix& L, int tile, int split,
                                             const float (&tot)[R][4], float* red, bool* s_last_ptr) {

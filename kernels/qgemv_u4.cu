@@ -1,7 +1,7 @@
 // Quantized GEMV for the common case where every group is 4-bit and all groups have one
 // power-of-two size (GPTQ 4-bit, 4-bit EXL2 layers): the same tiles, splits and epilogue as
-// qgemv.cu, but every index is a shift and the products run on tensor cores (mma.m16n8k16, up to
-// 8 activation rows per pass at the cost of one). Activations are staged with the codes' nibble
+// qgemv.cu, but every index is a shift and the products run on tensor cores (mma.m16n8k16: one
+// instruction serves up to 8 activation rows). Activations are staged with the codes' nibble
 // pairing, odd-numbered rows pre-scaled by 1/16 so their codes need no shift.
 // The block's whole weight slab (split rows x 128 columns) is fetched into shared memory with
 // cp.async before the block waits on the previous kernel, so every byte is in flight at once
@@ -183,11 +183,11 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
           const half2 a1 = __hsub2(bits_half2(((word_of(p1, c) >> shift) & mask) | 0x64006400u), off[j][1]);
           const half2 a2 = __hsub2(bits_half2(((word_of(r0, c) >> shift) & mask) | 0x64006400u), off[j][0]);
           const half2 a3 = __hsub2(bits_half2(((word_of(r1, c) >> shift) & mask) | 0x64006400u), off[j][1]);
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};\n"
-            : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
-            : "r"(half2_bits(a0)), "r"(half2_bits(a1)), "r"(half2_bits(a2)), "r"(half2_bits(a3)), "r"(b0), "r"(b1));
+          asm volatile(
+              "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+              "{%0,%1,%2,%3};\n"
+              : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
+              : "r"(half2_bits(a0)), "r"(half2_bits(a1)), "r"(half2_bits(a2)), "r"(half2_bits(a3)), "r"(b0), "r"(b1));
         }
       }
     }
