@@ -23,9 +23,17 @@ namespace nibble {
 using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
 
 // KV cache element type, chosen at load. fp16: half precision on GPUs; the CPU backend keeps fp32
-// (its reference). q8 / q4: symmetric integers with one fp32 scale per head_dim group of each
-// position and head (CPU backend; the CUDA backend refuses them with `unsupported` for now).
+// (its reference). q8 / q4: integers with one scale per group of 32 values (head_dim when 32 does
+// not divide it) of each position and head; fp32 scales on the CPU, fp16 on the GPU (plan.h).
 enum class KvCacheMode : std::uint8_t { fp16, q8, q4 };
+
+// One contiguous range of decoder layers on one device (a model split across devices is a list
+// of these in layer order: nibble/plan.h's plan_placement makes one).
+struct LayerPlacement {
+  std::string device;            // "cpu", "cuda:N"
+  int first_layer = 0;           // [first_layer, last_layer)
+  int last_layer = 0;
+};
 
 struct LoadOptions {
   std::string device = "cpu";    // "cpu"; "cuda:N" once the CUDA backend is built
@@ -34,6 +42,17 @@ struct LoadOptions {
   int max_batch_tokens = 512;    // most tokens one forward step may carry
   int page_size = 64;            // KV cache page, in tokens
   std::vector<int> split_layers; // decoder-layer indices where a new segment starts (e.g. {3, 6})
+  // Layers per device, in layer order, covering [0, layers) without gaps; the embedding goes with
+  // the first range and the final norm + head with the last. Empty: every layer on `device`
+  // (segments at split_layers). A device may appear more than once (each range is its own
+  // segment; two ranges on one GPU exercise the cross-device path). When set, `device` and
+  // `split_layers` are ignored. Hidden states cross GPU -> GPU by peer copies where the GPUs can
+  // reach each other, else through pinned host memory.
+  std::vector<LayerPlacement> placement;
+  // Before allocating anything, each GPU's share (by the memory plan, plus the CUDA runtime
+  // allowance and this reserve) is checked against its free memory: out_of_memory naming the
+  // device when it does not fit. Host RAM is checked the same way for CPU ranges.
+  std::size_t reserve_bytes = 0;
   KvCacheMode kv_cache = KvCacheMode::fp16;
   ProgressFn progress;           // bytes of weights placed so far / total
 };

@@ -68,6 +68,11 @@ struct MemoryPlan {
   std::vector<GpuFit> gpus;         // one per PlanOptions::gpu_memory_bytes, same order
 };
 
+// Bytes one segment [first, last) takes on the CUDA and CPU backends with these options.
+struct SegmentMemory {
+  MemorySplit cuda, cpu;
+};
+
 // A model folder's per-layer byte counts, read once; plan() is then arithmetic only (cheap enough
 // for a slider on the GUI thread). Copies share the counts.
 class MemoryPlanner {
@@ -77,12 +82,75 @@ class MemoryPlanner {
   static Result<MemoryPlanner> open(const std::string& model_path, int gpu_sm_count = 132);
   // invalid_argument naming the bad option.
   Result<MemoryPlan> plan(const PlanOptions& options) const;
+  // One segment's bytes (options.context/batch/page/cache; split_layers ignored).
+  SegmentMemory segment(const PlanOptions& options, int first_layer, int last_layer, bool embedding, bool head) const;
+  int layers() const;
+  int max_positions() const;
 
   struct Costs;
 
  private:
   std::shared_ptr<const Costs> costs_;
 };
+
+// ---- Placement: which layers go on which device ----------------------------------------------
+
+// A device the placement may use, with what it has free now (nibble/devices.h: list_gpus,
+// host_memory). "cpu" takes the CPU backend's byte counts, "cuda:N" the CUDA backend's.
+struct PlacementDevice {
+  std::string device;           // "cuda:0", "cpu"
+  std::string name;             // for messages and the UI ("NVIDIA H100 80GB HBM3", "CPU")
+  std::size_t free_bytes = 0;
+};
+
+enum class SplitMode : std::uint8_t {
+  auto_fill,    // fill the GPUs in order, each up to free - reserve; then the CPU (if allowed)
+  manual,       // at most gpu_split_bytes[i] on GPU i (ExLlamaV2's gpu_split), then the CPU
+  fit_context,  // as auto_fill, at the longest context that fits (whole pages, <= max positions)
+};
+
+struct PlacementOptions {
+  PlanOptions plan;                      // context, batch, page size, KV cache type
+  std::vector<PlacementDevice> gpus;     // in the order layers fill them
+  PlacementDevice cpu{"cpu", "CPU", 0};  // host RAM available to the CPU backend
+  SplitMode mode = SplitMode::auto_fill;
+  std::vector<std::size_t> gpu_split_bytes;  // manual: one budget per entry of `gpus`
+  std::size_t reserve_bytes = 0;         // left free on every GPU (besides the runtime allowance)
+  // Layers run by the CPU backend: -1 = as many as needed when the GPUs are full (auto), N = the
+  // first N layers exactly (the CPU also takes the embedding, a table lookup; the head stays on
+  // the last GPU). 0 = never.
+  int cpu_layers = -1;
+};
+
+// One device's part of a placement.
+struct DevicePlacement {
+  std::string device;               // "cuda:0", "cpu"
+  std::string name;
+  int first_layer = 0, last_layer = 0;  // [first, last); empty range only for a device with nothing
+  bool embedding = false, head = false;
+  MemorySplit bytes;                // what its backend will allocate for this range
+  std::size_t runtime_overhead = 0; // CUDA runtime allowance (GPUs)
+  std::size_t budget_bytes = 0;     // what the placement allowed it (free - reserve, or the manual split)
+  std::size_t free_bytes = 0;       // free memory it was given
+  std::size_t needed() const { return bytes.total() + runtime_overhead; }
+};
+
+struct Placement {
+  std::vector<DevicePlacement> ranges;   // in layer order, devices with at least one layer (or the head)
+  int context = 0;                       // tokens the KV cache holds (whole pages)
+  bool fits = false;                     // every range within its device's budget
+  // When it does not fit, or fits only by offloading: what to change ("Put 6 layers on the CPU",
+  // "Use a context of 4096 tokens or less", "Use the q4 KV cache"), one line each.
+  std::vector<std::string> advice;
+  int cpu_layer_count = 0;
+  // LoadOptions::placement for this plan.
+  std::vector<LayerPlacement> layers() const;
+};
+
+// Places the model's layers (see SplitMode). Never fails for lack of memory: an unfitting model
+// gives fits = false with advice (CPU offload, a shorter context, a smaller cache). invalid_argument
+// for bad options (no devices, manual split without one budget per GPU, cpu_layers > layers).
+Result<Placement> plan_placement(const MemoryPlanner& planner, const PlacementOptions& options);
 
 // MemoryPlanner::open(model_path, options.gpu_sm_count) then plan(options).
 Result<MemoryPlan> plan_memory(const std::string& model_path, const PlanOptions& options = {});
