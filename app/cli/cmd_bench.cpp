@@ -17,6 +17,9 @@ const char* kUsage =
     "Usage: nibble-cli bench [--device cuda:0] [--formats exl2,gptq,fp16] [--decode 512]\n"
     "                        [--prefill 128,512,2048] [--context 4096] [--layers N] [--hidden N]\n"
     "                        [--intermediate N] [--heads N] [--vocab N] [--dir DIR] [--keep] [--json]\n"
+    "                        [--devices cuda:0,cuda:1] [--cpu-layers N]\n"
+    "  --devices         split the layers evenly over these devices (a layer split)\n"
+    "  --cpu-layers N    run the first N layers on the CPU\n"
     "Writes synthetic Llama-2-7B-shaped models with random weights and measures load time, batch-1\n"
     "decode (host round trip per token) and prefill. Smaller shapes: --layers/--hidden/...\n";
 
@@ -37,7 +40,7 @@ bool parse_formats(const std::string& text, std::vector<SyntheticFormat>& out) {
 
 int cmd_bench(int argc, char** argv, CommandIo io) {
   Args args(argc, argv, {"device", "formats", "decode", "prefill", "context", "layers", "hidden", "intermediate",
-                         "heads", "vocab", "dir", "repeats"});
+                         "heads", "vocab", "dir", "repeats", "devices", "cpu-layers"});
   if (args.flag("help")) {
     io.out << kUsage;
     return 0;
@@ -50,6 +53,11 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
   o.device = args.value_or("device", "cuda:0");
   o.work_dir = args.value_or("dir", "");
   o.keep_files = args.flag("keep");
+  if (auto d = args.value("devices")) {
+    std::stringstream ss(*d);
+    std::string item;
+    while (std::getline(ss, item, ',')) o.devices.push_back(item);
+  }
   if (auto f = args.value("formats"); f && !parse_formats(*f, o.formats)) {
     io.err << "nibble-cli bench: --formats takes exl2, gptq and fp16 separated by commas\n";
     return 2;
@@ -59,7 +67,7 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
     int* target;
   } ints[] = {{"decode", &o.decode_tokens}, {"context", &o.context},        {"layers", &o.shape.layers},
               {"hidden", &o.shape.hidden},  {"intermediate", &o.shape.intermediate}, {"heads", &o.shape.heads},
-              {"vocab", &o.shape.vocab},    {"repeats", &o.repeats}};
+              {"vocab", &o.shape.vocab},    {"repeats", &o.repeats},   {"cpu-layers", &o.cpu_layers}};
   for (const auto& opt : ints) {
     if (auto v = args.value(opt.name)) {
       long long n;

@@ -52,6 +52,11 @@ int cmd_chat(int argc, char** argv, CommandIo io) {
   std::string error;
   if (!parse_model_options(args, load, error) || !parse_generation_options(args, dir, setup, load, error))
     return usage_error(error);
+  if (const int rc = place_model(args, dir, load, error); rc == 2) return usage_error(error);
+  else if (rc == 1) {
+    io.err << "nibble-cli chat: " << error << "\n";
+    return 1;
+  }
   if (setup.job.max_new_tokens == 128 && !args.value("max-tokens")) setup.job.max_new_tokens = 1024;
 
   auto fail = [&](const Error& e) {

@@ -189,6 +189,11 @@ int cmd_generate(int argc, char** argv, CommandIo io) {
   std::string error;
   if (!parse_model_options(args, load, error) || !parse_generation_options(args, dir, setup, load, error))
     return usage_error(error);
+  if (const int rc = place_model(args, dir, load, error); rc == 2) return usage_error(error);
+  else if (rc == 1) {
+    io.err << "nibble-cli generate: " << error << "\n";
+    return 1;
+  }
 
   // The tokenizer is required for text prompts and stop strings, optional for decoding the output.
   auto tok = Tokenizer::load(dir);

@@ -9,6 +9,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "model_options.h"
 #include "nibble/devices.h"
 #include "nibble/model.h"
 #include "nibble/plan.h"
@@ -20,8 +21,13 @@ constexpr const char* usage =
     "Usage: nibble-cli info MODEL_DIR [--json]\n"
     "       nibble-cli info MODEL_DIR --vram [--context N] [--cache fp16|q8|q4] [--gpu-memory GiB[,GiB...]]...\n"
     "                       [--max-batch N] [--page-size N] [--split-layers L1,L2,...] [--json]\n"
+    "       nibble-cli info MODEL_DIR --plan [--gpu-split auto|GB,GB,...] [--cpu-layers N|auto] [--reserve GB]\n"
+    "                       [--context N|fit] [--cache fp16|q8|q4] [--gpu-memory GiB[,GiB...]] [--json]\n"
     "  --vram          the memory plan: weights, KV cache and scratch on the GPU (CUDA backend) and on\n"
-    "                  the CPU backend, and whether it fits each GPU (--gpu-memory, else the GPUs found)\n";
+    "                  the CPU backend, and whether it fits each GPU (--gpu-memory, else the GPUs found)\n"
+    "  --plan          the placement: which layers go on which device, each device's bytes against its\n"
+    "                  free memory (--gpu-memory: GPUs with that much free, else the GPUs found), and\n"
+    "                  what to change when it does not fit; --context fit finds the longest context\n";
 
 std::string fmt(const char* format, double v) {
   char buf[64];
@@ -194,20 +200,99 @@ int vram_plan(const Args& args, CommandIo io) {
   return 0;
 }
 
+int placement_plan(const Args& args, CommandIo io) {
+  auto usage_error = [&](const std::string& what) {
+    io.err << "nibble-cli info: " << what << "\n";
+    return 2;
+  };
+  LoadOptions load;
+  long long n = 0;
+  const bool fit = args.value("context") == std::optional<std::string>("fit");
+  if (auto c = args.value("context"); c && !fit) {
+    if (!parse_int(*c, n) || n < 1 || n > (1 << 24)) return usage_error("--context must be a number of tokens or fit");
+    load.context = static_cast<int>(n);
+  }
+  if (auto c = args.value("cache"); c && !parse_kv_cache_mode(*c, load.kv_cache))
+    return usage_error("--cache must be fp16, q8 or q4 (got '" + *c + "')");
+  std::vector<double> fake;
+  for (const std::string& v : args.values("gpu-memory")) {
+    std::size_t at = 0;
+    while (at <= v.size()) {
+      const std::size_t comma = std::min(v.find(',', at), v.size());
+      double gb = 0;
+      if (!parse_double(v.substr(at, comma - at), gb) || gb <= 0 || gb > 1e6)
+        return usage_error("--gpu-memory takes sizes in GiB like 24 or 24,80 (got '" + v + "')");
+      fake.push_back(gb);
+      at = comma + 1;
+    }
+  }
+  PlacementOptions po;
+  std::string error;
+  if (!parse_placement_flags(args, load, fake, po, error)) return usage_error(error);
+  if (!args.value("cpu-layers")) po.cpu_layers = fit ? 0 : -1;  // info shows what auto would do
+  if (fit) po.mode = SplitMode::fit_context;
+  auto planner = MemoryPlanner::open(args.positionals()[0]);
+  if (!planner) {
+    io.err << "nibble-cli info: " << planner.error().to_string() << "\n";
+    return 1;
+  }
+  auto p = plan_placement(*planner, po);
+  if (!p) return usage_error(p.error().to_string());
+  if (args.flag("json")) {
+    nlohmann::ordered_json j = {{"context", p->context}, {"fits", p->fits}, {"cpu_layers", p->cpu_layer_count},
+                                {"kv_cache", kv_cache_mode_name(po.plan.kv_cache)}};
+    auto& ranges = j["ranges"] = nlohmann::ordered_json::array();
+    for (const DevicePlacement& r : p->ranges)
+      ranges.push_back({{"device", r.device}, {"name", r.name}, {"first_layer", r.first_layer},
+                        {"last_layer", r.last_layer}, {"embedding", r.embedding}, {"head", r.head},
+                        {"bytes", split_json(r.bytes)}, {"runtime_overhead", r.runtime_overhead},
+                        {"needed_bytes", r.needed()}, {"budget_bytes", r.budget_bytes}, {"free_bytes", r.free_bytes}});
+    j["advice"] = p->advice;
+    io.out << j.dump(2) << '\n';
+    return 0;
+  }
+  io.out << "context       " << p->context << " tokens, KV cache " << kv_cache_mode_name(po.plan.kv_cache)
+         << (p->fits ? "" : "  -- DOES NOT FIT") << "\n\n";
+  io.out << "device    layers           weights      kv cache     scratch      runtime      needed / budget\n";
+  for (const DevicePlacement& r : p->ranges) {
+    std::string layers = std::to_string(r.first_layer) + "-" + std::to_string(r.last_layer - 1);
+    if (r.embedding) layers += " +emb";
+    if (r.head) layers += " +head";
+    char line[256];
+    std::snprintf(line, sizeof line, "%-9s %-16s %-12s %-12s %-12s %-12s %s / %s\n", r.device.c_str(), layers.c_str(),
+                  mib(r.bytes.weights).c_str(), mib(r.bytes.kv_cache).c_str(), mib(r.bytes.scratch).c_str(),
+                  mib(r.runtime_overhead).c_str(), gib(r.needed()).c_str(), gib(r.budget_bytes).c_str());
+    io.out << line;
+  }
+  for (const std::string& a : p->advice) io.out << "\n" << a;
+  if (!p->advice.empty()) io.out << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int cmd_info(int argc, char** argv, CommandIo io) {
-  Args args(argc, argv, {"context", "cache", "gpu-memory", "max-batch", "page-size", "split-layers"});
+  Args args(argc, argv,
+            {"context", "cache", "gpu-memory", "max-batch", "page-size", "split-layers", "gpu-split", "cpu-layers", "reserve"});
   if (!args.error().empty() || args.flag("help")) {
     (args.flag("help") ? io.out : io.err) << usage;
     return args.flag("help") ? 0 : 2;
   }
-  if (auto bad = args.unknown({"json", "help", "vram"})) {
+  if (auto bad = args.unknown({"json", "help", "vram", "plan"})) {
     io.err << "nibble-cli info: unknown option " << *bad << "\n" << usage;
     return 2;
   }
   if (args.positionals().size() != 1) {
     io.err << usage;
+    return 2;
+  }
+  if (args.flag("plan") && args.flag("vram")) {
+    io.err << "nibble-cli info: give one of --vram and --plan\n";
+    return 2;
+  }
+  if (args.flag("plan")) return placement_plan(args, io);
+  if (args.value("gpu-split") || args.value("cpu-layers") || args.value("reserve")) {
+    io.err << "nibble-cli info: --gpu-split, --cpu-layers and --reserve go with --plan\n";
     return 2;
   }
   if (args.flag("vram")) return vram_plan(args, io);

@@ -95,6 +95,11 @@ int cmd_perplexity(int argc, char** argv, CommandIo io) {
   std::string error;
   if (!parse_model_options(args, load, error)) return usage_error(error);
   const std::string dir = args.positionals()[0];
+  if (const int rc = place_model(args, dir, load, error); rc == 2) return usage_error(error);
+  else if (rc == 1) {
+    io.err << "nibble-cli perplexity: " << error << "\n";
+    return 1;
+  }
 
   auto tok = Tokenizer::load(dir);
   if (!tok) return fail(tok.error());

@@ -70,6 +70,11 @@ int cmd_serve(int argc, char** argv, CommandIo io) {
   std::string error;
   if (!parse_model_options(args, load, error) || !parse_generation_options(args, dir, setup, load, error))
     return usage_error(error);
+  if (const int rc = place_model(args, dir, load, error); rc == 2) return usage_error(error);
+  else if (rc == 1) {
+    io.err << "nibble-cli serve: " << error << "\n";
+    return 1;
+  }
   if (setup.job.draft == DraftMode::model) return usage_error("--draft is not supported by serve yet (use --ngram-draft)");
 
   server::ServerOptions so;

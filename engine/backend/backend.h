@@ -64,6 +64,12 @@ class Segment {
   // Hidden state exchange at segment boundaries: rows x hidden_size fp32, host memory.
   virtual Status hidden_to_host(float* dst, int rows) = 0;
   virtual Status hidden_from_host(const float* src, int rows) = 0;
+  // Hands the hidden rows straight to the next segment's device when this backend knows how
+  // (CUDA -> CUDA: a copy within one GPU, a peer copy, or a pinned host bounce); returns
+  // ErrorKind::unsupported otherwise, and the caller goes through hidden_to_host/from_host.
+  virtual Status hidden_to_segment(Segment& /*next*/, int /*rows*/) {
+    return make_error(ErrorKind::unsupported, "no direct hand-off between these devices");
+  }
 
   // Bytes this segment holds on its device, by category (for the VRAM dashboard).
   struct MemoryUse {

@@ -65,7 +65,9 @@ Result<std::vector<BenchResult>> run_bench(const BenchOptions& o, const BenchLog
   for (SyntheticFormat f : o.formats) {
     BenchResult r;
     r.format = synthetic_format_name(f);
-    r.device = o.device;
+    std::vector<std::string> gpus = o.devices.empty() ? std::vector<std::string>{o.device} : o.devices;
+    r.device = o.cpu_layers > 0 ? "cpu(" + std::to_string(o.cpu_layers) + " layers)+" : "";
+    for (std::size_t i = 0; i < gpus.size(); ++i) r.device += (i ? "+" : "") + gpus[i];
     const std::string dir = (fs::path(work) / r.format).string();
     if (!fs::exists(fs::path(dir) / "config.json")) {
       say("writing synthetic " + r.format + " model to " + dir);
@@ -79,14 +81,37 @@ Result<std::vector<BenchResult>> run_bench(const BenchOptions& o, const BenchLog
     lo.context = o.context;
     lo.max_batch_tokens = std::max(max_prefill, 16);
     lo.page_size = 64;
+    const int n_layers = o.shape.layers;
+    if (o.cpu_layers < 0 || o.cpu_layers >= n_layers)
+      return make_error(ErrorKind::invalid_argument, "bench: cpu_layers must be in [0, ", n_layers, ")");
+    if (o.cpu_layers > 0 || gpus.size() > 1) {
+      lo.placement.clear();
+      if (o.cpu_layers > 0) lo.placement.push_back({"cpu", 0, o.cpu_layers});
+      const int rest = n_layers - o.cpu_layers;
+      if (static_cast<int>(gpus.size()) > rest)
+        return make_error(ErrorKind::invalid_argument, "bench: more devices than layers to put on them");
+      for (std::size_t i = 0; i < gpus.size(); ++i) {
+        const int a = o.cpu_layers + static_cast<int>(rest * i / gpus.size());
+        const int b = o.cpu_layers + static_cast<int>(rest * (i + 1) / gpus.size());
+        lo.placement.push_back({gpus[i], a, b});
+      }
+    }
+    auto used_now = [&] {
+      std::size_t sum = 0;
+      for (std::size_t i = 0; i < gpus.size(); ++i)
+        if (std::find(gpus.begin(), gpus.begin() + static_cast<std::ptrdiff_t>(i), gpus[i]) == gpus.begin() + static_cast<std::ptrdiff_t>(i))
+          sum += device_used_bytes(gpus[i]);
+      return sum;
+    };
     {
       NIBBLE_ASSIGN_OR_RETURN(auto warm, Model::load(dir, lo));  // fills the page cache
     }
-    const std::size_t used_before = device_used_bytes(o.device);
+    const std::size_t used_before = used_now();
     auto t0 = Clock::now();
     NIBBLE_ASSIGN_OR_RETURN(auto model, Model::load(dir, lo));
     r.load_seconds = seconds_since(t0);
-    r.device_used_gb = static_cast<double>(device_used_bytes(o.device) - std::min(used_before, device_used_bytes(o.device))) / 1e9;
+    const std::size_t used_after = used_now();
+    r.device_used_gb = static_cast<double>(used_after - std::min(used_before, used_after)) / 1e9;
     say("  " + r.format + ": loaded in " + std::to_string(r.load_seconds) + " s");
 
     std::vector<float> logits;

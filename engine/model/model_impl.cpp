@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,8 @@
 #include "model/layout_options.h"
 #include "model/model_info.h"
 #include "model/weight_source.h"
+#include "nibble/devices.h"
+#include "nibble/plan.h"
 
 namespace nibble {
 namespace {
@@ -29,15 +32,126 @@ std::optional<int> parse_cuda_device(const std::string& d) {
   return n;
 }
 
-Status check_options(const LoadOptions& o, const ModelSpec& s) {
-  auto bad = [](const std::string& what) { return make_error(ErrorKind::invalid_argument, "load options: ", what); };
-  NIBBLE_TRY(
-      check_layout_options("load options", o.max_batch_tokens, o.page_size, o.context, o.split_layers, s.n_layers));
-  if (o.device != "cpu" && !parse_cuda_device(o.device)) return bad("unknown device '" + o.device + "' (cpu or cuda:N)");
+Status check_device(const std::string& what, const std::string& device) {
+  if (device != "cpu" && !parse_cuda_device(device))
+    return make_error(ErrorKind::invalid_argument, what, ": unknown device '", device, "' (cpu or cuda:N)");
 #if !NIBBLE_HAVE_CUDA
-  if (o.device != "cpu")
-    return make_error(ErrorKind::unsupported, "device '", o.device, "': this build has no CUDA backend; use --device cpu");
+  if (device != "cpu")
+    return make_error(ErrorKind::unsupported, "device '", device, "': this build has no CUDA backend; use --device cpu");
 #endif
+  return {};
+}
+
+// The ranges to load: LoadOptions::placement, or `device` cut at split_layers.
+Result<std::vector<LayerPlacement>> resolve_placement(const LoadOptions& o, const ModelSpec& s) {
+  NIBBLE_TRY(check_layout_options("load options", o.max_batch_tokens, o.page_size, o.context,
+                                  o.placement.empty() ? o.split_layers : std::vector<int>{}, s.n_layers));
+  std::vector<LayerPlacement> ranges;
+  if (o.placement.empty()) {
+    NIBBLE_TRY(check_device("load options", o.device));
+    const std::string dev = o.device == "cuda" ? "cuda:0" : o.device;
+    int at = 0;
+    for (int b : o.split_layers) {
+      ranges.push_back({dev, at, b});
+      at = b;
+    }
+    ranges.push_back({dev, at, s.n_layers});
+    return ranges;
+  }
+  int at = 0;
+  for (std::size_t i = 0; i < o.placement.size(); ++i) {
+    LayerPlacement r = o.placement[i];
+    const std::string what = "load options: placement range " + std::to_string(i);
+    NIBBLE_TRY(check_device(what, r.device));
+    if (r.device == "cuda") r.device = "cuda:0";
+    if (r.first_layer != at || r.last_layer <= r.first_layer || r.last_layer > s.n_layers)
+      return make_error(ErrorKind::invalid_argument, what, " (", r.device, " layers ", r.first_layer, "..", r.last_layer,
+                        "): ranges must cover layers 0..", s.n_layers, " in order, each at least one layer, "
+                        "this one starting at ", at);
+    at = r.last_layer;
+    ranges.push_back(r);
+  }
+  if (at != s.n_layers)
+    return make_error(ErrorKind::invalid_argument, "load options: placement ends at layer ", at, " of ", s.n_layers,
+                      "; the last range must reach the last layer");
+  return ranges;
+}
+
+std::string gib(std::size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / static_cast<double>(std::size_t{1} << 30));
+  return buf;
+}
+
+// Before anything is allocated: each device's share by the memory plan (plus the CUDA runtime
+// allowance on a GPU and the reserve) against what it has free. out_of_memory naming the device,
+// the numbers and what to change. A model the planner cannot read is left to the load's own checks.
+Status check_memory(const std::string& path, const std::vector<LayerPlacement>& ranges, const LoadOptions& o) {
+  auto planner = MemoryPlanner::open(path);
+  if (!planner.ok()) return {};
+  PlanOptions po;
+  po.context = o.context;
+  po.max_batch_tokens = o.max_batch_tokens;
+  po.page_size = o.page_size;
+  po.kv_cache = o.kv_cache;
+  auto base = planner->plan(po);
+  if (!base.ok()) return {};
+  struct Need {
+    std::string device;
+    MemorySplit bytes;
+  };
+  std::vector<Need> needs;
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const LayerPlacement& r = ranges[i];
+    const SegmentMemory m = planner->segment(po, r.first_layer, r.last_layer, i == 0, i + 1 == ranges.size());
+    auto it = std::find_if(needs.begin(), needs.end(), [&](const Need& n) { return n.device == r.device; });
+    if (it == needs.end()) it = needs.insert(needs.end(), Need{r.device, {}});
+    const MemorySplit& b = r.device == "cpu" ? m.cpu : m.cuda;
+    it->bytes.weights += b.weights;
+    it->bytes.kv_cache += b.kv_cache;
+    it->bytes.scratch += b.scratch;
+  }
+  const std::vector<GpuInfo> gpus = list_gpus();
+  for (const Need& n : needs) {
+    std::size_t free = 0, extra = 0;
+    if (n.device == "cpu") {
+      free = host_memory().available_bytes;
+      if (free == 0) continue;  // unknown
+    } else {
+      const int idx = *parse_cuda_device(n.device);
+      auto g = std::find_if(gpus.begin(), gpus.end(), [&](const GpuInfo& x) { return x.index == idx; });
+      if (g == gpus.end()) continue;  // the backend reports a missing GPU itself
+      free = g->free_bytes;
+      extra = base->cuda_runtime_overhead;
+    }
+    const std::size_t needed = n.bytes.total() + extra + o.reserve_bytes;
+    if (needed <= free) continue;
+    std::string msg = n.device + " has " + gib(free) + " free, but this model needs " + gib(needed) + " there (weights " +
+                      gib(n.bytes.weights) + ", KV cache " + gib(n.bytes.kv_cache) + " for " + std::to_string(base->context) +
+                      " tokens, working buffers " + gib(n.bytes.scratch);
+    if (extra) msg += ", CUDA runtime " + gib(extra);
+    if (o.reserve_bytes) msg += ", reserve " + gib(o.reserve_bytes);
+    msg += "). Nothing was loaded.";
+    // What would fit: the planner's advice for these GPUs.
+    PlacementOptions pl;
+    pl.plan = po;
+    pl.reserve_bytes = o.reserve_bytes;
+    pl.cpu.free_bytes = host_memory().available_bytes;
+    for (const Need& m : needs)
+      if (m.device != "cpu") {
+        const int idx = *parse_cuda_device(m.device);
+        auto g = std::find_if(gpus.begin(), gpus.end(), [&](const GpuInfo& x) { return x.index == idx; });
+        if (g != gpus.end()) pl.gpus.push_back({m.device, g->name, g->free_bytes});
+      }
+    if (auto advice = plan_placement(*planner, pl); advice.ok() && !advice->advice.empty()) {
+      msg += " To fit:";
+      for (const std::string& a : advice->advice) msg += " " + a + ";";
+      msg.back() = '.';
+    } else {
+      msg += " Use a shorter context, the q8/q4 KV cache, or put layers on the CPU.";
+    }
+    return make_error(ErrorKind::out_of_memory, msg);
+  }
   return {};
 }
 
@@ -51,37 +165,36 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
   const auto started = std::chrono::steady_clock::now();
   NIBBLE_ASSIGN_OR_RETURN(auto weights, WeightSource::open(path));
   const ModelSpec& spec = weights->spec();
-  NIBBLE_TRY(check_options(o, spec));
+  NIBBLE_ASSIGN_OR_RETURN(std::vector<LayerPlacement> ranges, resolve_placement(o, spec));
+  NIBBLE_TRY(check_memory(path, ranges, o));
   std::unique_ptr<ModelImpl> m(new ModelImpl());
   NIBBLE_ASSIGN_OR_RETURN(m->info_, build_model_info(*weights));
   m->spec_ = spec;
   m->max_rows_ = o.max_batch_tokens;
   m->page_size_ = o.page_size;
-  m->device_ = o.device == "cuda" ? "cuda:0" : o.device;
   const int context = o.context > 0 ? o.context : std::min(spec.max_positions, 8192);
   const int n_pages = (context + o.page_size - 1) / o.page_size;
   m->pages_ = std::make_unique<PagePool>(n_pages);
   m->pool_ = std::make_unique<ThreadPool>(o.threads);
-  if (o.device == "cpu") {
-    m->backends_.push_back(make_cpu_backend(*m->pool_));
-  } else {
-#if NIBBLE_HAVE_CUDA
-    NIBBLE_ASSIGN_OR_RETURN(auto gpu, make_cuda_backend(*parse_cuda_device(o.device)));
-    m->backends_.push_back(std::move(gpu));
-#endif
-  }
-  const bool on_gpu = o.device != "cpu";
 
-  std::vector<int> bounds = {0};
-  bounds.insert(bounds.end(), o.split_layers.begin(), o.split_layers.end());
-  bounds.push_back(spec.n_layers);
-  const std::size_t n_seg = bounds.size() - 1;
+  const std::size_t n_seg = ranges.size();
   std::size_t total = 0, done_before = 0;
-  for (std::size_t i = 0; i < n_seg; ++i) total += static_cast<std::size_t>(bounds[i + 1] - bounds[i]) + 2;
+  for (const LayerPlacement& r : ranges) total += static_cast<std::size_t>(r.last_layer - r.first_layer) + 2;
   for (std::size_t i = 0; i < n_seg; ++i) {
+    const LayerPlacement& r = ranges[i];
+    const bool on_gpu = r.device != "cpu";
+    // One backend per range: two ranges on one GPU get their own streams and handles.
+    if (on_gpu) {
+#if NIBBLE_HAVE_CUDA
+      NIBBLE_ASSIGN_OR_RETURN(auto gpu, make_cuda_backend(*parse_cuda_device(r.device)));
+      m->backends_.push_back(std::move(gpu));
+#endif
+    } else {
+      m->backends_.push_back(make_cpu_backend(*m->pool_));
+    }
     SegmentOptions so;
-    so.first_layer = bounds[i];
-    so.last_layer = bounds[i + 1];
+    so.first_layer = r.first_layer;
+    so.last_layer = r.last_layer;
     so.has_embedding = i == 0;
     so.has_head = i + 1 == n_seg;
     so.max_rows = o.max_batch_tokens;
@@ -95,9 +208,10 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     LoadProgressFn progress;
     if (o.progress)
       progress = [&](std::size_t done, std::size_t) { return o.progress(done_before + done, total); };
-    NIBBLE_ASSIGN_OR_RETURN(auto seg, m->backends_.front()->create_segment(spec, *weights, so, progress));
+    NIBBLE_ASSIGN_OR_RETURN(auto seg, m->backends_.back()->create_segment(spec, *weights, so, progress));
     done_before += static_cast<std::size_t>(so.last_layer - so.first_layer) + 2;
     m->segments_.push_back(std::move(seg));
+    m->devices_.push_back(r.device);
   }
   if (n_seg > 1) m->boundary_.assign(static_cast<std::size_t>(o.max_batch_tokens) * spec.hidden_size, 0.0f);
   m->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -105,16 +219,21 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
 }
 
 std::vector<DeviceMemoryUse> ModelImpl::memory_use() const {
-  // Every segment lives on the one backend the model was loaded onto.
-  DeviceMemoryUse d;
-  d.device = device_;
-  for (const auto& seg : segments_) {
-    const Segment::MemoryUse u = seg->memory_use();
-    d.weights += u.weights;
-    d.kv_cache += u.kv_cache;
-    d.scratch += u.scratch;
+  // One entry per device, in the order the layers first reach it.
+  std::vector<DeviceMemoryUse> out;
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const DeviceMemoryUse& d) { return d.device == devices_[i]; });
+    if (it == out.end()) {
+      out.push_back({});
+      it = out.end() - 1;
+      it->device = devices_[i];
+    }
+    const Segment::MemoryUse u = segments_[i]->memory_use();
+    it->weights += u.weights;
+    it->kv_cache += u.kv_cache;
+    it->scratch += u.scratch;
   }
-  return {d};
+  return out;
 }
 
 Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {
@@ -122,8 +241,13 @@ Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {
   NIBBLE_TRY(segments_.front()->embed(plan));
   for (std::size_t i = 0; i < segments_.size(); ++i) {
     if (i > 0) {
-      NIBBLE_TRY(segments_[i - 1]->hidden_to_host(boundary_.data(), rows));
-      NIBBLE_TRY(segments_[i]->hidden_from_host(boundary_.data(), rows));
+      // GPU -> GPU directly (peer copy, or pinned host bounce); anything else through the host.
+      Status direct = segments_[i - 1]->hidden_to_segment(*segments_[i], rows);
+      if (!direct.ok() && direct.error().kind != ErrorKind::unsupported) return direct;
+      if (!direct.ok()) {
+        NIBBLE_TRY(segments_[i - 1]->hidden_to_host(boundary_.data(), rows));
+        NIBBLE_TRY(segments_[i]->hidden_from_host(boundary_.data(), rows));
+      }
     }
     NIBBLE_TRY(segments_[i]->run_layers(plan));
   }

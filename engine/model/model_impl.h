@@ -1,6 +1,6 @@
 // ModelImpl: the Model behind the public API. Owns the thread pool, the backends, the chain of
 // segments (embedding on the first, head on the last; hidden states cross at the boundaries
-// through host memory) and the KV page pool. Forward steps are validated here once, so
+// through peer copies or host memory) and the KV page pool. Forward steps are validated here once, so
 // segments can trust a BatchPlan. Internal to engine/model.
 #pragma once
 
@@ -43,11 +43,11 @@ class ModelImpl final : public Model {
   ModelSpec spec_;
   int max_rows_ = 0;
   int page_size_ = 0;
-  std::string device_;
   double load_seconds_ = 0;
   std::unique_ptr<ThreadPool> pool_;                 // destroyed last: segments run on it
   std::vector<std::unique_ptr<Backend>> backends_;
   std::vector<std::unique_ptr<Segment>> segments_;   // in layer order
+  std::vector<std::string> devices_;                 // each segment's device ("cpu", "cuda:N")
   std::unique_ptr<PagePool> pages_;
   std::vector<float> boundary_;                      // [max_rows][hidden] hidden state between segments
   std::vector<std::int32_t> step_tokens_, step_positions_, step_logit_rows_;

@@ -324,6 +324,110 @@ Result<MemoryPlanner> MemoryPlanner::open(const std::string& model_path, int sm_
   return p;
 }
 
+namespace {
+
+// What a context, batch and cache choice fix for every segment.
+struct SegmentInputs {
+  int kv_pages = 0;
+  std::size_t positions = 0;
+  std::size_t gpu_layer_kv = 0, cpu_layer_kv = 0;  // K + V of one layer
+};
+
+SegmentInputs segment_inputs(const ModelSpec& s, const PlanOptions& o) {
+  SegmentInputs in;
+  const int context = o.context > 0 ? o.context : std::min(s.max_positions, 8192);
+  in.kv_pages = (context + o.page_size - 1) / o.page_size;
+  in.positions = static_cast<std::size_t>(in.kv_pages) * o.page_size;
+  const KvLayout gpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8h
+                          : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4h
+                                                          : KvLayout::fp16;
+  const KvLayout cpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8
+                          : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4
+                                                          : KvLayout::fp32;
+  in.gpu_layer_kv = 2 * kv_pool_bytes(gpu_kv, in.positions, s.n_kv_heads, s.head_dim);
+  in.cpu_layer_kv = 2 * kv_pool_bytes(cpu_kv, in.positions, s.n_kv_heads, s.head_dim);
+  return in;
+}
+
+// The bytes CudaSegment::load + allocate_scratch and CpuSegment::load allocate for one segment.
+SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o, const SegmentInputs& in, int first,
+                            int last, bool embedding, bool head) {
+  const ModelSpec& s = c.spec;
+  const int H = s.hidden_size, I = s.intermediate_size;
+  const std::size_t rows = static_cast<std::size_t>(o.max_batch_tokens);
+  const std::size_t qkv_w = static_cast<std::size_t>(s.q_dim()) + 2 * s.kv_dim();
+  MemorySplit cu, cp;
+  std::size_t ws = 0, counters = 0;
+  bool any_quant = false;
+  if (embedding) cp.weights += c.cpu_embed;
+  if (embedding || (head && s.tie_word_embeddings)) cu.weights += c.cuda_embed;
+  for (int l = first; l < last; ++l) {
+    const MemoryPlanner::Costs::Layer& L = c.layers[static_cast<std::size_t>(l)];
+    cu.weights += L.cuda_weights;
+    cp.weights += L.cpu_weights;
+    any_quant = any_quant || L.quantized;
+    ws = std::max(ws, L.gemv_ws);
+    counters = std::max(counters, L.gemv_counters);
+    cu.kv_cache += in.gpu_layer_kv;
+    cp.kv_cache += in.cpu_layer_kv;
+  }
+  if (head) {
+    cu.weights += static_cast<std::size_t>(H) * 2 + c.cuda_head;  // final norm + head
+    ws = std::max(ws, c.cuda_head_ws);
+    counters = std::max(counters, c.cuda_head_counters);
+    cp.weights += static_cast<std::size_t>(H) * 4;
+    if (!c.cpu_tied || !embedding) cp.weights += c.cpu_head;  // head_own_, or the embedding built for a tied head
+  }
+  cu.weights += static_cast<std::size_t>(s.head_dim / 2) * 4;  // RoPE inverse frequencies
+  const bool head_quant = head && c.cuda_head_quantized;
+
+  // CUDA scratch (CudaSegment::allocate_scratch, every buffer at least 16 bytes).
+  cu.scratch += at_least16(rows * H * 4) + at_least16(rows * qkv_w * 4) + at_least16(rows * s.q_dim() * 2) +
+                at_least16(rows * I * 2);
+  const bool prefill = o.max_batch_tokens > kDecodeRows;
+  if (prefill) cu.scratch += at_least16(rows * H * 2) + at_least16(rows * 2 * I * 4);
+  if (prefill && (any_quant || head_quant)) {
+    const std::size_t elems = std::max({static_cast<std::size_t>(H) * qkv_w, static_cast<std::size_t>(H) * 2 * I,
+                                        static_cast<std::size_t>(s.q_dim()) * H, static_cast<std::size_t>(I) * H});
+    cu.scratch += 2 * at_least16(elems * 2);
+  } else if (head_quant) {
+    cu.scratch += at_least16(static_cast<std::size_t>(H) * 4096 * 2);
+  }
+  if (head)
+    cu.scratch += at_least16(rows * H * 4) + at_least16(rows * s.vocab_size * 4) + at_least16(rows * kSampleRowBytes) +
+                  at_least16(rows * 4);
+  const std::size_t meta_ints = (rows * 4 + rows * static_cast<std::size_t>(in.kv_pages) + 3) / 4 * 4 + rows * 4;
+  cu.scratch += at_least16(meta_ints * 4);
+  cu.scratch += at_least16(ws * 4) + at_least16(counters * 4);
+  cu.scratch += at_least16(2u * kDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
+  const std::size_t decode_rows = std::min<std::size_t>(rows, kDecodeRows);
+  cu.scratch += at_least16(decode_rows * s.n_heads * (in.positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
+  cu.scratch += at_least16(decode_rows * s.n_kv_heads * 4);
+
+  // CPU scratch (CpuSegment::load).
+  cp.scratch += rows * (2 * static_cast<std::size_t>(H) + qkv_w + s.q_dim() + 3 * static_cast<std::size_t>(I) +
+                        static_cast<std::size_t>(s.head_dim / 2) * 2) * 4;
+  return {cu, cp};
+}
+
+void add(MemorySplit& to, const MemorySplit& x) {
+  to.weights += x.weights;
+  to.kv_cache += x.kv_cache;
+  to.scratch += x.scratch;
+}
+
+}  // namespace
+
+int MemoryPlanner::layers() const { return costs_ ? costs_->spec.n_layers : 0; }
+int MemoryPlanner::max_positions() const { return costs_ ? costs_->spec.max_positions : 0; }
+
+SegmentMemory MemoryPlanner::segment(const PlanOptions& o, int first, int last, bool embedding, bool head) const {
+  if (!costs_) return {};
+  first = std::clamp(first, 0, costs_->spec.n_layers);
+  last = std::clamp(last, first, costs_->spec.n_layers);
+  return segment_bytes(*costs_, o, segment_inputs(costs_->spec, o), first, last, embedding, head);
+}
+
 Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
   if (!costs_) return make_error(ErrorKind::invalid_argument, "memory plan: no model (MemoryPlanner::open first)");
   const Costs& c = *costs_;
@@ -336,8 +440,8 @@ Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
   p.page_size = o.page_size;
   p.max_batch_tokens = o.max_batch_tokens;
   p.kv_cache = o.kv_cache;
-  const int context = o.context > 0 ? o.context : std::min(s.max_positions, 8192);
-  p.kv_pages = (context + o.page_size - 1) / o.page_size;
+  const SegmentInputs in = segment_inputs(s, o);
+  p.kv_pages = in.kv_pages;
   p.context = p.kv_pages * o.page_size;
   p.file_tensor_bytes = c.file_tensor_bytes;
   // The CUDA q8/q4 caches take an even head_dim <= 256 whose group (32, or head_dim) is a
@@ -346,85 +450,18 @@ Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
   p.cuda_supports_cache =
       o.kv_cache == KvCacheMode::fp16 || (s.head_dim % 2 == 0 && s.head_dim <= 256 && kv_group % 8 == 0);
   p.cuda_runtime_overhead = kCudaRuntimeOverhead;
+  const std::size_t positions = in.positions;
+  p.cuda_kv_bytes_per_token = static_cast<double>(s.n_layers) * static_cast<double>(in.gpu_layer_kv) / static_cast<double>(positions);
+  p.cpu_kv_bytes_per_token = static_cast<double>(s.n_layers) * static_cast<double>(in.cpu_layer_kv) / static_cast<double>(positions);
 
-  const KvLayout gpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8h
-                          : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4h
-                                                          : KvLayout::fp16;
-  const KvLayout cpu_kv = o.kv_cache == KvCacheMode::q8   ? KvLayout::q8
-                          : o.kv_cache == KvCacheMode::q4 ? KvLayout::q4
-                                                          : KvLayout::fp32;
-  const std::size_t positions = static_cast<std::size_t>(p.kv_pages) * o.page_size;
-  const std::size_t gpu_layer_kv = 2 * kv_pool_bytes(gpu_kv, positions, s.n_kv_heads, s.head_dim);
-  const std::size_t cpu_layer_kv = 2 * kv_pool_bytes(cpu_kv, positions, s.n_kv_heads, s.head_dim);
-  p.cuda_kv_bytes_per_token = static_cast<double>(s.n_layers) * static_cast<double>(gpu_layer_kv) / static_cast<double>(positions);
-  p.cpu_kv_bytes_per_token = static_cast<double>(s.n_layers) * static_cast<double>(cpu_layer_kv) / static_cast<double>(positions);
-
-  const int H = s.hidden_size, I = s.intermediate_size;
   const std::size_t rows = static_cast<std::size_t>(o.max_batch_tokens);
-  const std::size_t qkv_w = static_cast<std::size_t>(s.q_dim()) + 2 * s.kv_dim();
   std::vector<int> bounds = {0};
   bounds.insert(bounds.end(), o.split_layers.begin(), o.split_layers.end());
   bounds.push_back(s.n_layers);
   for (std::size_t si = 0; si + 1 < bounds.size(); ++si) {
-    const bool embedding = si == 0, head = si + 2 == bounds.size();
-    MemorySplit cu, cp;
-    std::size_t ws = 0, counters = 0;
-    bool any_quant = false;
-    if (embedding) cp.weights += c.cpu_embed;
-    if (embedding || (head && s.tie_word_embeddings)) cu.weights += c.cuda_embed;
-    for (int l = bounds[si]; l < bounds[si + 1]; ++l) {
-      const Costs::Layer& L = c.layers[static_cast<std::size_t>(l)];
-      cu.weights += L.cuda_weights;
-      cp.weights += L.cpu_weights;
-      any_quant = any_quant || L.quantized;
-      ws = std::max(ws, L.gemv_ws);
-      counters = std::max(counters, L.gemv_counters);
-      cu.kv_cache += gpu_layer_kv;
-      cp.kv_cache += cpu_layer_kv;
-    }
-    if (head) {
-      cu.weights += static_cast<std::size_t>(H) * 2 + c.cuda_head;  // final norm + head
-      ws = std::max(ws, c.cuda_head_ws);
-      counters = std::max(counters, c.cuda_head_counters);
-      cp.weights += static_cast<std::size_t>(H) * 4;
-      if (!c.cpu_tied || !embedding) cp.weights += c.cpu_head;  // head_own_, or the embedding built for a tied head
-    }
-    cu.weights += static_cast<std::size_t>(s.head_dim / 2) * 4;  // RoPE inverse frequencies
-    const bool head_quant = head && c.cuda_head_quantized;
-
-    // CUDA scratch (CudaSegment::allocate_scratch, every buffer at least 16 bytes).
-    cu.scratch += at_least16(rows * H * 4) + at_least16(rows * qkv_w * 4) + at_least16(rows * s.q_dim() * 2) +
-                  at_least16(rows * I * 2);
-    const bool prefill = o.max_batch_tokens > kDecodeRows;
-    if (prefill) cu.scratch += at_least16(rows * H * 2) + at_least16(rows * 2 * I * 4);
-    if (prefill && (any_quant || head_quant)) {
-      const std::size_t elems = std::max({static_cast<std::size_t>(H) * qkv_w, static_cast<std::size_t>(H) * 2 * I,
-                                          static_cast<std::size_t>(s.q_dim()) * H, static_cast<std::size_t>(I) * H});
-      cu.scratch += 2 * at_least16(elems * 2);
-    } else if (head_quant) {
-      cu.scratch += at_least16(static_cast<std::size_t>(H) * 4096 * 2);
-    }
-    if (head)
-      cu.scratch += at_least16(rows * H * 4) + at_least16(rows * s.vocab_size * 4) + at_least16(rows * kSampleRowBytes) +
-                    at_least16(rows * 4);
-    const std::size_t meta_ints = (rows * 4 + rows * static_cast<std::size_t>(p.kv_pages) + 3) / 4 * 4 + rows * 4;
-    cu.scratch += at_least16(meta_ints * 4);
-    cu.scratch += at_least16(ws * 4) + at_least16(counters * 4);
-    cu.scratch += at_least16(2u * kDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
-    const std::size_t decode_rows = std::min<std::size_t>(rows, kDecodeRows);
-    cu.scratch += at_least16(decode_rows * s.n_heads * (positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
-    cu.scratch += at_least16(decode_rows * s.n_kv_heads * 4);
-
-    // CPU scratch (CpuSegment::load).
-    cp.scratch += rows * (2 * static_cast<std::size_t>(H) + qkv_w + s.q_dim() + 3 * static_cast<std::size_t>(I) +
-                          static_cast<std::size_t>(s.head_dim / 2) * 2) * 4;
-
-    p.cuda.weights += cu.weights;
-    p.cuda.kv_cache += cu.kv_cache;
-    p.cuda.scratch += cu.scratch;
-    p.cpu.weights += cp.weights;
-    p.cpu.kv_cache += cp.kv_cache;
-    p.cpu.scratch += cp.scratch;
+    const SegmentMemory m = segment_bytes(c, o, in, bounds[si], bounds[si + 1], si == 0, si + 2 == bounds.size());
+    add(p.cuda, m.cuda);
+    add(p.cpu, m.cpu);
   }
 
   // Verdicts. The longest context: KV pages plus what grows with the context in scratch (the

@@ -1,12 +1,16 @@
 // CudaSegment forward paths. Decode (<= kDecodeRows rows): fused GEMV kernels (RMSNorm in the
 // prologue, residual add / SiLU-gate in the epilogue) and split-K attention, captured once per
 // (rows, context bucket) as a CUDA graph and replayed. Prefill: RMSNorm, dequantize + cuBLAS GEMM,
-// attention per row. Step metadata (positions, block tables) lives in device memory so graphs
+// attention per row. Hidden-state hand-off to the next segment (same GPU, peer, or host
+// bounce). Step metadata (positions, block tables) lives in device memory so graphs
 // stay valid across steps.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "backend/cuda/cuda_segment.h"
 #include "nibble_kernels/attention.h"
@@ -553,6 +557,66 @@ Status CudaSegment::hidden_from_host(const float* src, int rows) {
                                                         cudaMemcpyHostToDevice, stream_)),
                         "copying hidden state")));
   return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "copying hidden state"));
+}
+
+namespace {
+
+// Whether `from` can write into `to`'s memory; enables peer access the first time a pair is asked.
+// NIBBLE_DISABLE_PEER=1 turns peer copies off (systems whose peer-to-peer path is broken or
+// slow): every GPU -> GPU hand-off then goes through pinned host memory.
+bool peer_access(int from, int to) {
+  if (const char* off = std::getenv("NIBBLE_DISABLE_PEER"); off && off[0] == '1') return false;
+  static std::mutex mu;
+  static std::map<std::pair<int, int>, bool> known;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_pair(from, to);
+  if (auto it = known.find(key); it != known.end()) return it->second;
+  int can = 0;
+  bool ok = cudaDeviceCanAccessPeer(&can, from, to) == cudaSuccess && can != 0;
+  if (ok) {
+    int current = 0;
+    cudaGetDevice(&current);
+    cudaSetDevice(from);
+    const cudaError_t e = cudaDeviceEnablePeerAccess(to, 0);
+    ok = e == cudaSuccess || e == cudaErrorPeerAccessAlreadyEnabled;
+    cudaGetLastError();  // clears cudaErrorPeerAccessAlreadyEnabled
+    cudaSetDevice(current);
+  }
+  cudaGetLastError();
+  known[key] = ok;
+  return ok;
+}
+
+}  // namespace
+
+Status CudaSegment::hidden_to_segment(Segment& next_segment, int rows) {
+  auto* next = dynamic_cast<CudaSegment*>(&next_segment);
+  if (!next) return make_error(ErrorKind::unsupported, "the next segment is not on a GPU");
+  if (lost_) return make_error(ErrorKind::device_lost, "the GPU context was lost: reload the model");
+  if (rows > opts_.max_rows || rows > next->opts_.max_rows) return make_error(ErrorKind::invalid_argument, "too many rows");
+  const std::size_t bytes = static_cast<std::size_t>(rows) * spec_.hidden_size * 4;
+  NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
+  if (next->device_ == device_) {
+    NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(next->hidden_.data(), hidden_.data(), bytes,
+                                                           cudaMemcpyDeviceToDevice, stream_)),
+                          "handing the hidden state on")));
+  } else if (peer_access(device_, next->device_)) {
+    NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyPeerAsync(next->hidden_.data(), next->device_, hidden_.data(),
+                                                               device_, bytes, stream_)),
+                          "peer copy of the hidden state")));
+  } else {
+    if (bounce_.size() < bytes) return make_error(ErrorKind::internal, "no hand-off buffer on a segment with a successor");
+    NIBBLE_TRY(fail(check(static_cast<int>(cudaMemcpyAsync(bounce_.data(), hidden_.data(), bytes, cudaMemcpyDeviceToHost,
+                                                           stream_)),
+                          "copying hidden state")));
+    NIBBLE_TRY(fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "copying hidden state")));
+    NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(next->device_)), "selecting the GPU"));
+    NIBBLE_TRY(next->fail(check(static_cast<int>(cudaMemcpyAsync(next->hidden_.data(), bounce_.data(), bytes,
+                                                                 cudaMemcpyHostToDevice, next->stream_)),
+                                "copying hidden state")));
+    return next->fail(check(static_cast<int>(cudaStreamSynchronize(next->stream_)), "copying hidden state"));
+  }
+  return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "handing the hidden state on"));
 }
 
 }  // namespace nibble::cuda

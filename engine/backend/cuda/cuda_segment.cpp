@@ -236,6 +236,11 @@ Status CudaSegment::allocate_scratch() {
   const std::size_t meta_ints = (rows * 4 + rows * static_cast<std::size_t>(max_pages_) + 3) / 4 * 4 + rows * 4;
   NIBBLE_TRY(alloc(meta_, meta_ints * 4, "step metadata"));
   NIBBLE_ASSIGN_OR_RETURN(meta_host_, PinnedBuffer::allocate(meta_ints * 4, "step metadata"));
+  // A segment with a successor hands its hidden rows on: a pinned host bounce buffer for GPUs
+  // that cannot reach each other (host memory, not counted as device memory).
+  if (!opts_.has_head) {
+    NIBBLE_ASSIGN_OR_RETURN(bounce_, PinnedBuffer::allocate(rows * hidden * 4, "hidden state hand-off"));
+  }
 
   // Split-K workspace and tile counters for the widest fused GEMV (8 rows per pass).
   std::size_t ws = 0, counters = 0;

@@ -49,6 +49,7 @@ class CudaSegment final : public Segment {
   Status head(const BatchPlan& plan, float* logits) override;
   Status hidden_to_host(float* dst, int rows) override;
   Status hidden_from_host(const float* src, int rows) override;
+  Status hidden_to_segment(Segment& next, int rows) override;
   MemoryUse memory_use() const override;
 
   // Head + token choice on the GPU: only the chosen ids ([logit_rows.size()]) reach the host.
@@ -112,6 +113,7 @@ class CudaSegment final : public Segment {
   DeviceBuffer logits_;     // [rows, vocab] fp32
   DeviceBuffer meta_;       // int32 metadata, see upload_plan
   PinnedBuffer meta_host_;
+  PinnedBuffer bounce_;     // [rows, hidden] fp32: hand-off to a GPU without peer access (not the last segment)
   DeviceBuffer sample_params_;  // [rows] SampleRow
   DeviceBuffer sample_ids_;     // [rows] int32
   DeviceBuffer gemv_ws_;

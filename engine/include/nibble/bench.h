@@ -34,6 +34,10 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& shape
 
 struct BenchOptions {
   std::string device = "cuda:0";
+  // Layer split: the layers in equal shares over these devices in order (empty = all on `device`),
+  // after the first `cpu_layers` layers, which run on the CPU (with the embedding).
+  std::vector<std::string> devices;
+  int cpu_layers = 0;
   std::vector<SyntheticFormat> formats = {SyntheticFormat::exl2, SyntheticFormat::gptq, SyntheticFormat::fp16};
   SyntheticShape shape;
   std::string work_dir;                 // "" = /dev/shm (or the temp dir) / nibble-bench-<pid>

@@ -57,5 +57,45 @@ TEST(CliVram, BadOptionsAreUsageErrors) {
   EXPECT_FALSE(missing.err.empty());
 }
 
+// info --plan: the placement JSON over GPUs given by their free memory, the CPU layers flag,
+// a manual split, and the advice when the model does not fit.
+TEST(CliPlan, JsonPlacesEveryLayerInOrder) {
+  auto r = run_cli_args({"info", kDemoDir, "--plan", "--context", "2048", "--gpu-memory", "24,24", "--cpu-layers", "3",
+                         "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["fits"], true);
+  EXPECT_EQ(j["cpu_layers"], 3);
+  ASSERT_EQ(j["ranges"].size(), 2u);  // the CPU, then GPU 0 with everything left
+  EXPECT_EQ(j["ranges"][0]["device"], "cpu");
+  EXPECT_EQ(j["ranges"][0]["last_layer"], 3);
+  EXPECT_EQ(j["ranges"][1]["device"], "cuda:0");
+  EXPECT_EQ(j["ranges"][1]["first_layer"], 3);
+  EXPECT_EQ(j["ranges"][1]["last_layer"], 8);
+  EXPECT_EQ(j["ranges"][1]["head"], true);
+  auto planner = MemoryPlanner::open(kDemoDir);
+  ASSERT_TRUE(planner);
+  PlanOptions po;
+  po.context = 2048;
+  EXPECT_EQ(j["ranges"][1]["bytes"]["total"], planner->segment(po, 3, 8, false, true).cuda.total());
+}
+
+TEST(CliPlan, ManualSplitAndAdvice) {
+  // 0.64 GiB holds the demo model with the CUDA runtime allowance; 0.6 GiB does not.
+  auto ok = run_cli_args({"info", kDemoDir, "--plan", "--gpu-memory", "1,1", "--gpu-split", "0.7,0.7", "--json"});
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(nlohmann::json::parse(ok.out)["ranges"].size(), 1u);
+  auto tight = run_cli_args({"info", kDemoDir, "--plan", "--gpu-memory", "0.6", "--cpu-layers", "0"});
+  ASSERT_EQ(tight.code, 0) << tight.err;
+  EXPECT_NE(tight.out.find("DOES NOT FIT"), std::string::npos) << tight.out;
+  EXPECT_NE(tight.out.find("--cpu-layers"), std::string::npos) << tight.out;
+  auto bad = run_cli_args({"info", kDemoDir, "--plan", "--gpu-memory", "1", "--gpu-split", "1,1"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--gpu-split names 2 GPUs"), std::string::npos) << bad.err;
+  auto mixed = run_cli_args({"info", kDemoDir, "--cpu-layers", "2"});
+  EXPECT_EQ(mixed.code, 2);
+  EXPECT_NE(mixed.err.find("go with --plan"), std::string::npos) << mixed.err;
+}
+
 }  // namespace
 }  // namespace nibble::cli::test

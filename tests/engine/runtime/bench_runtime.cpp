@@ -5,7 +5,7 @@
 //   2. time to first token of a follow-up turn whose first ~2,000 tokens are in the prefix cache
 //      (and of the same prompt with an empty cache),
 //   3. n-gram speculative decoding against plain decoding on a repetitive prompt.
-// Usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--jobs 8,32]
+// Usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--devices cuda:0,cuda:1] [--jobs 8,32]
 //                      [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--json]
 #include <algorithm>
 #include <chrono>
@@ -32,6 +32,7 @@ struct Options {
   std::string model;
   std::string synthetic_dir = "/dev/shm/nibble-bench-runtime";
   std::string device = "cuda:0";
+  std::vector<std::string> devices;  // --devices: an even layer split over these
   std::vector<int> jobs = {8, 32};
   int prompt = 128;
   int new_tokens = 256;
@@ -180,6 +181,14 @@ bool parse_args(int argc, char** argv, Options& o) {
     if (a == "--model") o.model = v;
     else if (a == "--synthetic-dir") o.synthetic_dir = v;
     else if (a == "--device") o.device = v;
+    else if (a == "--devices") {
+      std::string list = v;
+      for (std::size_t at = 0; at <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', at), list.size());
+        o.devices.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
+    }
     else if (a == "--prompt") o.prompt = std::atoi(v);
     else if (a == "--new") o.new_tokens = std::atoi(v);
     else if (a == "--context") o.context = std::atoi(v);
@@ -200,8 +209,8 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse_args(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--jobs 8,32] [--prompt 128]\n"
-                 "                     [--new 256] [--context 16384] [--history 2000] [--page-size 64] [--max-batch 512] [--json]\n");
+                 "usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--devices cuda:0,cuda:1] [--jobs 8,32]\n"
+                 "                     [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--page-size 64] [--max-batch 512] [--json]\n");
     return 2;
   }
   std::string dir = o.model;
@@ -220,6 +229,17 @@ int main(int argc, char** argv) {
   lo.context = o.context;
   lo.page_size = o.page_size;
   lo.max_batch_tokens = o.max_batch;
+  if (o.devices.size() > 1) {
+    auto info = inspect_model(dir);
+    if (!info) {
+      std::fprintf(stderr, "%s\n", info.error().to_string().c_str());
+      return 1;
+    }
+    const int n = info->layers, d = static_cast<int>(o.devices.size());
+    for (int i = 0; i < d; ++i) lo.placement.push_back({o.devices[static_cast<std::size_t>(i)], n * i / d, n * (i + 1) / d});
+    o.device.clear();
+    for (int i = 0; i < d; ++i) o.device += (i ? "+" : "") + o.devices[static_cast<std::size_t>(i)];
+  }
   auto m = Model::load(dir, lo);
   if (!m) {
     std::fprintf(stderr, "%s\n", m.error().to_string().c_str());
