@@ -17,7 +17,8 @@ const char* kUsage =
     "Usage: nibble-cli bench [--device cuda:0] [--formats exl2,gptq,fp16] [--decode 512]\n"
     "                        [--prefill 128,512,2048] [--context 4096] [--layers N] [--hidden N]\n"
     "                        [--intermediate N] [--heads N] [--vocab N] [--dir DIR] [--keep] [--json]\n"
-    "                        [--devices cuda:0,cuda:1] [--cpu-layers N]\n"
+    "                        [--devices cuda:0,cuda:1] [--cpu-layers N] [--kv-heads N] [--bits 2.5]\n"
+    "  --bits B          EXL2 bits per weight of the decoder layers (2..6; default 4)\n"
     "  --devices         split the layers evenly over these devices (a layer split)\n"
     "  --cpu-layers N    run the first N layers on the CPU\n"
     "Writes synthetic Llama-2-7B-shaped models with random weights and measures load time, batch-1\n"
@@ -40,7 +41,7 @@ bool parse_formats(const std::string& text, std::vector<SyntheticFormat>& out) {
 
 int cmd_bench(int argc, char** argv, CommandIo io) {
   Args args(argc, argv, {"device", "formats", "decode", "prefill", "context", "layers", "hidden", "intermediate",
-                         "heads", "vocab", "dir", "repeats", "devices", "cpu-layers"});
+                         "heads", "vocab", "dir", "repeats", "devices", "cpu-layers", "kv-heads", "bits"});
   if (args.flag("help")) {
     io.out << kUsage;
     return 0;
@@ -79,6 +80,20 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
     }
   }
   if (args.value("heads")) o.shape.kv_heads = o.shape.heads;
+  if (auto v = args.value("kv-heads")) {
+    long long n = 0;
+    if (!parse_int(*v, n) || n < 1 || n > o.shape.heads || o.shape.heads % n != 0) {
+      io.err << "nibble-cli bench: --kv-heads must divide --heads\n";
+      return 2;
+    }
+    o.shape.kv_heads = static_cast<int>(n);
+  }
+  if (auto v = args.value("bits")) {
+    if (!parse_double(*v, o.shape.exl2_bits) || o.shape.exl2_bits < 2 || o.shape.exl2_bits > 6) {
+      io.err << "nibble-cli bench: --bits takes EXL2 bits per weight in [2, 6]\n";
+      return 2;
+    }
+  }
   if (auto v = args.value("prefill")) {
     std::vector<int> lens;
     if (!parse_int_list(*v, lens)) {

@@ -76,7 +76,10 @@ struct LinearBlobs {
   std::vector<TensorToWrite> tensors;
 };
 
-void add_linear(LinearBlobs& out, const std::string& prefix, int K, int N, SyntheticFormat f, std::uint64_t seed) {
+// EXL2 `bits` per weight: groups of 128 rows, the first ones at ceil(bits), the rest at floor(bits)
+// (widths must not increase along K), as many high groups as bring the mean to `bits`.
+void add_linear(LinearBlobs& out, const std::string& prefix, int K, int N, SyntheticFormat f, std::uint64_t seed,
+                double bits = 4.0) {
   const int G = K / 128;
   // Spans are set in finish(), once the blob vector stops moving.
   auto push = [&](Blob b, const std::string& name, DType dt, std::vector<std::int64_t> shape) {
@@ -88,15 +91,21 @@ void add_linear(LinearBlobs& out, const std::string& prefix, int K, int N, Synth
     return;
   }
   if (f == SyntheticFormat::exl2) {
-    push(random_bytes(static_cast<std::size_t>(K / 8) * N * 4, seed), prefix + ".q_weight", DType::i32, {K / 8, N});
+    const int hi = static_cast<int>(std::ceil(bits - 1e-9)), lo = static_cast<int>(std::floor(bits + 1e-9));
+    const int hi_groups = hi == lo ? G : static_cast<int>(std::lround((bits - lo) * G));
+    auto width = [&](int g) { return g < hi_groups ? hi : lo; };
+    std::size_t rows = 0;
+    for (int g = 0; g < G; ++g) rows += static_cast<std::size_t>(width(g)) * 4;  // 128 * bits / 32
+    push(random_bytes(rows * N * 4, seed), prefix + ".q_weight", DType::i32, {static_cast<std::int64_t>(rows), N});
     push(random_bytes(static_cast<std::size_t>(G) * (N / 8) * 4, seed + 1), prefix + ".q_scale", DType::i32, {G, N / 8});
     push(halves(static_cast<std::size_t>(G), 0, 0, 0.002), prefix + ".q_scale_max", DType::f16, {G});
     Blob groups;
     groups.bytes.resize(static_cast<std::size_t>(G) * 4);
     auto* g16 = reinterpret_cast<std::int16_t*>(groups.bytes.data());
-    for (int g = 0; g < G; ++g) {
-      g16[2 * g] = 4;
-      g16[2 * g + 1] = static_cast<std::int16_t>(g * 16);
+    for (int g = 0, row = 0; g < G; ++g) {
+      g16[2 * g] = static_cast<std::int16_t>(width(g));
+      g16[2 * g + 1] = static_cast<std::int16_t>(row);
+      row += width(g) * 4;
     }
     push(std::move(groups), prefix + ".q_groups", DType::i16, {2 * G});
     Blob inv;
@@ -132,6 +141,8 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& s, Sy
   if (s.hidden % 128 != 0 || s.intermediate % 128 != 0 || s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads != 0 ||
       s.hidden % s.heads != 0 || s.layers <= 0 || s.vocab % 8 != 0)
     return make_error(ErrorKind::invalid_argument, "synthetic model: sizes must be multiples of 128 (vocab of 8)");
+  if (!(s.exl2_bits >= 2.0 && s.exl2_bits <= 6.0))
+    return make_error(ErrorKind::invalid_argument, "synthetic model: EXL2 bits must be in [2, 6]");
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
     return make_error(ErrorKind::invalid_argument, dir, ": folder exists and is not empty");
@@ -145,7 +156,7 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& s, Sy
       {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"hidden_act", "silu"}, {"tie_word_embeddings", false},
       {"torch_dtype", "float16"}, {"bos_token_id", 1}, {"eos_token_id", 2}};
   if (f == SyntheticFormat::exl2)
-    cfg["quantization_config"] = {{"quant_method", "exl2"}, {"bits", 4.0}, {"head_bits", 4}};
+    cfg["quantization_config"] = {{"quant_method", "exl2"}, {"bits", s.exl2_bits}, {"head_bits", 4}};
   if (f == SyntheticFormat::gptq)
     cfg["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 128}, {"sym", true}, {"desc_act", false}};
   {
@@ -165,13 +176,13 @@ Status write_synthetic_model(const std::string& dir, const SyntheticShape& s, Sy
     const std::string p = "model.layers." + std::to_string(l) + ".";
     const int hd = s.hidden / s.heads;
     const std::uint64_t base = seed * 1000003ull + static_cast<std::uint64_t>(l) * 64;
-    add_linear(lb, p + "self_attn.q_proj", s.hidden, s.hidden, f, base + 1);
-    add_linear(lb, p + "self_attn.k_proj", s.hidden, s.kv_heads * hd, f, base + 5);
-    add_linear(lb, p + "self_attn.v_proj", s.hidden, s.kv_heads * hd, f, base + 9);
-    add_linear(lb, p + "self_attn.o_proj", s.hidden, s.hidden, f, base + 13);
-    add_linear(lb, p + "mlp.gate_proj", s.hidden, s.intermediate, f, base + 17);
-    add_linear(lb, p + "mlp.up_proj", s.hidden, s.intermediate, f, base + 21);
-    add_linear(lb, p + "mlp.down_proj", s.intermediate, s.hidden, f, base + 25);
+    add_linear(lb, p + "self_attn.q_proj", s.hidden, s.hidden, f, base + 1, s.exl2_bits);
+    add_linear(lb, p + "self_attn.k_proj", s.hidden, s.kv_heads * hd, f, base + 5, s.exl2_bits);
+    add_linear(lb, p + "self_attn.v_proj", s.hidden, s.kv_heads * hd, f, base + 9, s.exl2_bits);
+    add_linear(lb, p + "self_attn.o_proj", s.hidden, s.hidden, f, base + 13, s.exl2_bits);
+    add_linear(lb, p + "mlp.gate_proj", s.hidden, s.intermediate, f, base + 17, s.exl2_bits);
+    add_linear(lb, p + "mlp.up_proj", s.hidden, s.intermediate, f, base + 21, s.exl2_bits);
+    add_linear(lb, p + "mlp.down_proj", s.intermediate, s.hidden, f, base + 25, s.exl2_bits);
     lb.blobs.push_back(halves(static_cast<std::size_t>(s.hidden), 0, 0, 1.0));
     lb.tensors.push_back({p + "input_layernorm.weight", DType::f16, {s.hidden}, {}});
     lb.blobs.push_back(halves(static_cast<std::size_t>(s.hidden), 0, 0, 1.0));

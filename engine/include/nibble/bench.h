@@ -21,6 +21,7 @@ struct SyntheticShape {
   int kv_heads = 32;
   int vocab = 32000;
   int max_positions = 4096;
+  double exl2_bits = 4.0;  // EXL2 decoder layers: mixed ceil/floor-bit groups averaging this, in [2, 6]; head 4-bit
 };
 
 enum class SyntheticFormat { exl2, gptq, fp16 };

@@ -8,7 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <filesystem>
 
+#include "nibble/bench.h"
 #include "nibble/devices.h"
 #include "nibble/model.h"
 #include "nibble/plan.h"
@@ -325,6 +328,48 @@ TEST(PlacementLoad, TooLittleMemoryIsRefusedBeforeAllocating) {
   EXPECT_NE(msg.find("cpu has"), std::string::npos) << msg;
   EXPECT_NE(msg.find("Nothing was loaded"), std::string::npos) << msg;
   EXPECT_EQ(progress_calls.load(), 0) << "weights were placed before the memory check";
+}
+
+// The synthetic EXL2 writer at 2.5 bits (the 70B-shaped benchmark model): half the groups at 3
+// bits, half at 2, which the loader reads back as 2.5 bits per weight (plus the per-group scales)
+// and the CPU backend runs.
+TEST(SyntheticModel, MixedBitExl2Loads) {
+  const std::string dir = ::testing::TempDir() + "/nibble-synthetic-2.5";
+  std::filesystem::remove_all(dir);
+  SyntheticShape shape;
+  shape.hidden = 256;
+  shape.intermediate = 512;
+  shape.layers = 2;
+  shape.heads = 4;
+  shape.kv_heads = 2;
+  shape.vocab = 256;
+  shape.max_positions = 256;
+  shape.exl2_bits = 2.5;
+  ASSERT_TRUE(write_synthetic_model(dir, shape, SyntheticFormat::exl2).ok());
+  auto info = inspect_model(dir);
+  ASSERT_TRUE(info) << info.error().to_string();
+  bool saw = false;
+  for (const LayerTypeInfo& t : info->layer_types)
+    if (t.name == "mlp.down_proj") {
+      saw = true;
+      EXPECT_GE(t.bits_per_weight, 2.5) << t.detail;
+      EXPECT_LT(t.bits_per_weight, 2.75) << t.detail;  // + scales per group
+      EXPECT_NE(t.detail.find("2"), std::string::npos) << t.detail;
+      EXPECT_NE(t.detail.find("3"), std::string::npos) << t.detail;
+    }
+  EXPECT_TRUE(saw);
+  LoadOptions lo;
+  lo.context = 64;
+  auto m = Model::load(dir, lo);
+  ASSERT_TRUE(m) << m.error().to_string();
+  std::vector<float> logits;
+  auto seq = (*m)->new_sequence();
+  const std::vector<std::int32_t> ids = {1, 5, 9};
+  ASSERT_TRUE(seq->append(ids, false, logits).ok());
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  shape.exl2_bits = 1.5;
+  EXPECT_EQ(write_synthetic_model(dir + "-bad", shape, SyntheticFormat::exl2).error().kind, ErrorKind::invalid_argument);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
