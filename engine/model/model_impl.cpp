@@ -111,7 +111,14 @@ Status check_memory(const std::string& path, const std::vector<LayerPlacement>& 
     it->bytes.kv_cache += b.kv_cache;
     it->bytes.scratch += b.scratch;
   }
-  const std::vector<GpuInfo> gpus = list_gpus();
+  // Only the GPUs the placement names are asked (asking creates a context on each).
+  std::vector<GpuInfo> gpus;
+#if NIBBLE_HAVE_CUDA
+  for (const Need& n : needs)
+    if (n.device != "cpu")
+      if (auto d = cuda_device(*parse_cuda_device(n.device)))
+        gpus.push_back({d->index, d->name, d->total_bytes, d->free_bytes});
+#endif
   for (const Need& n : needs) {
     std::size_t free = 0, extra = 0;
     if (n.device == "cpu") {

@@ -54,6 +54,16 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
+std::optional<DeviceInfo> cuda_device(int index) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return std::nullopt;
+  }
+  if (index < 0 || index >= n) return std::nullopt;
+  return device_info(index);
+}
+
 std::vector<DeviceInfo> cuda_devices() {
   std::vector<DeviceInfo> out;
   int n = 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -12,7 +13,9 @@ namespace nibble {
 // invalid_argument for an ordinal that does not exist; unsupported for a GPU older than sm_86.
 Result<std::unique_ptr<Backend>> make_cuda_backend(int device);
 
-// Every CUDA device, in ordinal order (empty without a driver or GPU).
+// Every CUDA device, in ordinal order (empty without a driver or GPU). Creates a context on each.
 std::vector<DeviceInfo> cuda_devices();
+// One device (its context is created if it was not); nullopt when it does not exist.
+std::optional<DeviceInfo> cuda_device(int index);
 
 }  // namespace nibble
