@@ -2,6 +2,7 @@
 # Layer-split and CPU-offload measurements on the GPU machine (after tools/gpu/run.sh has unpacked
 # the bundle into /tmp/nibble-bin). Each step has its own time limit and appends to $OUT/split.log,
 # so what finished comes back even when a later step runs out of time.
+# CPU_LAYERS="4 8" picks the offload runs (empty: none).
 # Usage: tools/gpu/split_run.sh 7b     synthetic 7B EXL2 4.0 bpw: 1 GPU vs 2 GPUs, 4/8/16 CPU layers,
 #                                      batch 1/32 decode through the runtime on 1 and 2 GPUs
 #        tools/gpu/split_run.sh 70b    synthetic 70B-shaped EXL2 at 2.5 bpw: 1 GPU vs 2 GPUs
@@ -24,7 +25,7 @@ case "${1:-7b}" in
     d=/dev/shm/syn7b
     step 120 "7B exl2, 1 GPU" nibble-cli bench --device cuda:0 --formats exl2 --decode 256 --prefill 2048 --repeats 2 --dir $d --keep
     [ "$gpus" -ge 2 ] && step 120 "7B exl2, layers split over 2 GPUs" nibble-cli bench --devices cuda:0,cuda:1 --formats exl2 --decode 256 --prefill 2048 --repeats 2 --dir $d --keep
-    for k in 4 8 16; do
+    for k in ${CPU_LAYERS-4 8 16}; do
       step 150 "7B exl2, $k layers on the CPU" nibble-cli bench --device cuda:0 --cpu-layers $k --formats exl2 --decode 32 --prefill 128 --repeats 1 --dir $d --keep
     done
     step 120 "7B runtime, 1 GPU" bench_runtime --synthetic-dir $d --device cuda:0 --jobs 1,32 --new 128
