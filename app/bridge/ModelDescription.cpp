@@ -69,3 +69,11 @@ QString deviceDisplayName(const QVariantList& devices, const QString& id) {
   }
   return id == QLatin1String("cpu") ? QCoreApplication::translate("ModelDescription", "CPU") : id;
 }
+
+QString devicesDisplayName(const QVariantList& devices, const QStringList& ids) {
+  if (ids.size() == 1) return deviceDisplayName(devices, ids.front());
+  QStringList parts;
+  for (const QString& id : ids)
+    parts << (id == QLatin1String("cpu") ? QCoreApplication::translate("ModelDescription", "CPU") : id);
+  return parts.join(QStringLiteral(" + "));
+}
