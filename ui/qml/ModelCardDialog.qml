@@ -30,7 +30,6 @@ Dialog {
         const preferred = settings && settings.defaultContext > 0 ? settings.defaultContext : 4096
         contextBox.value = Math.min(preferred, card.contextLength || preferred)
         cacheBox.currentIndex = Math.max(0, cacheBox.find(settings ? settings.cacheType : "fp16"))
-        cpuSlider.value = -1
         if (placement) {
             placement.reserveGb = settings ? settings.gpuReserveGb : 0.5
             placement.context = contextBox.value
@@ -194,7 +193,7 @@ Dialog {
                 to: dialog.placement ? dialog.placement.layerCount : 0
                 stepSize: 1
                 snapMode: Slider.SnapAlways
-                value: -1
+                value: dialog.placement ? dialog.placement.cpuLayers : -1
                 Accessible.name: qsTr("Layers to run on the CPU")
                 Accessible.description: cpuLabel.text
                 onMoved: { if (dialog.placement) dialog.placement.cpuLayers = Math.round(value) }

@@ -13,14 +13,16 @@ Frame {
     readonly property color weightsColor: palette.highlight
     readonly property color kvColor: "#2a9d8f"
     readonly property color scratchColor: "#e9a23b"
-    readonly property color reserveColor: palette.mid
+    // Mid-grey over the bar's base in light and dark palettes alike.
+    readonly property color reserveColor: Qt.rgba(palette.windowText.r, palette.windowText.g, palette.windowText.b, 0.35)
+    readonly property color frameColor: Qt.rgba(palette.windowText.r, palette.windowText.g, palette.windowText.b, 0.45)
     readonly property color badColor: "#d32f2f"
 
     component Swatch: RowLayout {
         property alias color: box.color
         property alias text: label.text
         spacing: 4
-        Rectangle { id: box; implicitWidth: 10; implicitHeight: 10; radius: 2; border.color: palette.mid }
+        Rectangle { id: box; implicitWidth: 10; implicitHeight: 10; radius: 2; border.color: view.frameColor }
         Label { id: label; font.pointSize: Qt.application.font.pointSize * 0.85; Accessible.name: text }
     }
 
@@ -100,7 +102,7 @@ Frame {
                     Layout.fillWidth: true
                     implicitHeight: Math.round(Qt.application.font.pixelSize * 1.3)
                     color: palette.base
-                    border.color: row.fits ? palette.mid : view.badColor
+                    border.color: row.fits ? view.frameColor : view.badColor
                     border.width: row.fits ? 1 : 2
                     radius: 3
                     clip: true
@@ -109,14 +111,16 @@ Frame {
                                      .arg(row.device).arg(row.weightsText).arg(row.kvCacheText)
                                      .arg(row.scratchText).arg(row.reserveText).arg(row.freeText)
                     readonly property double unit: row.scale > 0 ? (width - 2 * border.width) / row.scale : 0
+                    // Pixels for `bytes`; a part that is there stays visible (2 px) however small.
+                    function span(bytes) { return bytes > 0 ? Math.max(2, Math.round(bytes * unit)) : 0 }
                     Row {
                         x: bar.border.width
                         y: bar.border.width
                         height: bar.height - 2 * bar.border.width
-                        Rectangle { height: parent.height; width: Math.round(row.weights * bar.unit); color: view.weightsColor }
-                        Rectangle { height: parent.height; width: Math.round(row.kvCache * bar.unit); color: view.kvColor }
-                        Rectangle { height: parent.height; width: Math.round(row.scratch * bar.unit); color: view.scratchColor }
-                        Rectangle { height: parent.height; width: Math.round(row.reserve * bar.unit); color: view.reserveColor }
+                        Rectangle { height: parent.height; width: bar.span(row.weights); color: view.weightsColor }
+                        Rectangle { height: parent.height; width: bar.span(row.kvCache); color: view.kvColor }
+                        Rectangle { height: parent.height; width: bar.span(row.scratch); color: view.scratchColor }
+                        Rectangle { height: parent.height; width: bar.span(row.reserve); color: view.reserveColor }
                     }
                 }
 

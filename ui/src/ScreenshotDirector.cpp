@@ -86,8 +86,8 @@ void ScreenshotDirector::stage() {
   }
   if (m_state == QLatin1String("model-card-plan")) {
     // The plan across two small simulated GPUs (named as such) and the CPU: each GPU gets room
-    // for about a third of the demo model past the reserve and runtime allowance, so the plan
-    // puts the first layers on the CPU and splits the rest over both GPUs.
+    // for its scratch and two fifths of the demo model's weights and KV cache past the reserve
+    // and runtime allowance, and the slider puts the first two layers on the CPU.
     connect(m_s.inspector, &ModelInspector::cardReady, this, [this] {
       PlacementModel* plan = m_s.inspector->placement();
       const QVariantMap host{{QStringLiteral("id"), QStringLiteral("cpu")}, {QStringLiteral("name"), QStringLiteral("CPU")},
@@ -97,7 +97,7 @@ void ScreenshotDirector::stage() {
                                     {QStringLiteral("freeBytes"), qint64(40'000'000'000)}},
                         host});
       const PlacementModel::Row whole = plan->rows().front();
-      const qint64 room = whole.reserve + whole.runtime + (whole.needed - whole.runtime) / 3;
+      const qint64 room = whole.reserve + whole.scratch + (whole.weights + whole.kvCache) * 2 / 5;
       QVariantList devices;
       for (int i = 0; i < 2; ++i)
         devices.append(QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:%1").arg(i)},
@@ -105,6 +105,7 @@ void ScreenshotDirector::stage() {
                                    {QStringLiteral("freeBytes"), room}});
       devices.append(host);
       plan->setDevices(devices);
+      plan->setCpuLayers(2);
       capture(800);
     });
     dropFolder(m_s.engine->modelPath());
