@@ -203,6 +203,23 @@ class TestModelCard : public QObject {
     QVERIFY(w.card->property("opened").toBool());
   }
 
+  // The "reserve per GPU" setting (0.5 GB by default, 0-64) is what the card's plan leaves free.
+  void reserveSettingFeedsThePlan() {
+    Window w;
+    QCOMPARE(w.f.graph->settings.gpuReserveGb(), 0.5);
+    w.f.graph->settings.setGpuReserveGb(99);
+    QCOMPARE(w.f.graph->settings.gpuReserveGb(), 64.0);
+    w.f.graph->settings.setGpuReserveGb(-1);
+    QCOMPARE(w.f.graph->settings.gpuReserveGb(), 0.0);
+    w.f.graph->settings.setGpuReserveGb(1.5);
+    QVERIFY(open(w));
+    QCOMPARE(w.plan->reserveGb(), 1.5);
+    w.plan->setDevices({device(QStringLiteral("cuda:0"), QStringLiteral("Fake GPU"), 80'000'000'000),
+                        device(QStringLiteral("cpu"), QStringLiteral("CPU"), 16'000'000'000)});
+    QCOMPARE(w.plan->rows().front().reserve, qint64(1'500'000'000));
+    QCOMPARE(w.plan->rows().front().budget, qint64(78'500'000'000));
+  }
+
   // CPU only: Load uses the plan; the model loads with its context, and the badge names the CPU.
   void loadUsesThePlan() {
     Window w;
