@@ -376,7 +376,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
 
 template <int R, bool kNorm, bool kU4>
 int launch_one(const Params& p, int blocks, std::size_t smem, cudaStream_t stream) {
-  static std::atomic<std::size_t> granted{0};
+  static detail::SmemGrant granted;
   if (const int e = detail::ensure_smem(qgemv_kernel<R, kNorm, kU4>, smem, granted)) return e;
   return launch_pdl(qgemv_kernel<R, kNorm, kU4>, dim3(blocks), dim3(kThreads), smem, stream, p);
 }

@@ -243,14 +243,26 @@ __device__ __forceinline__ void rms_from_partials(const Params& p, int k, float 
   }
 }
 
-// Raises the kernel's dynamic shared memory limit whenever a launch needs more than granted so far.
+// What dynamic shared memory limit a kernel has been granted, per GPU: the attribute belongs to
+// the device's context, so a model split across GPUs raises it on each one.
+struct SmemGrant {
+  static constexpr int kDevices = 64;
+  std::atomic<std::size_t> bytes[kDevices] = {};
+};
+
+// Raises the kernel's dynamic shared memory limit on the current GPU whenever a launch needs more
+// than granted there so far.
 template <class Kernel>
-inline int ensure_smem(Kernel kernel, std::size_t smem, std::atomic<std::size_t>& granted) {
-  if (smem <= granted.load(std::memory_order_relaxed)) return 0;  // static + dynamic above 48 KB needs the opt-in too
+inline int ensure_smem(Kernel kernel, std::size_t smem, SmemGrant& grant) {
+  int device = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return static_cast<int>(e);
+  std::atomic<std::size_t>* granted = device >= 0 && device < SmemGrant::kDevices ? &grant.bytes[device] : nullptr;
+  if (granted && smem <= granted->load(std::memory_order_relaxed)) return 0;  // static + dynamic above 48 KB needs the opt-in too
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (e != cudaSuccess) return static_cast<int>(e);
-  std::size_t cur = granted.load(std::memory_order_relaxed);
-  while (cur < smem && !granted.compare_exchange_weak(cur, smem, std::memory_order_relaxed)) {
+  if (!granted) return 0;
+  std::size_t cur = granted->load(std::memory_order_relaxed);
+  while (cur < smem && !granted->compare_exchange_weak(cur, smem, std::memory_order_relaxed)) {
   }
   return 0;
 }

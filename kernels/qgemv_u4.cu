@@ -222,7 +222,7 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
 
 template <int R>
 int launch(const Params& p, int blocks, std::size_t smem, bool norm, cudaStream_t stream) {
-  static std::atomic<std::size_t> granted_norm{0}, granted_plain{0};
+  static SmemGrant granted_norm, granted_plain;
   if (norm) {
     if (const int e = ensure_smem(qgemv_u4_kernel<R, true>, smem, granted_norm)) return e;
     return launch_pdl(qgemv_u4_kernel<R, true>, dim3(blocks), dim3(kThreads), smem, stream, p);

@@ -189,7 +189,9 @@ void check_two_gpus(bool peer) {
                 peer ? "on" : "off", max_diff, p, want_ppl);
     EXPECT_EQ(greedy(**m), want_tokens) << describe(split);
     EXPECT_NEAR(p, want_ppl, want_ppl * 0.003);
-    if (split.size() == 2) EXPECT_EQ(max_diff, 0.0) << describe(split);  // same GPU model: identical kernels
+    if (split.size() == 2) {
+      EXPECT_EQ(max_diff, 0.0) << describe(split);  // same GPU model: identical kernels
+    }
   }
   if (!peer) unsetenv("NIBBLE_DISABLE_PEER");
 }
