@@ -302,12 +302,15 @@ class TestBridgeParts : public QObject {
   void deviceBadgeNamesEveryDeviceInUse() {
     const QVariantList devices = {
         QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:0")}, {QStringLiteral("name"), QStringLiteral("NVIDIA H100")}},
+        QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:1")}, {QStringLiteral("name"), QStringLiteral("NVIDIA H100")}},
         QVariantMap{{QStringLiteral("id"), QStringLiteral("cpu")}, {QStringLiteral("name"), QStringLiteral("CPU")}}};
     QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cuda:0")}), QStringLiteral("NVIDIA H100"));
     QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu")}), QStringLiteral("CPU"));
-    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cuda:0"), QStringLiteral("cpu")}), QStringLiteral("cuda:0 + CPU"));
-    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu"), QStringLiteral("cuda:0"), QStringLiteral("cuda:1")}),
-             QStringLiteral("CPU + cuda:0 + cuda:1"));
+    // Layer order puts the CPU's layers first; the badge lists GPUs first, as the device list does.
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu"), QStringLiteral("cuda:0")}), QStringLiteral("cuda:0 + CPU"));
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu"), QStringLiteral("cuda:1"), QStringLiteral("cuda:0")}),
+             QStringLiteral("cuda:0 + cuda:1 + CPU"));
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cuda:7"), QStringLiteral("cpu")}), QStringLiteral("CPU + cuda:7"));
   }
 
   void everyErrorKindHasTitleAndFix() {
