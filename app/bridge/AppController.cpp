@@ -9,6 +9,7 @@
 #include "HistoryService.h"
 #include "ModelFolder.h"
 #include "ModelInspector.h"
+#include "PlacementModel.h"
 
 AppController::AppController(EngineController* engine, HistoryService* history, ModelInspector* inspector,
                              AppSettings* settings, QObject* parent)
@@ -53,6 +54,18 @@ void AppController::setNotice(const QString& notice) {
 
 void AppController::openModel(const QString& path, const QString& device, int context) {
   m_engine->loadModel(path, device, context >= 0 ? context : m_settings->defaultContext());
+}
+
+bool AppController::openPlanned(const QString& path) {
+  const PlacementModel* plan = m_inspector->placement();
+  if (!plan->ready() || !plan->fits() || plan->layerRanges().isEmpty()) return false;
+  LoadRequest choices;
+  choices.context = plan->resultContext();
+  choices.cacheType = plan->cacheType();
+  choices.placement = plan->layerRanges();
+  choices.reserveBytes = plan->reserveBytes();
+  m_engine->loadModel(path, choices);
+  return true;
 }
 
 void AppController::rememberLoadedModel() {

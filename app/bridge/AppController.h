@@ -74,6 +74,10 @@ class AppController : public QObject {
   // Loads the model at `path` (folder or file in it) with the settings' context; `device` empty =
   // the default device.
   Q_INVOKABLE void openModel(const QString& path, const QString& device = {}, int context = -1);
+  // Loads the model at `path` with the model card's plan (the inspector's PlacementModel: its
+  // layer ranges per device, context, KV cache type and reserve). Refuses (false, nothing
+  // starts) when the plan is not computed or does not fit; the card shows the plan's advice.
+  Q_INVOKABLE bool openPlanned(const QString& path);
 
  signals:
   void modelChanged();

@@ -72,6 +72,19 @@ void AppSettings::setCacheType(const QString& type) {
   emit cacheTypeChanged();
 }
 
+double AppSettings::gpuReserveGb() const {
+  bool ok = false;
+  const double gb = m_settings->value(QStringLiteral("models/gpuReserveGb"), 0.5).toDouble(&ok);
+  return ok && gb >= 0 && gb <= 64 ? gb : 0.5;
+}
+
+void AppSettings::setGpuReserveGb(double gb) {
+  gb = qBound(0.0, gb, 64.0);
+  if (qFuzzyCompare(gb + 1, gpuReserveGb() + 1)) return;
+  m_settings->setValue(QStringLiteral("models/gpuReserveGb"), gb);
+  emit gpuReserveGbChanged();
+}
+
 QStringList AppSettings::modelRoots() const { return m_settings->value(QStringLiteral("models/roots")).toStringList(); }
 
 void AppSettings::setModelRoots(const QStringList& roots) {

@@ -18,6 +18,8 @@ class AppSettings : public QObject {
   Q_PROPERTY(QString defaultModelFolder READ defaultModelFolder WRITE setDefaultModelFolder NOTIFY defaultModelFolderChanged)
   Q_PROPERTY(int defaultContext READ defaultContext WRITE setDefaultContext NOTIFY defaultContextChanged)  // 0 = model's
   Q_PROPERTY(QString cacheType READ cacheType WRITE setCacheType NOTIFY cacheTypeChanged)  // "fp16", "q8", "q4"
+  // Memory left free on every GPU when the model card plans a placement (GB, 0-64; default 0.5).
+  Q_PROPERTY(double gpuReserveGb READ gpuReserveGb WRITE setGpuReserveGb NOTIFY gpuReserveGbChanged)
   Q_PROPERTY(QStringList modelRoots READ modelRoots WRITE setModelRoots NOTIFY modelRootsChanged)
   Q_PROPERTY(QVariantList userPresets READ userPresets WRITE setUserPresets NOTIFY userPresetsChanged)
   Q_PROPERTY(bool sidebarVisible READ sidebarVisible WRITE setSidebarVisible NOTIFY sidebarVisibleChanged)
@@ -43,6 +45,8 @@ class AppSettings : public QObject {
   void setDefaultContext(int tokens);
   QString cacheType() const;
   void setCacheType(const QString& type);
+  double gpuReserveGb() const;
+  void setGpuReserveGb(double gb);
   QStringList modelRoots() const;
   void setModelRoots(const QStringList& roots);
   Q_INVOKABLE void addModelRoot(const QString& root);
@@ -71,6 +75,7 @@ class AppSettings : public QObject {
   void defaultModelFolderChanged();
   void defaultContextChanged();
   void cacheTypeChanged();
+  void gpuReserveGbChanged();
   void modelRootsChanged();
   void userPresetsChanged();
   void sidebarVisibleChanged();

@@ -75,13 +75,24 @@ void EngineController::setState(ModelState state) {
 }
 
 void EngineController::loadModel(const QString& path, const QString& device, int context) {
-  stopGeneration();
-  if (m_activeLoad) m_cancel->loadsUpTo = m_activeLoad;
   LoadRequest request;
-  request.id = m_nextId++;
-  request.path = modelFolderFor(path);
+  request.path = path;
   request.device = device;
   request.context = context;
+  startLoad(request);
+}
+
+void EngineController::loadModel(const QString& path, const LoadRequest& choices) {
+  LoadRequest request = choices;
+  request.path = path;
+  startLoad(request);
+}
+
+void EngineController::startLoad(LoadRequest request) {
+  stopGeneration();
+  if (m_activeLoad) m_cancel->loadsUpTo = m_activeLoad;
+  request.id = m_nextId++;
+  request.path = modelFolderFor(request.path);
   request.threads = m_cpuThreads;
   m_activeLoad = request.id;
   m_loadingPath = request.path;

@@ -14,6 +14,7 @@
 
 #include "ErrorInfo.h"
 #include "GenerationTypes.h"
+#include "LoadRequest.h"
 
 class EngineWorker;
 class EngineCounters;
@@ -60,6 +61,9 @@ class EngineController : public QObject {
   // `path`: a model folder or a file in it; `device` empty = the default device; `context` 0 = the
   // engine's default. A running generation is stopped first.
   Q_INVOKABLE void loadModel(const QString& path, const QString& device = {}, int context = 0);
+  // Loads with a placement (the model card's plan): `choices` gives context, KV cache type, the
+  // layer ranges per device and the GPU reserve; its id, path and threads are set here.
+  void loadModel(const QString& path, const LoadRequest& choices);
   Q_INVOKABLE void cancelLoad();
   Q_INVOKABLE void unloadModel();
   Q_INVOKABLE void clearError();
@@ -97,6 +101,7 @@ class EngineController : public QObject {
 
  private:
   void setState(ModelState state);
+  void startLoad(LoadRequest request);
   void onLoadProgressed(quint64 id, double fraction);
   void onModelLoaded(quint64 id, const ModelSummary& summary, const std::shared_ptr<const PromptContext>& prompt);
   void onLoadFailed(quint64 id, const ErrorInfo& error, bool modelKept);

@@ -12,6 +12,7 @@
 #include "ModelFolder.h"
 #include "TokenGenerator.h"
 #include "nibble/devices.h"
+#include "nibble/plan.h"
 #include "nibble/tokenizer.h"
 
 EngineWorker::EngineWorker(std::shared_ptr<CancelState> cancel, std::shared_ptr<EngineCounters> counters, QObject* parent)
@@ -50,6 +51,13 @@ void EngineWorker::loadModel(const LoadRequest& request) {
   options.device = request.device.isEmpty() ? nibble::default_device() : request.device.toStdString();
   options.context = request.context;
   options.threads = request.threads;
+  if (!request.cacheType.isEmpty() && !nibble::parse_kv_cache_mode(request.cacheType.toStdString(), options.kv_cache))
+    return fail(nibble::make_error(nibble::ErrorKind::invalid_argument,
+                                   "unknown KV cache type '" + request.cacheType.toStdString() + "': use fp16, q8 or q4"));
+  for (const LayerRange& r : request.placement)
+    options.placement.push_back({r.device.toStdString(), r.firstLayer, r.lastLayer});
+  if (!options.placement.empty()) options.device = options.placement.front().device;
+  options.reserve_bytes = static_cast<std::size_t>(std::max<qint64>(0, request.reserveBytes));
   QElapsedTimer sinceReport;
   sinceReport.start();
   options.progress = [&](std::size_t done, std::size_t total) {
@@ -76,7 +84,13 @@ void EngineWorker::loadModel(const LoadRequest& request) {
   s.path = request.path;
   s.name = modelNameFor(request.path);
   s.device = QString::fromStdString(options.device);
-  s.deviceName = deviceDisplayName(listDevices(), s.device);
+  const QVariantList devices = listDevices();
+  for (const nibble::DeviceMemoryUse& use : m_model->memory_use()) {
+    const QString id = QString::fromStdString(use.device);
+    if (!s.devices.contains(id)) s.devices.append(id);
+  }
+  if (s.devices.isEmpty()) s.devices.append(s.device);
+  s.deviceName = devicesDisplayName(devices, s.devices);
   s.architecture = QString::fromStdString(info->architecture);
   s.parameters = info->parameters;
   s.format = formatDescription(*info);

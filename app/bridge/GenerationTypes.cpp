@@ -18,6 +18,7 @@ QVariantMap ModelSummary::toVariantMap() const {
           {QStringLiteral("name"), name},
           {QStringLiteral("device"), device},
           {QStringLiteral("deviceName"), deviceName},
+          {QStringLiteral("devices"), devices},
           {QStringLiteral("architecture"), architecture},
           {QStringLiteral("parameters"), parameters},
           {QStringLiteral("format"), format},

@@ -6,6 +6,7 @@
 #include <QList>
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 #include <QVariantMap>
 #include <QtGlobal>
 
@@ -50,7 +51,8 @@ struct ModelSummary {
   QString path;                // the model folder
   QString name;                // the folder's name
   QString device;              // "cpu", "cuda:0"
-  QString deviceName;          // "CPU", "NVIDIA GeForce RTX 4090"
+  QString deviceName;          // "CPU", "NVIDIA GeForce RTX 4090"; several: "cuda:0 + cuda:1 + CPU"
+  QStringList devices;         // every device holding part of the model, in layer order
   QString architecture;
   qint64 parameters = 0;
   QString format;              // "fp16", "exl2 4.00 bpw", "gptq 4-bit"

@@ -69,3 +69,19 @@ QString deviceDisplayName(const QVariantList& devices, const QString& id) {
   }
   return id == QLatin1String("cpu") ? QCoreApplication::translate("ModelDescription", "CPU") : id;
 }
+
+QString devicesDisplayName(const QVariantList& devices, const QStringList& ids) {
+  if (ids.size() == 1) return deviceDisplayName(devices, ids.front());
+  // In the order the devices are listed (GPUs by index, the CPU last); ids not listed after them.
+  QStringList ordered;
+  for (const QVariant& d : devices) {
+    const QString id = d.toMap().value(QStringLiteral("id")).toString();
+    if (ids.contains(id) && !ordered.contains(id)) ordered << id;
+  }
+  for (const QString& id : ids)
+    if (!ordered.contains(id)) ordered << id;
+  QStringList parts;
+  for (const QString& id : ordered)
+    parts << (id == QLatin1String("cpu") ? QCoreApplication::translate("ModelDescription", "CPU") : id);
+  return parts.join(QStringLiteral(" + "));
+}

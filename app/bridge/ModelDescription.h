@@ -17,3 +17,6 @@ ModelShape modelShape(const nibble::ModelInfo& info);
 // [{id: "cpu"|"cuda:N", name, totalBytes, freeBytes}], the CPU last.
 QVariantList listDevices();
 QString deviceDisplayName(const QVariantList& devices, const QString& id);
+// One device: its name ("NVIDIA H100 80GB HBM3", "CPU"); several: their ids joined in the order
+// of `devices` (GPUs first, the CPU last), the CPU by name ("cuda:0 + cuda:1 + CPU").
+QString devicesDisplayName(const QVariantList& devices, const QStringList& ids);

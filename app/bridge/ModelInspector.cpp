@@ -84,7 +84,7 @@ Inspection inspectFolder(const QString& folder) {
 
 }  // namespace
 
-ModelInspector::ModelInspector(QObject* parent) : QObject(parent) {
+ModelInspector::ModelInspector(QObject* parent) : QObject(parent), m_placement(new PlacementModel(this)) {
   qRegisterMetaType<ErrorInfo>();
   qRegisterMetaType<QList<ModelRecordData>>();
   m_pool.setMaxThreadCount(1);
@@ -107,6 +107,8 @@ void ModelInspector::inspect(const QString& path) {
       m_shape = result.shape;
       m_devices = result.devices;
       m_error = result.error;
+      m_placement->setDevices(m_devices);
+      m_placement->setPlanner(m_shape.planner);
       emit cardChanged();
       if (m_error.isError())
         emit inspectFailed(m_error);

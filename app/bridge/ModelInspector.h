@@ -1,7 +1,8 @@
 // ModelInspector: reads a dropped or chosen model folder off the GUI thread (config, safetensors
 // headers, tokenizer, chat template) and describes it for the model card, with memory estimates
-// per device; also scans library folders. Built by main.cpp; used by the model card and the
-// library page. Does not load weights (EngineController does).
+// per device and the placement plan (PlacementModel); also scans library folders. Built by
+// main.cpp; used by the model card and the library page. Does not load weights (EngineController
+// does).
 #pragma once
 
 #include <QObject>
@@ -12,6 +13,7 @@
 #include "ErrorInfo.h"
 #include "HistoryTypes.h"
 #include "MemoryEstimate.h"
+#include "PlacementModel.h"
 
 class ModelInspector : public QObject {
   Q_OBJECT
@@ -19,6 +21,8 @@ class ModelInspector : public QObject {
   Q_PROPERTY(QVariantMap card READ card NOTIFY cardChanged)
   Q_PROPERTY(QVariantMap error READ errorMap NOTIFY cardChanged)
   Q_PROPERTY(bool scanning READ scanning NOTIFY scanningChanged)
+  // The card's placement plan (per-device bars, split, CPU offload), re-fed with each card.
+  Q_PROPERTY(PlacementModel* placement READ placement CONSTANT)
 
  public:
   explicit ModelInspector(QObject* parent = nullptr);
@@ -29,6 +33,7 @@ class ModelInspector : public QObject {
   QVariantMap card() const { return m_card; }
   const ErrorInfo& error() const { return m_error; }
   QVariantMap errorMap() const { return m_error.toVariantMap(); }
+  PlacementModel* placement() const { return m_placement; }
 
   // Describes the model at `path` (a folder or a file in it): cardReady or inspectFailed.
   Q_INVOKABLE void inspect(const QString& path);
@@ -51,6 +56,7 @@ class ModelInspector : public QObject {
   QVariantMap m_card;
   ModelShape m_shape;
   QVariantList m_devices;
+  PlacementModel* m_placement = nullptr;  // child
   ErrorInfo m_error;
   int m_pending = 0;
   quint64 m_serial = 0;

@@ -20,6 +20,8 @@ shot empty-dark.png empty dark
 shot conversation-light.png conversation light
 shot conversation-dark.png conversation dark
 shot model-card.png model-card light
+shot model-card-plan-light.png model-card-plan light
+shot model-card-plan-dark.png model-card-plan dark
 shot error.png error light
 shot server-settings.png server-settings light
 shot dashboard-light.png dashboard light

@@ -1,4 +1,5 @@
-// The always-visible device badge: where the model runs (GPU name or CPU), as a highlighted pill.
+// The always-visible device badge: where the model runs (the GPU name or CPU; a model split over
+// several devices lists them all, "cuda:0 + cuda:1 + CPU"), as a highlighted pill.
 import QtQuick
 import QtQuick.Controls
 

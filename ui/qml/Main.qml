@@ -179,7 +179,7 @@ ApplicationWindow {
         inspector: app ? app.inspector : null
         settings: window.settings
         engine: window.engine
-        onLoadRequested: (path, device, context) => app.openModel(path, device, context)
+        appController: app
     }
 
     ErrorDialog {

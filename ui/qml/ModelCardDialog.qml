@@ -1,6 +1,8 @@
 // The model card after a drop or Ctrl+O: what the folder holds (architecture, parameters,
 // format and bits per weight, context length, tokenizer, chat template), the load choices
-// (device, context, KV cache type) and a memory estimate against the device's free memory.
+// (devices, context, KV cache type, split mode with GB per GPU, layers on the CPU) and the
+// placement plan per device against each device's free memory. Load uses the plan and stays off
+// while the plan does not fit.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -10,13 +12,13 @@ Dialog {
     property var inspector: null
     property var settings: null
     property var engine: null
-    signal loadRequested(string path, string device, int context)
+    property var appController: null
 
     readonly property var card: inspector ? inspector.card : ({})
-    readonly property var devices: card && card.devices ? card.devices : []
-    readonly property string device: deviceBox.currentIndex >= 0 && devices.length > deviceBox.currentIndex
-                                     ? devices[deviceBox.currentIndex].id : "cpu"
-    readonly property var estimate: inspector && card && card.path ? inspector.estimate(contextBox.value, cacheBox.currentText, device) : ({})
+    readonly property var placement: inspector ? inspector.placement : null
+    readonly property var targets: placement ? placement.targets : []
+    readonly property var gpus: placement ? placement.gpus : []
+    readonly property bool canLoad: placement !== null && placement.ready && placement.fits && !!card.path
 
     title: card && card.name ? card.name : qsTr("Model")
     modal: true
@@ -28,15 +30,25 @@ Dialog {
         const preferred = settings && settings.defaultContext > 0 ? settings.defaultContext : 4096
         contextBox.value = Math.min(preferred, card.contextLength || preferred)
         cacheBox.currentIndex = Math.max(0, cacheBox.find(settings ? settings.cacheType : "fp16"))
-        deviceBox.currentIndex = 0
+        if (placement) {
+            placement.reserveGb = settings ? settings.gpuReserveGb : 0.5
+            placement.context = contextBox.value
+            placement.cacheType = cacheBox.currentText
+            placement.mode = "auto"
+            placement.cpuLayers = -1
+        }
     }
 
     footer: DialogButtonBox {
         Button {
+            objectName: "loadButton"
             text: qsTr("Load")
             highlighted: true
-            DialogButtonBox.buttonRole: DialogButtonBox.AcceptRole
-            Accessible.name: qsTr("Load this model")
+            enabled: dialog.canLoad
+            DialogButtonBox.buttonRole: DialogButtonBox.ActionRole
+            Accessible.name: dialog.canLoad ? qsTr("Load this model with this plan")
+                                            : qsTr("Load (off: the plan does not fit)")
+            onClicked: dialog.load()
         }
         Button {
             text: qsTr("Cancel")
@@ -44,7 +56,13 @@ Dialog {
             Accessible.name: qsTr("Close the model card")
         }
     }
-    onAccepted: loadRequested(card.path, device, contextBox.value)
+
+    // Loads with the plan; refused (the card stays open with the advice) when it does not fit.
+    function load() {
+        if (!canLoad || !appController || !appController.openPlanned(card.path)) return false
+        close()
+        return true
+    }
 
     ColumnLayout {
         width: dialog.availableWidth
@@ -84,14 +102,35 @@ Dialog {
         MenuSeparator { Layout.fillWidth: true }
 
         GridLayout {
-            columns: 2
+            columns: 4
+            columnSpacing: 12
             Layout.fillWidth: true
-            Label { text: qsTr("Device"); Accessible.name: text }
+            Label { text: qsTr("Devices"); Accessible.name: text }
             ComboBox {
-                id: deviceBox
+                id: targetBox
+                objectName: "targetBox"
                 Layout.fillWidth: true
-                model: dialog.devices.map(d => d.name)
-                Accessible.name: qsTr("Device to load on")
+                model: dialog.targets.map(t => t.name)
+                currentIndex: dialog.placement ? Math.max(0, dialog.targets.findIndex(t => t.id === dialog.placement.target)) : 0
+                Accessible.name: qsTr("Devices to load on")
+                onActivated: (index) => { if (dialog.placement) dialog.placement.target = dialog.targets[index].id }
+            }
+            Label { text: qsTr("Split"); Accessible.name: text; visible: dialog.gpus.length > 0 }
+            ComboBox {
+                id: modeBox
+                objectName: "modeBox"
+                Layout.fillWidth: true
+                visible: dialog.gpus.length > 0
+                textRole: "text"
+                valueRole: "mode"
+                currentIndex: dialog.placement ? Math.max(0, ["auto", "manual", "fit"].indexOf(dialog.placement.mode)) : 0
+                model: [
+                    { text: qsTr("Automatic"), mode: "auto" },
+                    { text: qsTr("Manual (GB per GPU)"), mode: "manual" },
+                    { text: qsTr("Largest context that fits"), mode: "fit" }
+                ]
+                Accessible.name: qsTr("How to split the model over the GPUs")
+                onActivated: { if (dialog.placement) dialog.placement.mode = currentValue }
             }
             Label { text: qsTr("Context (tokens)"); Accessible.name: text }
             SpinBox {
@@ -100,22 +139,79 @@ Dialog {
                 to: Math.max(256, dialog.card.contextLength || 8192)
                 stepSize: 256
                 editable: true
+                Layout.fillWidth: true
                 Accessible.name: qsTr("Context length in tokens")
+                onValueChanged: { if (dialog.placement) dialog.placement.context = value }
             }
             Label { text: qsTr("KV cache"); Accessible.name: text }
             ComboBox {
                 id: cacheBox
+                Layout.fillWidth: true
                 model: ["fp16", "q8", "q4"]
                 Accessible.name: qsTr("KV cache type")
+                onCurrentTextChanged: { if (dialog.placement) dialog.placement.cacheType = currentText }
             }
         }
 
-        MemoryEstimateView {
+        Flow {
             Layout.fillWidth: true
-            estimate: dialog.estimate
-            deviceName: deviceBox.currentText
-            onCpu: dialog.device === "cpu"
-            requestedCache: cacheBox.currentText
+            spacing: 12
+            visible: dialog.placement !== null && dialog.placement.mode === "manual" && dialog.gpus.length > 0
+            Repeater {
+                model: dialog.gpus
+                delegate: RowLayout {
+                    required property var modelData
+                    required property int index
+                    spacing: 6
+                    Label { text: qsTr("%1 (GB)").arg(modelData.id); Accessible.name: text }
+                    SpinBox {
+                        objectName: "gpuSplit" + index
+                        from: 0
+                        to: Math.max(1, Math.ceil(modelData.freeGb * 10))
+                        stepSize: 1
+                        editable: true
+                        value: dialog.placement ? Math.round((dialog.placement.gpuSplitGb[index] || 0) * 10) : 0
+                        textFromValue: (v, locale) => Number(v / 10).toLocaleString(locale, "f", 1)
+                        valueFromText: (text, locale) => Math.round(Number.fromLocaleString(locale, text) * 10)
+                        validator: DoubleValidator { bottom: 0 }
+                        Accessible.name: qsTr("Memory for the model on %1, in GB").arg(modelData.id)
+                        onValueModified: { if (dialog.placement) dialog.placement.setGpuSplit(index, value / 10) }
+                    }
+                }
+            }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            visible: dialog.gpus.length > 0
+            Label { text: qsTr("Layers on the CPU"); Accessible.name: text }
+            Slider {
+                id: cpuSlider
+                objectName: "cpuSlider"
+                Layout.fillWidth: true
+                from: -1
+                to: dialog.placement ? dialog.placement.layerCount : 0
+                stepSize: 1
+                snapMode: Slider.SnapAlways
+                value: dialog.placement ? dialog.placement.cpuLayers : -1
+                Accessible.name: qsTr("Layers to run on the CPU")
+                Accessible.description: cpuLabel.text
+                onMoved: { if (dialog.placement) dialog.placement.cpuLayers = Math.round(value) }
+            }
+            Label {
+                id: cpuLabel
+                Layout.minimumWidth: fm.averageCharacterWidth * 24
+                text: cpuSlider.value < 0
+                      ? qsTr("Automatic (%1 now)").arg(dialog.placement ? dialog.placement.cpuLayerCount : 0)
+                      : qsTr("%1 of %2").arg(Math.round(cpuSlider.value)).arg(dialog.placement ? dialog.placement.layerCount : 0)
+                Accessible.name: qsTr("Layers on the CPU: %1").arg(text)
+            }
+        }
+
+        PlacementView {
+            objectName: "placementView"
+            Layout.fillWidth: true
+            placement: dialog.placement
         }
     }
     FontMetrics { id: fm }

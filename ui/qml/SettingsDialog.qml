@@ -79,6 +79,21 @@ Dialog {
             onActivated: (index) => dialog.settings.cacheType = textAt(index)
         }
 
+        Label { text: qsTr("Reserve per GPU (GB)"); Accessible.name: text }
+        SpinBox {
+            objectName: "gpuReserveBox"
+            from: 0
+            to: 640
+            stepSize: 1
+            editable: true
+            value: dialog.settings ? Math.round(dialog.settings.gpuReserveGb * 10) : 5
+            textFromValue: (v, locale) => Number(v / 10).toLocaleString(locale, "f", 1)
+            valueFromText: (text, locale) => Math.round(Number.fromLocaleString(locale, text) * 10)
+            validator: DoubleValidator { bottom: 0; top: 64 }
+            Accessible.name: qsTr("Memory to leave free on each GPU when planning a load, in GB")
+            onValueModified: dialog.settings.gpuReserveGb = value / 10
+        }
+
         Label { text: qsTr("Keep trashed chats (days)"); Accessible.name: text }
         SpinBox {
             from: 1

@@ -14,6 +14,7 @@
 #include "MessageListModel.h"
 #include "ModelInspector.h"
 #include "ModelLibraryModel.h"
+#include "PlacementModel.h"
 #include "PresetModel.h"
 #include "QuantizeWizard.h"
 #include "ThemeController.h"
@@ -33,6 +34,7 @@ void registerNibbleQmlTypes() {
   qmlRegisterUncreatableType<MessageListModel>(uri, 1, 0, "MessageListModel", why);
   qmlRegisterUncreatableType<ConversationListModel>(uri, 1, 0, "ConversationListModel", why);
   qmlRegisterUncreatableType<ModelLibraryModel>(uri, 1, 0, "ModelLibraryModel", why);
+  qmlRegisterUncreatableType<PlacementModel>(uri, 1, 0, "PlacementModel", why);
   qmlRegisterUncreatableType<PresetModel>(uri, 1, 0, "PresetModel", why);
   qmlRegisterUncreatableType<ThemeController>(uri, 1, 0, "ThemeController", why);
   qmlRegisterUncreatableType<DashboardViewModel>(uri, 1, 0, "DashboardViewModel", why);

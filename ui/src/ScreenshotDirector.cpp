@@ -26,6 +26,7 @@
 #include "EngineController.h"
 #include "HistoryService.h"
 #include "ModelInspector.h"
+#include "PlacementModel.h"
 #include "QuantizeWizard.h"
 
 namespace {
@@ -50,6 +51,7 @@ const char* kReasoning =
 
 QStringList ScreenshotDirector::states() {
   return {QStringLiteral("empty"),          QStringLiteral("conversation"),         QStringLiteral("model-card"),
+          QStringLiteral("model-card-plan"),
           QStringLiteral("error"),          QStringLiteral("dashboard"),            QStringLiteral("server-settings"),
           QStringLiteral("quantize-source"), QStringLiteral("quantize-target"),    QStringLiteral("quantize-calibration"),
           QStringLiteral("quantize-output"), QStringLiteral("quantize-running"),   QStringLiteral("quantize-result")};
@@ -79,6 +81,33 @@ void ScreenshotDirector::stage() {
   if (m_state == QLatin1String("conversation")) return seedConversation();
   if (m_state == QLatin1String("model-card")) {
     connect(m_s.inspector, &ModelInspector::cardReady, this, [this] { capture(800); });
+    dropFolder(m_s.engine->modelPath());
+    return;
+  }
+  if (m_state == QLatin1String("model-card-plan")) {
+    // The plan across two small simulated GPUs (named as such) and the CPU: each GPU gets room
+    // for its scratch and two fifths of the demo model's weights and KV cache past the reserve
+    // and runtime allowance, and the slider puts the first two layers on the CPU.
+    connect(m_s.inspector, &ModelInspector::cardReady, this, [this] {
+      PlacementModel* plan = m_s.inspector->placement();
+      const QVariantMap host{{QStringLiteral("id"), QStringLiteral("cpu")}, {QStringLiteral("name"), QStringLiteral("CPU")},
+                             {QStringLiteral("freeBytes"), qint64(16'000'000'000)}};
+      plan->setDevices({QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:0")},
+                                    {QStringLiteral("name"), QStringLiteral("Simulated GPU")},
+                                    {QStringLiteral("freeBytes"), qint64(40'000'000'000)}},
+                        host});
+      const PlacementModel::Row whole = plan->rows().front();
+      const qint64 room = whole.reserve + whole.scratch + (whole.weights + whole.kvCache) * 2 / 5;
+      QVariantList devices;
+      for (int i = 0; i < 2; ++i)
+        devices.append(QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:%1").arg(i)},
+                                   {QStringLiteral("name"), QStringLiteral("Simulated GPU %1").arg(i)},
+                                   {QStringLiteral("freeBytes"), room}});
+      devices.append(host);
+      plan->setDevices(devices);
+      plan->setCpuLayers(2);
+      capture(800);
+    });
     dropFolder(m_s.engine->modelPath());
     return;
   }

@@ -16,6 +16,7 @@
 #include "DeltaCoalescer.h"
 #include "ErrorInfo.h"
 #include "MemoryEstimate.h"
+#include "ModelDescription.h"
 #include "ModelFolder.h"
 #include "PromptBuilder.h"
 #include "Sampler.h"
@@ -295,6 +296,21 @@ class TestBridgeParts : public QObject {
     QCOMPARE(modelFolderFor(folder + QStringLiteral("/config.json")), folder);
     QCOMPARE(modelFolderFor(QUrl::fromLocalFile(folder + QStringLiteral("/model.safetensors")).toString()), folder);
     QCOMPARE(modelNameFor(folder + QStringLiteral("/config.json")), QStringLiteral("dictlm-16m"));
+  }
+
+  // The device badge: one device by its name, several (a split model) by id with the CPU named.
+  void deviceBadgeNamesEveryDeviceInUse() {
+    const QVariantList devices = {
+        QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:0")}, {QStringLiteral("name"), QStringLiteral("NVIDIA H100")}},
+        QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:1")}, {QStringLiteral("name"), QStringLiteral("NVIDIA H100")}},
+        QVariantMap{{QStringLiteral("id"), QStringLiteral("cpu")}, {QStringLiteral("name"), QStringLiteral("CPU")}}};
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cuda:0")}), QStringLiteral("NVIDIA H100"));
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu")}), QStringLiteral("CPU"));
+    // Layer order puts the CPU's layers first; the badge lists GPUs first, as the device list does.
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu"), QStringLiteral("cuda:0")}), QStringLiteral("cuda:0 + CPU"));
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cpu"), QStringLiteral("cuda:1"), QStringLiteral("cuda:0")}),
+             QStringLiteral("cuda:0 + cuda:1 + CPU"));
+    QCOMPARE(devicesDisplayName(devices, {QStringLiteral("cuda:7"), QStringLiteral("cpu")}), QStringLiteral("CPU + cuda:7"));
   }
 
   void everyErrorKindHasTitleAndFix() {

@@ -322,6 +322,50 @@ class TestEngineController : public QObject {
     QVERIFY(r.stats.promptTokens + 16 <= 256);
   }
 
+  // A placement from the model card reaches Model::load: two CPU ranges [0, 3) and [3, 8) (the
+  // cross-segment path on one device) give transformers' greedy reply; the badge names the one
+  // device in use. A placement with a gap is refused by the engine, so the ranges are not ignored.
+  void aPlacementReachesTheEngine() {
+    EngineController engine;
+    LoadRequest choices;
+    choices.context = 1024;
+    choices.cacheType = QStringLiteral("fp16");
+    choices.placement = {{QStringLiteral("cpu"), 0, 3}, {QStringLiteral("cpu"), 3, 8}};
+    choices.reserveBytes = 500'000'000;
+    QSignalSpy loaded(&engine, &EngineController::modelLoaded);
+    QSignalSpy failed(&engine, &EngineController::loadFailed);
+    engine.loadModel(kDemo, choices);
+    QVERIFY(loaded.wait(60000) || loaded.count() == 1);
+    QCOMPARE(failed.count(), 0);
+    QCOMPARE(engine.contextLength(), 1024);
+    QCOMPARE(engine.model().devices, QStringList{QStringLiteral("cpu")});
+    QCOMPARE(engine.deviceName(), QStringLiteral("CPU"));
+
+    const QJsonObject ref = greedyRefs().at(0).toObject();
+    const QString full = ref[QStringLiteral("greedy_text")].toString();
+    GenerationRequest request;
+    request.messages = {{QStringLiteral("system"), QStringLiteral("You are a helpful dictionary assistant.")},
+                        {QStringLiteral("user"), ref[QStringLiteral("question")].toString()}};
+    request.sampling.temperature = 0;
+    request.sampling.repetitionPenalty = 1.0;
+    request.sampling.maxTokens = 64;
+    const Reply r = run(engine, request);
+    QVERIFY2(r.finished, qPrintable(r.error.message));
+    QCOMPARE(r.content, full.left(full.indexOf(QStringLiteral("<|im_end|>"))));
+
+    choices.placement = {{QStringLiteral("cpu"), 0, 3}, {QStringLiteral("cpu"), 4, 8}};
+    engine.loadModel(kDemo, choices);
+    QVERIFY(failed.wait(60000) || failed.count() == 1);
+    QCOMPARE(failed.last().at(0).value<ErrorInfo>().kind, ErrorKinds::InvalidArgument);
+
+    // An unknown cache type is refused before anything loads.
+    choices.placement = {};
+    choices.cacheType = QStringLiteral("int3");
+    engine.loadModel(kDemo, choices);
+    QVERIFY(failed.wait(60000) || failed.count() == 2);
+    QCOMPARE(failed.last().at(0).value<ErrorInfo>().kind, ErrorKinds::InvalidArgument);
+  }
+
   void noModelNoGeneration() {
     EngineController engine;
     QCOMPARE(engine.startGeneration({}), quint64(0));
