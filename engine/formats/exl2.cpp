@@ -1,6 +1,7 @@
 // EXL2 group table, validation, dequantization, unpack and pack.
 #include "formats/exl2.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "formats/bitstream.h"
@@ -138,6 +139,35 @@ Status exl2_dequantize(const LinearDesc& d, float* out) {
         out[n * K + row] = static_cast<float>(static_cast<int>(u.codes[k * N + n]) - zero) * s;
       }
     }
+  }
+  return {};
+}
+
+Status exl2_dequantize_columns(const LinearDesc& d, float* out, std::size_t n_begin, std::size_t n_end) {
+  NIBBLE_TRY(exl2_validate(d));
+  NIBBLE_ASSIGN_OR_RETURN(auto groups, exl2_groups(d));
+  const auto& e = d.exl2;
+  const std::size_t N = static_cast<std::size_t>(d.N), K = static_cast<std::size_t>(d.K);
+  n_end = std::min(n_end, N);
+  std::vector<int> perm(K);  // permuted row k -> input row
+  for (std::size_t k = 0; k < K; ++k) perm[static_cast<std::size_t>(e.q_invperm.i32(k))] = static_cast<int>(k);
+  std::vector<std::uint8_t> column;
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const Exl2Group& g = groups[gi];
+    const int zero = 1 << (g.bits - 1);
+    const float smax = fp16_to_fp32(e.q_scale_max.u16(gi));
+    column.resize(static_cast<std::size_t>(g.k_rows));
+    with_bit_width(g.bits, [&](auto w) {
+      using W = decltype(w);
+      for (std::size_t n = n_begin; n < n_end; ++n) {
+        W::unpack(e.q_weight, static_cast<std::size_t>(g.q_row) * N + n, N, g.k_rows, column.data());
+        const int c = static_cast<int>((e.q_scale.u32(gi * (N / 8) + n / 8) >> (4 * (n % 8))) & 0xfu) + 1;
+        const float s = smax * static_cast<float>(c * c) / 256.0f;  // exact in fp32, as in exl2_dequantize
+        float* row = out + n * K;
+        for (int r = 0; r < g.k_rows; ++r)
+          row[perm[static_cast<std::size_t>(g.k_begin + r)]] = static_cast<float>(static_cast<int>(column[static_cast<std::size_t>(r)]) - zero) * s;
+      }
+    });
   }
   return {};
 }

@@ -27,6 +27,9 @@ Result<std::vector<Exl2Group>> exl2_groups(const LinearDesc& desc);
 Status exl2_validate(const LinearDesc& desc);
 // out: [N][K] fp32 as in dequantize_linear; w = (q - 2^(b-1)) * q_scale_max[g] * ((c + 1) / 16)^2.
 Status exl2_dequantize(const LinearDesc& desc, float* out);
+// The same for output columns [n_begin, n_end) only (rows n of `out`), unpacking straight from the
+// packed words: independent ranges can run in parallel (the CPU backend's load does).
+Status exl2_dequantize_columns(const LinearDesc& desc, float* out, std::size_t n_begin, std::size_t n_end);
 
 // The contents of an EXL2 layer in plain arrays.
 struct Exl2Unpacked {

@@ -2,6 +2,9 @@
 #include "backend/cpu/cpu_matrix.h"
 
 #include <cstring>
+#include <mutex>
+
+#include "formats/exl2.h"
 
 namespace nibble {
 
@@ -26,7 +29,21 @@ Result<CpuMatrix> cpu_matrix_from(const std::vector<const LinearDesc*>& parts, T
   std::size_t row = 0;
   for (const auto* p : parts) {
     const std::size_t n = static_cast<std::size_t>(p->N);
-    if (m.type == CpuWeightType::f32) {
+    if (m.type == CpuWeightType::f32 && p->format == LinearFormat::exl2) {
+      // Column ranges in parallel, each unpacking its own columns from the packed words.
+      NIBBLE_TRY(exl2_validate(*p));
+      float* dst = m.full.data() + row * K;
+      std::mutex mu;
+      Status first;
+      pool.parallel_for(n, 32, [&](std::size_t a, std::size_t b) {
+        Status st = exl2_dequantize_columns(*p, dst, a, b);
+        if (!st.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (first.ok()) first = std::move(st);
+        }
+      });
+      NIBBLE_TRY(first);
+    } else if (m.type == CpuWeightType::f32) {
       NIBBLE_TRY(dequantize_linear(*p, m.full.data() + row * K));
     } else {
       NIBBLE_TRY(validate_linear(*p));

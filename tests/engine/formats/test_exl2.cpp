@@ -78,6 +78,16 @@ void expect_round_trip(const Exl2Unpacked& u) {
     for (int n = 0; n < u.N; ++n)
       ASSERT_EQ(w[static_cast<std::size_t>(n) * u.K + u.perm[static_cast<std::size_t>(kp)]], expected_weight(u, kp, n))
           << "k_perm " << kp << " n " << n;
+  // Column ranges (the CPU backend's parallel load): three uneven ranges fill the same matrix, and
+  // nothing outside a range is written.
+  std::vector<float> parts(w.size(), -12345.0f);
+  const std::size_t N = static_cast<std::size_t>(u.N);
+  const std::size_t cut1 = N / 3, cut2 = N - 1;
+  ASSERT_TRUE(exl2_dequantize_columns(d, parts.data(), 0, cut1).ok());
+  for (std::size_t i = cut1 * static_cast<std::size_t>(u.K); i < parts.size(); ++i) ASSERT_EQ(parts[i], -12345.0f);
+  ASSERT_TRUE(exl2_dequantize_columns(d, parts.data(), cut1, cut2).ok());
+  ASSERT_TRUE(exl2_dequantize_columns(d, parts.data(), cut2, N + 5).ok());  // clamped to N
+  EXPECT_EQ(parts, w);
 }
 
 TEST(Exl2, HandPackedLayer) {
