@@ -83,8 +83,8 @@ std::string gib(std::size_t bytes) {
   return buf;
 }
 
-// Before anything is allocated: each device's share by the memory plan (plus the CUDA runtime
-// allowance on a GPU and the reserve) against what it has free. out_of_memory naming the device,
+// Before anything is allocated: each device's share by the memory plan (plus, on a GPU, the CUDA
+// runtime allowance and the reserve) against what it has free (host RAM available for the CPU). out_of_memory naming the device,
 // the numbers and what to change. A model the planner cannot read is left to the load's own checks.
 Status check_memory(const std::string& path, const std::vector<LayerPlacement>& ranges, const LoadOptions& o) {
   auto planner = MemoryPlanner::open(path);
@@ -131,13 +131,14 @@ Status check_memory(const std::string& path, const std::vector<LayerPlacement>& 
       free = g->free_bytes;
       extra = base->cuda_runtime_overhead;
     }
-    const std::size_t needed = n.bytes.total() + extra + o.reserve_bytes;
+    const std::size_t reserve = n.device == "cpu" ? 0 : o.reserve_bytes;  // the reserve is per GPU
+    const std::size_t needed = n.bytes.total() + extra + reserve;
     if (needed <= free) continue;
     std::string msg = n.device + " has " + gib(free) + " free, but this model needs " + gib(needed) + " there (weights " +
                       gib(n.bytes.weights) + ", KV cache " + gib(n.bytes.kv_cache) + " for " + std::to_string(base->context) +
                       " tokens, working buffers " + gib(n.bytes.scratch);
     if (extra) msg += ", CUDA runtime " + gib(extra);
-    if (o.reserve_bytes) msg += ", reserve " + gib(o.reserve_bytes);
+    if (reserve) msg += ", reserve " + gib(reserve);
     msg += "). Nothing was loaded.";
     // What would fit: the planner's advice for these GPUs.
     PlacementOptions pl;

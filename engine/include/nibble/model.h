@@ -49,9 +49,10 @@ struct LoadOptions {
   // `split_layers` are ignored. Hidden states cross GPU -> GPU by peer copies where the GPUs can
   // reach each other, else through pinned host memory.
   std::vector<LayerPlacement> placement;
-  // Before allocating anything, each GPU's share (by the memory plan, plus the CUDA runtime
-  // allowance and this reserve) is checked against its free memory: out_of_memory naming the
-  // device when it does not fit. Host RAM is checked the same way for CPU ranges.
+  // Memory left free on each GPU. Before allocating anything, each GPU's share (by the memory
+  // plan, plus the CUDA runtime allowance and this reserve) is checked against its free memory,
+  // and the CPU ranges' share against the host's available RAM: out_of_memory naming the device
+  // when it does not fit (as plan_placement budgets them).
   std::size_t reserve_bytes = 0;
   KvCacheMode kv_cache = KvCacheMode::fp16;
   ProgressFn progress;           // bytes of weights placed so far / total

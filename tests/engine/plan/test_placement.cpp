@@ -313,9 +313,10 @@ TEST(PlacementLoad, MalformedPlacementsAreRefused) {
 TEST(PlacementLoad, TooLittleMemoryIsRefusedBeforeAllocating) {
   const HostMemory host = host_memory();
   if (host.available_bytes == 0) GTEST_SKIP() << "host memory is not readable here";
+  if (host.available_bytes > (100ull << 30)) GTEST_SKIP() << "this host could hold the 128 GiB cache";
   LoadOptions lo;
-  lo.context = 256;
-  lo.reserve_bytes = host.available_bytes;  // leaves nothing for the model
+  lo.context = 1 << 24;  // a 16M-token fp32 KV cache: 16M x 8 layers x K,V x 2 heads x 64 x 4 bytes = 128 GiB
+  lo.reserve_bytes = host.available_bytes;  // a GPU reserve: not applied to host memory
   std::atomic<int> progress_calls{0};
   lo.progress = [&](std::size_t, std::size_t) {
     ++progress_calls;
@@ -326,6 +327,7 @@ TEST(PlacementLoad, TooLittleMemoryIsRefusedBeforeAllocating) {
   EXPECT_EQ(m.error().kind, ErrorKind::out_of_memory);
   const std::string msg = m.error().to_string();
   EXPECT_NE(msg.find("cpu has"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("reserve"), std::string::npos) << msg;
   EXPECT_NE(msg.find("Nothing was loaded"), std::string::npos) << msg;
   EXPECT_EQ(progress_calls.load(), 0) << "weights were placed before the memory check";
 }
