@@ -101,4 +101,18 @@ bool parse_int_list(const std::string& text, std::vector<int>& out) {
   return !out.empty();
 }
 
+bool parse_double_list(const std::string& text, std::vector<double>& out) {
+  out.clear();
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    double v = 0;
+    if (!parse_double(text.substr(start, comma - start), v)) return false;
+    out.push_back(v);
+    start = comma + 1;
+  }
+  return !out.empty();
+}
+
 }  // namespace nibble::cli

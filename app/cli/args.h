@@ -36,6 +36,8 @@ class Args {
 
 // Parses "1,2,3" into ints; false on a malformed list.
 bool parse_int_list(const std::string& text, std::vector<int>& out);
+// Parses "24,80.5" into doubles; false on a malformed list.
+bool parse_double_list(const std::string& text, std::vector<double>& out);
 // Parses a whole decimal integer / float; false when the text is not entirely a number.
 bool parse_int(const std::string& text, long long& out);
 bool parse_double(const std::string& text, double& out);

@@ -146,6 +146,19 @@ void print_plan(const MemoryPlan& p, const std::vector<std::string>& gpu_names, 
   }
 }
 
+// Every --gpu-memory value ("24", "24,80"), in GiB, each in (0, 1e6].
+bool parse_gpu_memory(const Args& args, std::vector<double>& out) {
+  out.clear();
+  for (const std::string& v : args.values("gpu-memory")) {
+    std::vector<double> part;
+    if (!parse_double_list(v, part)) return false;
+    for (double gb : part)
+      if (!(gb > 0 && gb <= 1e6)) return false;
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return true;
+}
+
 int vram_plan(const Args& args, CommandIo io) {
   PlanOptions o;
   long long n = 0;
@@ -171,19 +184,14 @@ int vram_plan(const Args& args, CommandIo io) {
     return 2;
   }
   std::vector<std::string> names;
-  for (const std::string& v : args.values("gpu-memory")) {
-    std::size_t at = 0;
-    while (at <= v.size()) {
-      const std::size_t comma = std::min(v.find(',', at), v.size());
-      double gb = 0;
-      if (!parse_double(v.substr(at, comma - at), gb) || gb <= 0 || gb > 1e6) {
-        io.err << "nibble-cli info: --gpu-memory takes sizes in GiB like 24 or 24,80 (got '" << v << "')\n";
-        return 2;
-      }
-      o.gpu_memory_bytes.push_back(static_cast<std::size_t>(gb * static_cast<double>(1ull << 30)));
-      names.emplace_back();
-      at = comma + 1;
-    }
+  std::vector<double> sizes;
+  if (!parse_gpu_memory(args, sizes)) {
+    io.err << "nibble-cli info: --gpu-memory takes sizes in GiB like 24 or 24,80\n";
+    return 2;
+  }
+  for (double gb : sizes) {
+    o.gpu_memory_bytes.push_back(static_cast<std::size_t>(gb * static_cast<double>(1ull << 30)));
+    names.emplace_back();
   }
   if (o.gpu_memory_bytes.empty())
     for (const auto& g : list_gpus()) {
@@ -215,17 +223,7 @@ int placement_plan(const Args& args, CommandIo io) {
   if (auto c = args.value("cache"); c && !parse_kv_cache_mode(*c, load.kv_cache))
     return usage_error("--cache must be fp16, q8 or q4 (got '" + *c + "')");
   std::vector<double> fake;
-  for (const std::string& v : args.values("gpu-memory")) {
-    std::size_t at = 0;
-    while (at <= v.size()) {
-      const std::size_t comma = std::min(v.find(',', at), v.size());
-      double gb = 0;
-      if (!parse_double(v.substr(at, comma - at), gb) || gb <= 0 || gb > 1e6)
-        return usage_error("--gpu-memory takes sizes in GiB like 24 or 24,80 (got '" + v + "')");
-      fake.push_back(gb);
-      at = comma + 1;
-    }
-  }
+  if (!parse_gpu_memory(args, fake)) return usage_error("--gpu-memory takes sizes in GiB like 24 or 24,80");
   PlacementOptions po;
   std::string error;
   if (!parse_placement_flags(args, load, fake, po, error)) return usage_error(error);

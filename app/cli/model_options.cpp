@@ -54,16 +54,15 @@ bool parse_placement_flags(const Args& args, const LoadOptions& load, const std:
   out.mode = SplitMode::auto_fill;
   if (auto s = args.value("gpu-split"); s && *s != "auto") {
     out.mode = SplitMode::manual;
-    std::size_t at = 0;
-    while (at <= s->size()) {
-      const std::size_t comma = std::min(s->find(',', at), s->size());
-      std::size_t bytes = 0;
-      if (!parse_gib(s->substr(at, comma - at), bytes)) {
-        error = "--gpu-split takes auto or GiB per GPU like 20,24 (got '" + *s + "')";
-        return false;
-      }
-      out.gpu_split_bytes.push_back(bytes);
-      at = comma + 1;
+    std::vector<double> gib;
+    bool ok = parse_double_list(*s, gib);
+    for (double g : gib) {
+      ok = ok && g >= 0 && g <= 1e6;
+      out.gpu_split_bytes.push_back(static_cast<std::size_t>(std::llround(g * kGiB)));
+    }
+    if (!ok) {
+      error = "--gpu-split takes auto or GiB per GPU like 20,24 (got '" + *s + "')";
+      return false;
     }
     if (out.gpu_split_bytes.size() > out.gpus.size()) {
       error = "--gpu-split names " + std::to_string(out.gpu_split_bytes.size()) + " GPUs but " +

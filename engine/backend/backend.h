@@ -65,8 +65,8 @@ class Segment {
   virtual Status hidden_to_host(float* dst, int rows) = 0;
   virtual Status hidden_from_host(const float* src, int rows) = 0;
   // Hands the hidden rows straight to the next segment's device when this backend knows how
-  // (CUDA -> CUDA: a copy within one GPU, a peer copy, or a pinned host bounce); returns
-  // ErrorKind::unsupported otherwise, and the caller goes through hidden_to_host/from_host.
+  // (CUDA -> CUDA: a copy within one GPU, a peer copy, or a pinned host bounce); the model calls
+  // it only for GPU -> GPU boundaries, which it decides at load. ErrorKind::unsupported otherwise.
   virtual Status hidden_to_segment(Segment& /*next*/, int /*rows*/) {
     return make_error(ErrorKind::unsupported, "no direct hand-off between these devices");
   }

@@ -86,8 +86,8 @@ std::string gib(std::size_t bytes) {
 // Before anything is allocated: each device's share by the memory plan (plus, on a GPU, the CUDA
 // runtime allowance and the reserve) against what it has free (host RAM available for the CPU). out_of_memory naming the device,
 // the numbers and what to change. A model the planner cannot read is left to the load's own checks.
-Status check_memory(const std::string& path, const std::vector<LayerPlacement>& ranges, const LoadOptions& o) {
-  auto planner = MemoryPlanner::open(path);
+Status check_memory(const WeightSource& weights, const std::vector<LayerPlacement>& ranges, const LoadOptions& o) {
+  auto planner = MemoryPlanner::from_weights(weights);
   if (!planner.ok()) return {};
   PlanOptions po;
   po.context = o.context;
@@ -145,12 +145,7 @@ Status check_memory(const std::string& path, const std::vector<LayerPlacement>& 
     pl.plan = po;
     pl.reserve_bytes = o.reserve_bytes;
     pl.cpu.free_bytes = host_memory().available_bytes;
-    for (const Need& m : needs)
-      if (m.device != "cpu") {
-        const int idx = *parse_cuda_device(m.device);
-        auto g = std::find_if(gpus.begin(), gpus.end(), [&](const GpuInfo& x) { return x.index == idx; });
-        if (g != gpus.end()) pl.gpus.push_back({m.device, g->name, g->free_bytes});
-      }
+    for (const GpuInfo& g : gpus) pl.gpus.push_back({"cuda:" + std::to_string(g.index), g.name, g.free_bytes});
     if (auto advice = plan_placement(*planner, pl); advice.ok() && !advice->advice.empty()) {
       msg += " To fit:";
       for (const std::string& a : advice->advice) msg += " " + a + ";";
@@ -174,7 +169,7 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
   NIBBLE_ASSIGN_OR_RETURN(auto weights, WeightSource::open(path));
   const ModelSpec& spec = weights->spec();
   NIBBLE_ASSIGN_OR_RETURN(std::vector<LayerPlacement> ranges, resolve_placement(o, spec));
-  NIBBLE_TRY(check_memory(path, ranges, o));
+  NIBBLE_TRY(check_memory(*weights, ranges, o));
   std::unique_ptr<ModelImpl> m(new ModelImpl());
   NIBBLE_ASSIGN_OR_RETURN(m->info_, build_model_info(*weights));
   m->spec_ = spec;
@@ -221,6 +216,10 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     m->segments_.push_back(std::move(seg));
     m->devices_.push_back(r.device);
   }
+  // GPU -> GPU boundaries hand the hidden state over directly (peer copy or pinned bounce);
+  // anything with the CPU on one side goes through boundary_.
+  m->direct_handoff_.assign(n_seg, false);
+  for (std::size_t i = 1; i < n_seg; ++i) m->direct_handoff_[i] = ranges[i - 1].device != "cpu" && ranges[i].device != "cpu";
   if (n_seg > 1) m->boundary_.assign(static_cast<std::size_t>(o.max_batch_tokens) * spec.hidden_size, 0.0f);
   m->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return std::unique_ptr<Model>(std::move(m));
@@ -248,14 +247,11 @@ Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {
   const int rows = plan.n_rows();
   NIBBLE_TRY(segments_.front()->embed(plan));
   for (std::size_t i = 0; i < segments_.size(); ++i) {
-    if (i > 0) {
-      // GPU -> GPU directly (peer copy, or pinned host bounce); anything else through the host.
-      Status direct = segments_[i - 1]->hidden_to_segment(*segments_[i], rows);
-      if (!direct.ok() && direct.error().kind != ErrorKind::unsupported) return direct;
-      if (!direct.ok()) {
-        NIBBLE_TRY(segments_[i - 1]->hidden_to_host(boundary_.data(), rows));
-        NIBBLE_TRY(segments_[i]->hidden_from_host(boundary_.data(), rows));
-      }
+    if (i > 0 && direct_handoff_[i]) {
+      NIBBLE_TRY(segments_[i - 1]->hidden_to_segment(*segments_[i], rows));  // GPU -> GPU
+    } else if (i > 0) {
+      NIBBLE_TRY(segments_[i - 1]->hidden_to_host(boundary_.data(), rows));
+      NIBBLE_TRY(segments_[i]->hidden_from_host(boundary_.data(), rows));
     }
     NIBBLE_TRY(segments_[i]->run_layers(plan));
   }

@@ -48,6 +48,7 @@ class ModelImpl final : public Model {
   std::vector<std::unique_ptr<Backend>> backends_;
   std::vector<std::unique_ptr<Segment>> segments_;   // in layer order
   std::vector<std::string> devices_;                 // each segment's device ("cpu", "cuda:N")
+  std::vector<bool> direct_handoff_;                 // [i]: segment i-1 hands its hidden rows to i on the GPUs
   std::unique_ptr<PagePool> pages_;
   std::vector<float> boundary_;                      // [max_rows][hidden] hidden state between segments
   std::vector<std::int32_t> step_tokens_, step_positions_, step_logit_rows_;

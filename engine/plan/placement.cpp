@@ -24,7 +24,7 @@ constexpr std::size_t kGiB = std::size_t{1} << 30;
 std::string gib(std::size_t bytes) {
   const double g = static_cast<double>(bytes) / static_cast<double>(kGiB);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GiB", g);
+  std::snprintf(buf, sizeof buf, "%.2f GiB", g);
   return buf;
 }
 

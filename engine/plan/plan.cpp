@@ -268,7 +268,10 @@ void launch_scratch(std::initializer_list<const CudaLinear*> group, bool silu, s
 
 Result<MemoryPlanner> MemoryPlanner::open(const std::string& model_path, int sm_count) {
   NIBBLE_ASSIGN_OR_RETURN(auto weights, WeightSource::open(model_path));
-  const WeightSource& w = *weights;
+  return from_weights(*weights, sm_count);
+}
+
+Result<MemoryPlanner> MemoryPlanner::from_weights(const WeightSource& w, int sm_count) {
   const ModelSpec& s = w.spec();
   auto c = std::make_shared<Costs>();
   c->dir = w.dir();

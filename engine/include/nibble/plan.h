@@ -19,6 +19,8 @@
 
 namespace nibble {
 
+class WeightSource;  // engine/model (internal)
+
 // Bytes by category, the same split Model::memory_use() reports for a loaded model.
 struct MemorySplit {
   std::size_t weights = 0;   // linear layers, embedding, head, norms, RoPE table
@@ -80,6 +82,8 @@ class MemoryPlanner {
   // Reads `model_path` (a model folder or a file in one); not_found / format errors as
   // Model::load would give them. `gpu_sm_count`: see PlanOptions.
   static Result<MemoryPlanner> open(const std::string& model_path, int gpu_sm_count = 132);
+  // The same over a weight table the engine already opened (Model::load's check); engine-internal.
+  static Result<MemoryPlanner> from_weights(const WeightSource& weights, int gpu_sm_count = 132);
   // invalid_argument naming the bad option.
   Result<MemoryPlan> plan(const PlanOptions& options) const;
   // One segment's bytes (options.context/batch/page/cache; split_layers ignored).
