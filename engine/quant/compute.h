@@ -1,9 +1,18 @@
 // QuantCompute: the quantizer's heavy math behind one small interface, so a device can take it
 // over: Hessian accumulation (X^T X), Hessian preparation (permutation, damping, Cholesky of the
 // inverse, in double), the GPTQ column loop with scale search, and the fp32 pieces of a decoder
-// layer over calibration rows. Inputs and outputs are host arrays; an implementation may keep
-// device copies keyed by the weights it is handed. The CPU implementation (compute_cpu.cpp) is the
-// reference; the orchestration (measure.cpp, quantize_layer.cpp, head.cpp) only calls this.
+// layer over calibration rows. Inputs and outputs are host arrays. A device implementation keeps
+// its own copies where the data structures leave room for them: a Hessian's accumulator
+// (Hessian::device), the prepared factor (PreparedHessian::device), a weight's upload
+// (CpuMatrix::device) and a solved weight it need not send back (GptqResult::device_weight).
+// The CPU implementation (compute_cpu.cpp) is the reference; the CUDA one is
+// backend/cuda/cuda_quant_compute.cpp. The orchestration (measure.cpp, quantize_block.cpp,
+// head.cpp) only calls this.
+//
+// Errors: the Result-returning calls return them; the others cannot fail on the CPU, and a device
+// implementation that fails in one records the error, skips the work of later calls and reports it
+// from status() and from every later Result-returning call. The orchestration checks status()
+// before it keeps anything those calls computed (the end of each block, the head, the perplexity).
 #pragma once
 
 #include <cstdint>
@@ -24,11 +33,18 @@ class QuantCompute {
   virtual std::string device_name() const = 0;
   virtual ThreadPool& pool() = 0;  // host threads for the orchestration's own loops
 
+  // A zero Hessian of K inputs where this implementation accumulates (host memory on the CPU).
+  virtual Hessian make_hessian(int K) {
+    return Hessian{K, std::vector<double>(static_cast<std::size_t>(K) * static_cast<std::size_t>(K)), 0, nullptr};
+  }
   // h.h += X^T X for x [rows][h.K] fp32 (row stride ldx); h.tokens += rows.
   virtual void hessian_add(const float* x, std::int64_t rows, int ldx, Hessian& h) = 0;
   virtual Result<PreparedHessian> prepare_hessian(const Hessian& h) = 0;
   // w: [N][K] fp32 (nn.Linear layout).
-  virtual Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout) = 0;
+  // host_outputs = false: the caller needs only the solved weight for further compute calls and
+  // the loss; an implementation may then leave exl2 and weight empty and return device_weight.
+  virtual Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,
+                                  bool host_outputs = true) = 0;
 
   // Decoder layer pieces over `seqs` calibration rows of length() tokens each (see LayerEvaluator).
   virtual int length() const = 0;
@@ -37,12 +53,19 @@ class QuantCompute {
                               const float* normed, int seqs, float* attn) = 0;
   virtual void swiglu(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) = 0;
   virtual void linear(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) = 0;
+
+  // The first error of a call that returns none (see the file comment); ok on the CPU.
+  virtual Status status() const { return {}; }
 };
 
 // The reference implementation on `pool`; `spec` must outlive it.
 std::unique_ptr<QuantCompute> make_cpu_quant_compute(const ModelSpec& spec, int length, ThreadPool& pool);
 
-// "cpu" -> the CPU implementation; "cuda:N" -> unsupported until a device implementation exists.
+// The CUDA implementation on device `ordinal` (builds with CUDA only); errors when the device is
+// missing or lacks memory for its workspace.
+Result<std::unique_ptr<QuantCompute>> make_cuda_quant_compute(int ordinal, const ModelSpec& spec, int length, ThreadPool& pool);
+
+// "cpu" -> the CPU implementation; "cuda:N" -> the CUDA one (unsupported in a build without CUDA).
 Result<std::unique_ptr<QuantCompute>> make_quant_compute(const std::string& device, const ModelSpec& spec, int length,
                                                          ThreadPool& pool);
 

@@ -19,7 +19,8 @@ class CpuQuantCompute final : public QuantCompute {
     h.tokens += rows;
   }
   Result<PreparedHessian> prepare_hessian(const Hessian& h) override { return quant::prepare_hessian(h, pool_); }
-  Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout) override {
+  Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,
+                          bool /*host_outputs*/) override {
     return gptq_quantize(w, N, K, ph, layout, pool_);
   }
 
@@ -52,10 +53,24 @@ std::unique_ptr<QuantCompute> make_cpu_quant_compute(const ModelSpec& spec, int 
 Result<std::unique_ptr<QuantCompute>> make_quant_compute(const std::string& device, const ModelSpec& spec, int length,
                                                          ThreadPool& pool) {
   if (device == "cpu") return make_cpu_quant_compute(spec, length, pool);
-  if (device.rfind("cuda", 0) == 0)
-    return make_error(ErrorKind::unsupported, "device '", device,
-                      "': this build quantizes on the CPU only (use --device cpu)");
+  if (device.rfind("cuda", 0) == 0) {
+    int ordinal = 0;
+    if (device.size() > 4) {
+      if (device[4] != ':' || device.size() == 5 || device.find_first_not_of("0123456789", 5) != std::string::npos ||
+          device.size() > 8)
+        return make_error(ErrorKind::invalid_argument, "device '", device, "' is not 'cpu' or 'cuda:N'");
+      ordinal = std::stoi(device.substr(5));
+    }
+    return make_cuda_quant_compute(ordinal, spec, length, pool);
+  }
   return make_error(ErrorKind::invalid_argument, "device '", device, "' is not 'cpu' or 'cuda:N'");
 }
+
+#if !NIBBLE_HAVE_CUDA
+Result<std::unique_ptr<QuantCompute>> make_cuda_quant_compute(int ordinal, const ModelSpec&, int, ThreadPool&) {
+  return make_error(ErrorKind::unsupported, "device 'cuda:", ordinal,
+                    "': this build has no CUDA support and quantizes on the CPU only (use --device cpu)");
+}
+#endif
 
 }  // namespace nibble::quant

@@ -25,27 +25,38 @@ float exl2_value(int q, int bits, float smax, int c) {
   return static_cast<float>(q - zero) * s;
 }
 
+HessianOrder order_hessian(std::vector<double> diag) {
+  HessianOrder o;
+  const std::size_t K = diag.size();
+  o.dead.assign(K, 0);
+  for (std::size_t k = 0; k < K; ++k)
+    if (!(diag[k] > 0.0)) {
+      o.dead[k] = 1;
+      diag[k] = 1.0;
+    }
+  o.perm.resize(K);
+  std::iota(o.perm.begin(), o.perm.end(), 0);
+  std::stable_sort(o.perm.begin(), o.perm.end(), [&](std::int32_t a, std::int32_t b) {
+    return diag[static_cast<std::size_t>(a)] > diag[static_cast<std::size_t>(b)];
+  });
+  const double mean = K ? std::accumulate(diag.begin(), diag.end(), 0.0) / static_cast<double>(K) : 0.0;
+  o.damp = kDampFraction * mean;
+  o.diag = std::move(diag);
+  return o;
+}
+
 Result<PreparedHessian> prepare_hessian(const Hessian& hs, ThreadPool& pool) {
   const int K = hs.K;
   const std::size_t Kz = static_cast<std::size_t>(K);
+  std::vector<double> d0(Kz);
+  for (std::size_t k = 0; k < Kz; ++k) d0[k] = hs.h[k * Kz + k];
+  HessianOrder order = order_hessian(std::move(d0));
   PreparedHessian p;
   p.K = K;
-  p.dead.assign(Kz, 0);
-  std::vector<double> diag(Kz);
-  for (std::size_t k = 0; k < Kz; ++k) {
-    diag[k] = hs.h[k * Kz + k];
-    if (!(diag[k] > 0.0)) {
-      p.dead[k] = 1;
-      diag[k] = 1.0;
-    }
-  }
-  p.perm.resize(Kz);
-  std::iota(p.perm.begin(), p.perm.end(), 0);
-  std::stable_sort(p.perm.begin(), p.perm.end(), [&](std::int32_t a, std::int32_t b) {
-    return diag[static_cast<std::size_t>(a)] > diag[static_cast<std::size_t>(b)];
-  });
-  const double mean = std::accumulate(diag.begin(), diag.end(), 0.0) / static_cast<double>(K);
-  double damp = kDampFraction * mean;
+  p.dead = std::move(order.dead);
+  p.perm = std::move(order.perm);
+  const std::vector<double>& diag = order.diag;
+  double damp = order.damp;
   for (int attempt = 0; attempt < 5; ++attempt, damp *= 10.0) {
     std::vector<double> a(Kz * Kz);
     for (std::size_t i = 0; i < Kz; ++i) {

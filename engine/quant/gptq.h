@@ -5,6 +5,7 @@
 // the file will load as. Used through QuantCompute by the measurement, quantization and head.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "formats/exl2.h"
@@ -18,7 +19,20 @@ struct GptqResult {
   Exl2Unpacked exl2;          // what exl2_pack takes (codes along the permuted K)
   std::vector<float> weight;  // [N][K] fp32 dequantized, original input order: what a loader computes
   double loss = 0;            // sum over outputs and inputs of (w - q)^2 / U[k][k]^2 (GPTQ's proxy)
+  // A device implementation's copy of `weight` ([N][K] fp32), set as CpuMatrix::device by callers
+  // that hand the weight back to the same implementation; null on the CPU.
+  std::shared_ptr<void> device_weight;
 };
+
+// What GPTQ takes from H's diagonal before factorizing: dead inputs (diagonal not > 0, counted as
+// 1 from then on), the act-order permutation (diagonal descending, stable) and the first damping.
+struct HessianOrder {
+  std::vector<std::int32_t> perm;
+  std::vector<std::uint8_t> dead;
+  std::vector<double> diag;  // with dead entries set to 1
+  double damp = 0;           // kDampFraction * mean(diag)
+};
+HessianOrder order_hessian(std::vector<double> diag);
 
 // Prepares H for GPTQ (see PreparedHessian); internal error only if damping never factorizes.
 Result<PreparedHessian> prepare_hessian(const Hessian& h, ThreadPool& pool);

@@ -11,7 +11,7 @@ Result<HeadResult> quantize_head(QuantCompute& qc, const WeightSource& ws, const
                                  int head_bits, const std::atomic<bool>* cancel) {
   NIBBLE_ASSIGN_OR_RETURN(LinearDesc d, ws.head());
   const int K = d.K, N = d.N;
-  Hessian h{K, std::vector<double>(static_cast<std::size_t>(K) * K), 0};
+  Hessian h = qc.make_hessian(K);
   qc.hessian_add(normed, tokens, K, h);
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian ph, qc.prepare_hessian(h));
   NIBBLE_ASSIGN_OR_RETURN(auto w, linear_f32(d));
@@ -36,6 +36,7 @@ Result<HeadResult> quantize_head(QuantCompute& qc, const WeightSource& ws, const
     NIBBLE_ASSIGN_OR_RETURN(q.packed, exl2_pack(r.exl2));
     q.weight = std::move(r.weight);
   }
+  NIBBLE_TRY(qc.status());
   if (out.tried.empty())
     return make_error(ErrorKind::invalid_argument, "--head-bits ", head_bits, ": no head layout fits (widths 2, 3, 4, 5, 6, 8)");
   return out;

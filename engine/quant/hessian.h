@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nibble/error.h"
@@ -13,8 +14,9 @@ namespace nibble::quant {
 
 struct Hessian {
   int K = 0;
-  std::vector<double> h;    // [K][K] symmetric, sum of x x^T
+  std::vector<double> h;    // [K][K] symmetric, sum of x x^T (the CPU's accumulator)
   std::int64_t tokens = 0;  // rows accumulated
+  std::shared_ptr<void> device;  // a device implementation's accumulator (h is then left as it was)
 };
 
 // Fraction of the mean diagonal added to the diagonal before factorizing (raised tenfold while
@@ -27,6 +29,7 @@ struct PreparedHessian {
   std::vector<std::uint8_t> dead;   // [K] by original row: never seen a non-zero input (weights zeroed)
   std::vector<float> hinv_u;        // [K][K] row-major, upper U with U^T U = (P H P^T + damp I)^-1
   double damp = 0;                  // the damping that factorized
+  std::shared_ptr<void> device;     // a device implementation's U (hinv_u is then empty)
 };
 
 }  // namespace nibble::quant

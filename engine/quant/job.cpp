@@ -134,6 +134,7 @@ Status Job::stage_measure() {
   NIBBLE_ASSIGN_OR_RETURN(LinearDesc head, in_.ws->head());
   NIBBLE_ASSIGN_OR_RETURN(CpuMatrix head_fp, cpu_matrix_from({&head}, qc_.pool()));
   st["measurement"]["ppl_fp"] = calibration_perplexity(qc_, head_fp, normed.data(), ids.data(), ppl_seqs, in_.calibration.length);
+  NIBBLE_TRY(qc_.status());
   if (!o_.measurement_file.empty())
     NIBBLE_TRY(write_text_atomic(o_.measurement_file, st["measurement"].dump(1) + "\n"));
   const std::string old = st.value("hidden", "");

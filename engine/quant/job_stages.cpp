@@ -98,6 +98,7 @@ Status Job::stage_head() {
   }
   const CpuMatrix head_q = cpu_matrix_f32(head.linear.weight, head.linear.N, head.linear.K);
   st["calibration_ppl"] = calibration_perplexity(qc_, head_q, normed.data(), ids.data(), ppl_seqs, in_.calibration.length);
+  NIBBLE_TRY(qc_.status());
   nlohmann::json tried = nlohmann::json::object();
   for (const auto& [name, loss] : head.tried) tried[name] = loss;
   st["head"] = {{"mix", head.linear.mix}, {"bits", head.linear.bits}, {"weights", static_cast<std::int64_t>(head.linear.K) * head.linear.N},

@@ -55,8 +55,8 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
   const std::vector<const CpuMatrix*> fp_in = attn ? std::vector<const CpuMatrix*>{&fp.q, &fp.k, &fp.v}
                                                   : std::vector<const CpuMatrix*>{&fp.gate, &fp.up};
   const CpuMatrix& fp_out = attn ? fp.o : fp.down;
-  Hessian h_in{H, std::vector<double>(static_cast<std::size_t>(H) * H), 0};
-  Hessian h_mid{mid, std::vector<double>(static_cast<std::size_t>(mid) * mid), 0};
+  Hessian h_in = qc.make_hessian(H);
+  Hessian h_mid = qc.make_hessian(mid);
   qc.hessian_add(normed.data(), T, H, h_in);
   run_middle(fp_in, middle.data());
   qc.hessian_add(middle.data(), T, mid, h_mid);
@@ -89,8 +89,10 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
     if (v.matrix.N == 0) {
       const LinearDesc& d = descs[static_cast<std::size_t>(i)];
       NIBBLE_ASSIGN_OR_RETURN(GroupLayout layout, mix_layout(linear_mixes()[static_cast<std::size_t>(mix)], d.K));
-      NIBBLE_ASSIGN_OR_RETURN(GptqResult r, qc.gptq(w32[static_cast<std::size_t>(i)].data(), d.N, d.K, i == last ? p_mid : p_in, layout));
+      NIBBLE_ASSIGN_OR_RETURN(GptqResult r, qc.gptq(w32[static_cast<std::size_t>(i)].data(), d.N, d.K, i == last ? p_mid : p_in,
+                                                    layout, /*host_outputs=*/false));
       v.matrix = cpu_matrix_f32(std::move(r.weight), d.N, d.K, linear_bias(d));
+      v.matrix.device = std::move(r.device_weight);
       v.bits = layout_bits(layout, d.K, d.N);
     }
     return &v;
@@ -132,6 +134,7 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
       for (int i = 0; i < last; ++i) release(i, k[static_cast<std::size_t>(i)]);
     }
   }
+  NIBBLE_TRY(qc.status());
   return bm;
 }
 

@@ -61,7 +61,7 @@ Result<QuantizedBlock> quantize_block(QuantCompute& qc, const WeightSource& ws, 
   QuantizedBlock out;
   std::vector<float> normed(static_cast<std::size_t>(T) * Hz);
   qc.rmsnorm(x, attn ? fp.attn_norm : fp.mlp_norm, T, normed.data());
-  Hessian h_in{H, std::vector<double>(Hz * Hz), 0};
+  Hessian h_in = qc.make_hessian(H);
   qc.hessian_add(normed.data(), T, H, h_in);
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian p_in, qc.prepare_hessian(h_in));
   h_in = Hessian{};
@@ -83,7 +83,7 @@ Result<QuantizedBlock> quantize_block(QuantCompute& qc, const WeightSource& ws, 
     qc.linear(attn ? fp.o : fp.down, m.data(), Tc, ref.data(), true);
   }
 
-  Hessian h_mid{mid, std::vector<double>(midz * midz), 0};
+  Hessian h_mid = qc.make_hessian(mid);
   std::vector<float> attn_out;
   if (attn) {
     attn_out.resize(static_cast<std::size_t>(T) * midz);
@@ -116,6 +116,7 @@ Result<QuantizedBlock> quantize_block(QuantCompute& qc, const WeightSource& ws, 
       qc.linear(m_out, act.data(), tn, x + static_cast<std::size_t>(t0) * Hz, true);
     }
   }
+  NIBBLE_TRY(qc.status());
   out.error = rel_error(x, ref.data(), ref.size());
   for (const auto& q : out.linears) {
     out.bits += q.bits;

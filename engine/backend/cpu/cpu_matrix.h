@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "formats/linear.h"
@@ -21,6 +22,9 @@ struct CpuMatrix {
   std::vector<std::uint16_t> half;   // [N][K] fp16 or bf16 bits when type != f32
   std::vector<float> full;           // [N][K] fp32 when type == f32
   std::vector<float> bias;           // [N] fp32, empty when the layer has none
+  // A copy another device made of this weight (the quantizer's CUDA path attaches its upload here
+  // so that it lives and dies with the matrix); the CPU kernels ignore it.
+  mutable std::shared_ptr<void> device;
 
   std::size_t bytes() const { return half.size() * 2 + full.size() * 4 + bias.size() * 4; }
 };

@@ -1,0 +1,551 @@
+// The quantizer's QuantCompute on one GPU. Hessians accumulate on the device in double (DSYRK)
+// and never travel; preparation factorizes the reversed, damped Hessian with cuSOLVER (DPOTRF)
+// and inverts the factor with one DTRSM, which gives the upper Cholesky factor of H^-1 directly
+// (the factor is unique, so it is the CPU reference's up to rounding). The GPTQ loop runs one
+// thread per output column inside each 128-row block (quant.cu) and the lazy update between
+// blocks as an fp32 SGEMM (no TF32). Weights are uploaded once per CpuMatrix and stay attached to
+// it; solved weights the measurement only scores never leave the device. Layer pieces run on
+// cuBLAS and quant.cu with host arrays in and out, as the interface asks.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "backend/cuda/cuda_check.h"
+#include "model/rope.h"
+#include "nibble_kernels/quant.h"
+#include "quant/compute.h"
+
+namespace nibble::quant {
+namespace {
+
+using cuda::check;
+using cuda::DeviceBuffer;
+namespace kq = nibble::kernels;
+
+constexpr int kBlock = 128;                    // GPTQ lazy-update block, as the CPU solver
+constexpr std::int64_t kHessianChunk = 4096;   // rows widened to double at a time
+constexpr std::int64_t kAttentionTokens = 65536;  // rows of q/k/v held at a time
+
+struct DevMatrix {
+  int ordinal = -1;
+  int N = 0, K = 0;
+  DeviceBuffer w;     // [N][K] fp32
+  DeviceBuffer bias;  // [N] fp32 or empty
+};
+struct DevHessian {
+  int K = 0;
+  DeviceBuffer h;  // [K][K] double, lower triangle (column-major) valid
+};
+struct DevFactor {
+  int K = 0;
+  DeviceBuffer u;  // [K][K] fp32 row-major upper
+};
+
+Status cublas_check(cublasStatus_t st, const char* what) { return check(st == CUBLAS_STATUS_SUCCESS ? 0 : 1000 + static_cast<int>(st), what); }
+Status solver_check(cusolverStatus_t st, const char* what) {
+  if (st == CUSOLVER_STATUS_SUCCESS) return {};
+  if (st == CUSOLVER_STATUS_ALLOC_FAILED) return make_error(ErrorKind::out_of_memory, what, ": cuSOLVER could not allocate");
+  return make_error(ErrorKind::device, what, ": cuSOLVER error ", static_cast<int>(st));
+}
+Status kcheck(int code, const char* what) { return check(code, what); }
+
+enum Slot { kX, kY, kMid, kWide, kNorm, kNorm2, kW, kWt, kDeq, kCodes, kErr, kLoss, kImp, kScale, kCode, kScodes,
+            kSmax, kSearch, kPerm, kDead, kDiag, kB, kI, kWork, kInfo, kSlots };
+
+class CudaQuantCompute final : public QuantCompute {
+ public:
+  CudaQuantCompute(int ordinal, const ModelSpec& spec, int length, ThreadPool& pool)
+      : ordinal_(ordinal), spec_(spec), length_(length), pool_(pool) {}
+
+  ~CudaQuantCompute() override {
+    cudaSetDevice(ordinal_);
+    if (solver_) cusolverDnDestroy(solver_);
+    if (blas_) cublasDestroy(blas_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  Status init() {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || ordinal_ < 0 || ordinal_ >= count) {
+      cudaGetLastError();
+      return make_error(ErrorKind::invalid_argument, "device 'cuda:", ordinal_, "': this machine has ", count,
+                        " CUDA device(s) (use --device cpu or another cuda:N)");
+    }
+    NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(ordinal_)), "selecting the GPU for quantization"));
+    cudaDeviceProp prop{};
+    NIBBLE_TRY(check(static_cast<int>(cudaGetDeviceProperties(&prop, ordinal_)), "reading the GPU's properties"));
+    name_ = prop.name;
+    NIBBLE_TRY(check(static_cast<int>(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)), "creating a CUDA stream"));
+    NIBBLE_TRY(cublas_check(cublasCreate(&blas_), "creating the cuBLAS handle"));
+    NIBBLE_TRY(cublas_check(cublasSetStream(blas_, stream_), "binding cuBLAS to its stream"));
+    NIBBLE_TRY(cublas_check(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH), "setting cuBLAS to fp32 math"));
+    NIBBLE_TRY(solver_check(cusolverDnCreate(&solver_), "creating the cuSOLVER handle"));
+    NIBBLE_TRY(solver_check(cusolverDnSetStream(solver_, stream_), "binding cuSOLVER to its stream"));
+    // RoPE tables for positions 0 .. length - 1, as the CPU evaluator builds them.
+    const RopeTable table = rope_table(spec_.rope, spec_.head_dim);
+    const std::size_t half = static_cast<std::size_t>(spec_.head_dim / 2);
+    std::vector<float> cos(static_cast<std::size_t>(length_) * half), sin(cos.size());
+    for (int p = 0; p < length_; ++p)
+      rope_cos_sin(table, p, cos.data() + static_cast<std::size_t>(p) * half, sin.data() + static_cast<std::size_t>(p) * half);
+    NIBBLE_ASSIGN_OR_RETURN(cos_, DeviceBuffer::allocate(cos.size() * 4, "quantizer RoPE table"));
+    NIBBLE_ASSIGN_OR_RETURN(sin_, DeviceBuffer::allocate(sin.size() * 4, "quantizer RoPE table"));
+    NIBBLE_TRY(cos_.upload(cos.data(), cos.size() * 4, 0, "quantizer RoPE table"));
+    NIBBLE_TRY(sin_.upload(sin.data(), sin.size() * 4, 0, "quantizer RoPE table"));
+    return {};
+  }
+
+  std::string device_name() const override { return "cuda:" + std::to_string(ordinal_) + " (" + name_ + ")"; }
+  ThreadPool& pool() override { return pool_; }
+  int length() const override { return length_; }
+  Status status() const override { return status_; }
+
+  Hessian make_hessian(int K) override { return Hessian{K, {}, 0, nullptr}; }
+  void hessian_add(const float* x, std::int64_t rows, int ldx, Hessian& h) override {
+    if (!enter()) return;
+    record(hessian_add_impl(x, rows, ldx, h));
+  }
+
+  Result<PreparedHessian> prepare_hessian(const Hessian& h) override {
+    if (!enter()) return status_.error();
+    auto r = prepare_impl(h);
+    if (!r.ok()) record(Status(r.error()));
+    return r;
+  }
+
+  Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,
+                          bool host_outputs) override {
+    if (!enter()) return status_.error();
+    auto r = gptq_impl(w, N, K, ph, layout, host_outputs);
+    if (!r.ok() && r.error().kind != ErrorKind::invalid_argument) record(Status(r.error()));
+    return r;
+  }
+
+  void rmsnorm(const float* x, const std::vector<float>& norm, std::int64_t tokens, float* out) override {
+    if (!enter()) return;
+    record(rmsnorm_impl(x, norm, tokens, out));
+  }
+  void attention_core(const CpuMatrix& q, const CpuMatrix& k, const CpuMatrix& v, const LayerWeights& norms,
+                      const float* normed, int seqs, float* attn) override {
+    if (!enter()) return;
+    record(attention_impl(q, k, v, norms, normed, seqs, attn));
+  }
+  void swiglu(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) override {
+    if (!enter()) return;
+    record(swiglu_impl(gate, up, normed, tokens, act));
+  }
+  void linear(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) override {
+    if (!enter()) return;
+    record(linear_impl(w, x, tokens, y, accumulate));
+  }
+
+ private:
+  bool enter() {
+    if (!status_.ok()) return false;
+    record(check(static_cast<int>(cudaSetDevice(ordinal_)), "selecting the GPU for quantization"));
+    return status_.ok();
+  }
+  void record(Status s) {
+    if (status_.ok() && !s.ok()) status_ = std::move(s);
+  }
+
+  // A grow-only buffer of at least `bytes` for one use.
+  Result<void*> slot(Slot s, std::size_t bytes) {
+    DeviceBuffer& b = slots_[s];
+    if (b.size() < bytes) {
+      b = DeviceBuffer{};
+      NIBBLE_ASSIGN_OR_RETURN(b, DeviceBuffer::allocate(bytes + bytes / 8, "quantizer workspace"));
+    }
+    return b.data();
+  }
+  Status copy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, const char* what) {
+    if (bytes == 0) return {};
+    NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, stream_)), what));
+    return sync(what);
+  }
+  Status sync(const char* what) { return check(static_cast<int>(cudaStreamSynchronize(stream_)), what); }
+
+  // The device copy of a host weight, made on first use and attached to the matrix.
+  Result<const DevMatrix*> device_matrix(const CpuMatrix& m) {
+    auto* d = static_cast<DevMatrix*>(m.device.get());
+    if (!d || d->ordinal != ordinal_ || d->N != m.N || d->K != m.K) {
+      const std::size_t n = static_cast<std::size_t>(m.N) * static_cast<std::size_t>(m.K);
+      if ((m.type == CpuWeightType::f32 ? m.full.size() : m.half.size()) != n)
+        return make_error(ErrorKind::internal, "quantizer: a ", m.N, " x ", m.K, " weight has no host data to upload");
+      auto fresh = std::make_shared<DevMatrix>();
+      fresh->ordinal = ordinal_;
+      fresh->N = m.N;
+      fresh->K = m.K;
+      NIBBLE_ASSIGN_OR_RETURN(fresh->w, DeviceBuffer::allocate(n * 4, "quantizer weight copy"));
+      if (m.type == CpuWeightType::f32) {
+        NIBBLE_TRY(copy(fresh->w.data(), m.full.data(), n * 4, cudaMemcpyHostToDevice, "uploading a weight"));
+      } else {
+        NIBBLE_ASSIGN_OR_RETURN(void* tmp, slot(kWide, n * 2));
+        NIBBLE_TRY(copy(tmp, m.half.data(), n * 2, cudaMemcpyHostToDevice, "uploading a weight"));
+        NIBBLE_TRY(kcheck(kq::quant_widen_half(static_cast<const std::uint16_t*>(tmp), static_cast<std::int64_t>(n),
+                                               m.type == CpuWeightType::bf16, fresh->w.as<float>(), stream_),
+                          "widening a weight"));
+        NIBBLE_TRY(sync("widening a weight"));
+      }
+      m.device = fresh;
+      d = fresh.get();
+    }
+    if (!m.bias.empty() && d->bias.size() == 0) {
+      NIBBLE_ASSIGN_OR_RETURN(d->bias, DeviceBuffer::allocate(m.bias.size() * 4, "quantizer bias copy"));
+      NIBBLE_TRY(copy(d->bias.data(), m.bias.data(), m.bias.size() * 4, cudaMemcpyHostToDevice, "uploading a bias"));
+    }
+    return d;
+  }
+
+  // y[t][0..N) (+)= x[t] W^T + bias for device x (row stride ldx) and y (row stride ldy).
+  Status gemm(const DevMatrix& w, const float* x, std::int64_t tokens, int ldx, float* y, int ldy, bool accumulate) {
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    NIBBLE_TRY(cublas_check(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, w.N, static_cast<int>(tokens), w.K, &one,
+                                        w.w.as<float>(), w.K, x, ldx, &beta, y, ldy),
+                            "quantizer linear (SGEMM)"));
+    if (w.bias.size() > 0)
+      NIBBLE_TRY(kcheck(kq::quant_add_bias(y, ldy, tokens, w.N, w.bias.as<float>(), stream_), "quantizer bias add"));
+    return {};
+  }
+
+  Status hessian_add_impl(const float* x, std::int64_t rows, int ldx, Hessian& h) {
+    const int K = h.K;
+    const std::size_t Kz = static_cast<std::size_t>(K);
+    auto* dh = static_cast<DevHessian*>(h.device.get());
+    if (!dh) {
+      auto fresh = std::make_shared<DevHessian>();
+      fresh->K = K;
+      NIBBLE_ASSIGN_OR_RETURN(fresh->h, DeviceBuffer::allocate(Kz * Kz * 8, "quantizer Hessian"));
+      NIBBLE_TRY(check(static_cast<int>(cudaMemsetAsync(fresh->h.data(), 0, Kz * Kz * 8, stream_)), "clearing a Hessian"));
+      h.device = fresh;
+      dh = fresh.get();
+    }
+    for (std::int64_t r0 = 0; r0 < rows; r0 += kHessianChunk) {
+      const std::int64_t n = std::min(kHessianChunk, rows - r0);
+      NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, static_cast<std::size_t>(n) * static_cast<std::size_t>(ldx) * 4));
+      NIBBLE_ASSIGN_OR_RETURN(void* wide, slot(kWide, static_cast<std::size_t>(n) * Kz * 8));
+      NIBBLE_TRY(copy(xd, x + static_cast<std::size_t>(r0) * static_cast<std::size_t>(ldx),
+                      static_cast<std::size_t>(n) * static_cast<std::size_t>(ldx) * 4, cudaMemcpyHostToDevice,
+                      "uploading Hessian inputs"));
+      NIBBLE_TRY(kcheck(kq::quant_widen_f64(static_cast<const float*>(xd), n, K, ldx, static_cast<double*>(wide), stream_),
+                        "widening Hessian inputs"));
+      const double one = 1.0;
+      NIBBLE_TRY(cublas_check(cublasDsyrk(blas_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, K, static_cast<int>(n), &one,
+                                          static_cast<const double*>(wide), K, &one, dh->h.as<double>(), K),
+                              "accumulating a Hessian (DSYRK)"));
+    }
+    h.tokens += rows;
+    return sync("accumulating a Hessian");
+  }
+
+  Result<PreparedHessian> prepare_impl(const Hessian& h) {
+    const int K = h.K;
+    const std::size_t Kz = static_cast<std::size_t>(K);
+    std::shared_ptr<void> keep = h.device;
+    auto* dh = static_cast<DevHessian*>(keep.get());
+    if (!dh) {  // accumulated on the host (symmetric, so either triangle reads the same) or never: zero
+      auto fresh = std::make_shared<DevHessian>();
+      fresh->K = K;
+      NIBBLE_ASSIGN_OR_RETURN(fresh->h, DeviceBuffer::allocate(Kz * Kz * 8, "quantizer Hessian"));
+      if (h.h.size() == Kz * Kz)
+        NIBBLE_TRY(copy(fresh->h.data(), h.h.data(), Kz * Kz * 8, cudaMemcpyHostToDevice, "uploading a Hessian"));
+      else
+        NIBBLE_TRY(check(static_cast<int>(cudaMemsetAsync(fresh->h.data(), 0, Kz * Kz * 8, stream_)), "clearing a Hessian"));
+      keep = fresh;
+      dh = fresh.get();
+    }
+    std::vector<double> d0(Kz);
+    NIBBLE_TRY(check(static_cast<int>(cudaMemcpy2DAsync(d0.data(), 8, dh->h.data(), (Kz + 1) * 8, 8, Kz,
+                                                        cudaMemcpyDeviceToHost, stream_)),
+                     "reading a Hessian's diagonal"));
+    NIBBLE_TRY(sync("reading a Hessian's diagonal"));
+    HessianOrder order = order_hessian(std::move(d0));
+    NIBBLE_ASSIGN_OR_RETURN(void* perm, slot(kPerm, Kz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* dead, slot(kDead, Kz));
+    NIBBLE_ASSIGN_OR_RETURN(void* diag, slot(kDiag, Kz * 8));
+    NIBBLE_ASSIGN_OR_RETURN(void* b, slot(kB, Kz * Kz * 8));
+    NIBBLE_ASSIGN_OR_RETURN(void* inv, slot(kI, Kz * Kz * 8));
+    NIBBLE_ASSIGN_OR_RETURN(void* info, slot(kInfo, 4));
+    NIBBLE_TRY(copy(perm, order.perm.data(), Kz * 4, cudaMemcpyHostToDevice, "uploading a permutation"));
+    NIBBLE_TRY(copy(dead, order.dead.data(), Kz, cudaMemcpyHostToDevice, "uploading dead inputs"));
+    NIBBLE_TRY(copy(diag, order.diag.data(), Kz * 8, cudaMemcpyHostToDevice, "uploading a diagonal"));
+    int lwork = 0;
+    NIBBLE_TRY(solver_check(cusolverDnDpotrf_bufferSize(solver_, CUBLAS_FILL_MODE_LOWER, K, static_cast<double*>(b), K, &lwork),
+                            "sizing the Cholesky workspace"));
+    NIBBLE_ASSIGN_OR_RETURN(void* work, slot(kWork, static_cast<std::size_t>(std::max(lwork, 1)) * 8));
+    double damp = order.damp;
+    for (int attempt = 0; attempt < 5; ++attempt, damp *= 10.0) {
+      NIBBLE_TRY(kcheck(kq::quant_hessian_reversed(dh->h.as<double>(), K, static_cast<const std::int32_t*>(perm),
+                                                   static_cast<const std::uint8_t*>(dead), static_cast<const double*>(diag),
+                                                   damp, static_cast<double*>(b), stream_),
+                        "ordering a Hessian"));
+      NIBBLE_TRY(solver_check(cusolverDnDpotrf(solver_, CUBLAS_FILL_MODE_LOWER, K, static_cast<double*>(b), K,
+                                               static_cast<double*>(work), lwork, static_cast<int*>(info)),
+                              "factorizing a Hessian (DPOTRF)"));
+      int failed = 0;
+      NIBBLE_TRY(copy(&failed, info, 4, cudaMemcpyDeviceToHost, "factorizing a Hessian"));
+      if (failed != 0) continue;
+      NIBBLE_TRY(kcheck(kq::quant_identity_f64(static_cast<double*>(inv), K, stream_), "inverting a factor"));
+      const double one = 1.0;
+      NIBBLE_TRY(cublas_check(cublasDtrsm(blas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT,
+                                          K, K, &one, static_cast<const double*>(b), K, static_cast<double*>(inv), K),
+                              "inverting a factor (DTRSM)"));
+      auto factor = std::make_shared<DevFactor>();
+      factor->K = K;
+      NIBBLE_ASSIGN_OR_RETURN(factor->u, DeviceBuffer::allocate(Kz * Kz * 4, "quantizer H^-1 factor"));
+      NIBBLE_TRY(kcheck(kq::quant_upper_from_reversed(static_cast<const double*>(inv), K, factor->u.as<float>(), stream_),
+                        "storing a factor"));
+      NIBBLE_TRY(sync("preparing a Hessian"));
+      PreparedHessian p;
+      p.K = K;
+      p.perm = std::move(order.perm);
+      p.dead = std::move(order.dead);
+      p.damp = damp;
+      p.device = std::move(factor);
+      return p;
+    }
+    return make_error(ErrorKind::internal, "GPTQ: the Hessian (K = ", K, ") is not positive definite even with damping ", damp);
+  }
+
+  Result<GptqResult> gptq_impl(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,
+                               bool host_outputs) {
+    if (N <= 0 || N % 8 != 0) return make_error(ErrorKind::invalid_argument, "GPTQ: N = ", N, " is not a multiple of 8");
+    if (ph.K != K) return make_error(ErrorKind::internal, "GPTQ: Hessian K ", ph.K, " != weight K ", K);
+    if (std::accumulate(layout.rows.begin(), layout.rows.end(), 0) != K)
+      return make_error(ErrorKind::invalid_argument, "GPTQ: group rows do not sum to K = ", K);
+    const std::size_t Nz = static_cast<std::size_t>(N), Kz = static_cast<std::size_t>(K), G = layout.bits.size();
+    std::shared_ptr<void> keep = ph.device;
+    auto* factor = static_cast<DevFactor*>(keep.get());
+    if (!factor) {  // prepared elsewhere
+      if (ph.hinv_u.size() != Kz * Kz) return make_error(ErrorKind::internal, "GPTQ: the prepared Hessian has no factor");
+      auto fresh = std::make_shared<DevFactor>();
+      fresh->K = K;
+      NIBBLE_ASSIGN_OR_RETURN(fresh->u, DeviceBuffer::allocate(Kz * Kz * 4, "quantizer H^-1 factor"));
+      NIBBLE_TRY(copy(fresh->u.data(), ph.hinv_u.data(), Kz * Kz * 4, cudaMemcpyHostToDevice, "uploading a factor"));
+      keep = fresh;
+      factor = fresh.get();
+    }
+    const float* U = factor->u.as<float>();
+    NIBBLE_ASSIGN_OR_RETURN(void* wd, slot(kW, Nz * Kz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* wt_v, slot(kWt, Nz * Kz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* deq_v, slot(kDeq, Nz * Kz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* codes_v, slot(kCodes, Nz * Kz));
+    NIBBLE_ASSIGN_OR_RETURN(void* err_v, slot(kErr, Nz * kBlock * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* loss_v, slot(kLoss, Nz * 8));
+    NIBBLE_ASSIGN_OR_RETURN(void* imp_v, slot(kImp, Kz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* scale_v, slot(kScale, Nz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* scodes_v, slot(kScodes, G * Nz));
+    NIBBLE_ASSIGN_OR_RETURN(void* smax_v, slot(kSmax, G * 2));
+    NIBBLE_ASSIGN_OR_RETURN(void* search_v, slot(kSearch, kq::quant_group_scratch_bytes(N)));
+    NIBBLE_ASSIGN_OR_RETURN(void* perm_v, slot(kPerm, Kz * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* dead_v, slot(kDead, Kz));
+    auto* wt = static_cast<float*>(wt_v);
+    auto* deq = static_cast<float*>(deq_v);
+    auto* codes = static_cast<std::uint8_t*>(codes_v);
+    auto* scodes = static_cast<std::uint8_t*>(scodes_v);
+    auto* smax = static_cast<std::uint16_t*>(smax_v);
+    NIBBLE_TRY(copy(wd, w, Nz * Kz * 4, cudaMemcpyHostToDevice, "uploading a weight for GPTQ"));
+    NIBBLE_TRY(copy(perm_v, ph.perm.data(), Kz * 4, cudaMemcpyHostToDevice, "uploading a permutation"));
+    NIBBLE_TRY(copy(dead_v, ph.dead.data(), Kz, cudaMemcpyHostToDevice, "uploading dead inputs"));
+    NIBBLE_TRY(check(static_cast<int>(cudaMemsetAsync(loss_v, 0, Nz * 8, stream_)), "clearing the GPTQ loss"));
+    NIBBLE_TRY(kcheck(kq::quant_stage_weight(static_cast<const float*>(wd), N, K, static_cast<const std::int32_t*>(perm_v),
+                                             static_cast<const std::uint8_t*>(dead_v), wt, stream_),
+                      "staging a weight"));
+    NIBBLE_TRY(kcheck(kq::quant_importance(U, K, static_cast<float*>(imp_v), stream_), "GPTQ row importance"));
+
+    std::size_t g = 0;
+    int g_begin = 0;
+    for (int i1 = 0; i1 < K; i1 += kBlock) {
+      const int i2 = std::min(K, i1 + kBlock);
+      while (g_begin < i2) {
+        const int rows = layout.rows[g], bits = layout.bits[g];
+        if (g_begin + rows > i2) return make_error(ErrorKind::internal, "GPTQ: group ", g, " straddles a block boundary");
+        const std::size_t k0 = static_cast<std::size_t>(g_begin);
+        NIBBLE_TRY(kcheck(kq::quant_group_search(wt + k0 * Nz, rows, N, static_cast<const float*>(imp_v) + k0, bits, search_v,
+                                                 static_cast<float*>(scale_v), scodes + g * Nz, smax + g, stream_),
+                          "GPTQ scale search"));
+        kq::QuantGroupArgs a;
+        a.wt = wt;
+        a.U = U;
+        a.N = N;
+        a.K = K;
+        a.k0 = g_begin;
+        a.rows = rows;
+        a.bits = bits;
+        a.block_begin = i1;
+        a.block_end = i2;
+        a.scale = static_cast<const float*>(scale_v);
+        a.code = scodes + g * Nz;
+        a.smax = smax + g;
+        a.codes = codes;
+        a.deq = deq;
+        a.err = static_cast<float*>(err_v);
+        a.loss = static_cast<double*>(loss_v);
+        NIBBLE_TRY(kcheck(kq::quant_group_apply(a, stream_), "GPTQ group"));
+        g_begin += rows;
+        ++g;
+      }
+      if (i2 < K) {
+        const float minus = -1.0f, one = 1.0f;
+        NIBBLE_TRY(cublas_check(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, N, K - i2, i2 - i1, &minus,
+                                            static_cast<const float*>(err_v), N, U + static_cast<std::size_t>(i1) * Kz + i2,
+                                            K, &one, wt + static_cast<std::size_t>(i2) * Nz, N),
+                                "GPTQ lazy update (SGEMM)"));
+      }
+    }
+
+    GptqResult res;
+    auto out = std::make_shared<DevMatrix>();
+    out->ordinal = ordinal_;
+    out->N = N;
+    out->K = K;
+    NIBBLE_ASSIGN_OR_RETURN(out->w, DeviceBuffer::allocate(Nz * Kz * 4, "quantizer solved weight"));
+    NIBBLE_TRY(kcheck(kq::quant_unstage_weight(deq, N, K, static_cast<const std::int32_t*>(perm_v), out->w.as<float>(), stream_),
+                      "unstaging a weight"));
+    std::vector<double> loss(Nz);
+    NIBBLE_TRY(copy(loss.data(), loss_v, Nz * 8, cudaMemcpyDeviceToHost, "GPTQ"));
+    res.loss = std::accumulate(loss.begin(), loss.end(), 0.0);
+    if (host_outputs) {
+      Exl2Unpacked& u = res.exl2;
+      u.K = K;
+      u.N = N;
+      u.group_bits = layout.bits;
+      u.group_rows = layout.rows;
+      u.perm = ph.perm;
+      u.codes.resize(Kz * Nz);
+      u.scale_codes.resize(G * Nz);
+      u.scale_max.resize(G);
+      res.weight.resize(Nz * Kz);
+      NIBBLE_TRY(copy(u.codes.data(), codes, Kz * Nz, cudaMemcpyDeviceToHost, "reading GPTQ codes"));
+      NIBBLE_TRY(copy(u.scale_codes.data(), scodes, G * Nz, cudaMemcpyDeviceToHost, "reading GPTQ scales"));
+      NIBBLE_TRY(copy(u.scale_max.data(), smax, G * 2, cudaMemcpyDeviceToHost, "reading GPTQ scales"));
+      NIBBLE_TRY(copy(res.weight.data(), out->w.data(), Nz * Kz * 4, cudaMemcpyDeviceToHost, "reading a solved weight"));
+    }
+    res.device_weight = std::move(out);
+    return res;
+  }
+
+  Status rmsnorm_impl(const float* x, const std::vector<float>& norm, std::int64_t tokens, float* out) {
+    const std::size_t H = static_cast<std::size_t>(spec_.hidden_size), bytes = static_cast<std::size_t>(tokens) * H * 4;
+    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, bytes));
+    NIBBLE_ASSIGN_OR_RETURN(void* yd, slot(kY, bytes));
+    NIBBLE_ASSIGN_OR_RETURN(void* nd, slot(kNorm, H * 4));
+    NIBBLE_TRY(copy(nd, norm.data(), H * 4, cudaMemcpyHostToDevice, "uploading a norm"));
+    NIBBLE_TRY(copy(xd, x, bytes, cudaMemcpyHostToDevice, "uploading hidden states"));
+    NIBBLE_TRY(kcheck(kq::quant_rmsnorm(static_cast<const float*>(xd), static_cast<const float*>(nd), tokens,
+                                        spec_.hidden_size, static_cast<float>(spec_.rms_norm_eps), static_cast<float*>(yd), stream_),
+                      "quantizer RMSNorm"));
+    return copy(out, yd, bytes, cudaMemcpyDeviceToHost, "reading normed states");
+  }
+
+  Status linear_impl(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) {
+    NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* d, device_matrix(w));
+    const std::size_t xb = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(w.K) * 4;
+    const std::size_t yb = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(w.N) * 4;
+    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, xb));
+    NIBBLE_ASSIGN_OR_RETURN(void* yd, slot(kY, yb));
+    NIBBLE_TRY(copy(xd, x, xb, cudaMemcpyHostToDevice, "uploading linear inputs"));
+    if (accumulate) NIBBLE_TRY(copy(yd, y, yb, cudaMemcpyHostToDevice, "uploading linear outputs"));
+    NIBBLE_TRY(gemm(*d, static_cast<const float*>(xd), tokens, w.K, static_cast<float*>(yd), w.N, accumulate));
+    return copy(y, yd, yb, cudaMemcpyDeviceToHost, "reading linear outputs");
+  }
+
+  Status swiglu_impl(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) {
+    NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* g, device_matrix(gate));
+    NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* u, device_matrix(up));
+    const int H = spec_.hidden_size, I = gate.N;
+    const std::size_t xb = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(H) * 4;
+    const std::size_t ab = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(I) * 4;
+    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, xb));
+    NIBBLE_ASSIGN_OR_RETURN(void* gu, slot(kMid, 2 * ab));
+    NIBBLE_ASSIGN_OR_RETURN(void* ad, slot(kY, ab));
+    NIBBLE_TRY(copy(xd, normed, xb, cudaMemcpyHostToDevice, "uploading MLP inputs"));
+    auto* gud = static_cast<float*>(gu);
+    NIBBLE_TRY(gemm(*g, static_cast<const float*>(xd), tokens, H, gud, 2 * I, false));
+    NIBBLE_TRY(gemm(*u, static_cast<const float*>(xd), tokens, H, gud + I, 2 * I, false));
+    NIBBLE_TRY(kcheck(kq::quant_swiglu(gud, tokens, I, static_cast<float*>(ad), stream_), "quantizer SwiGLU"));
+    return copy(act, ad, ab, cudaMemcpyDeviceToHost, "reading MLP activations");
+  }
+
+  Status attention_impl(const CpuMatrix& q, const CpuMatrix& k, const CpuMatrix& v, const LayerWeights& norms,
+                        const float* normed, int seqs, float* attn) {
+    const ModelSpec& s = spec_;
+    NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* qd, device_matrix(q));
+    NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* kd, device_matrix(k));
+    NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* vd, device_matrix(v));
+    const int H = s.hidden_size, hd = s.head_dim, L = length_, q_dim = s.q_dim(), kv_dim = s.kv_dim();
+    const int ld = q_dim + 2 * kv_dim;
+    const float* qn = nullptr;
+    const float* kn = nullptr;
+    if (!norms.q_norm.empty()) {
+      NIBBLE_ASSIGN_OR_RETURN(void* a, slot(kNorm, static_cast<std::size_t>(hd) * 4));
+      NIBBLE_ASSIGN_OR_RETURN(void* b, slot(kNorm2, static_cast<std::size_t>(hd) * 4));
+      NIBBLE_TRY(copy(a, norms.q_norm.data(), static_cast<std::size_t>(hd) * 4, cudaMemcpyHostToDevice, "uploading q norm"));
+      NIBBLE_TRY(copy(b, norms.k_norm.data(), static_cast<std::size_t>(hd) * 4, cudaMemcpyHostToDevice, "uploading k norm"));
+      qn = static_cast<const float*>(a);
+      kn = static_cast<const float*>(b);
+    }
+    const int chunk = static_cast<int>(std::max<std::int64_t>(1, kAttentionTokens / L));
+    for (int s0 = 0; s0 < seqs; s0 += chunk) {
+      const int cs = std::min(chunk, seqs - s0);
+      const std::int64_t m = static_cast<std::int64_t>(cs) * L;
+      const std::size_t xb = static_cast<std::size_t>(m) * static_cast<std::size_t>(H) * 4;
+      const std::size_t ob = static_cast<std::size_t>(m) * static_cast<std::size_t>(q_dim) * 4;
+      NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, xb));
+      NIBBLE_ASSIGN_OR_RETURN(void* qkv, slot(kMid, static_cast<std::size_t>(m) * static_cast<std::size_t>(ld) * 4));
+      NIBBLE_ASSIGN_OR_RETURN(void* od, slot(kY, ob));
+      NIBBLE_TRY(copy(xd, normed + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(H), xb,
+                      cudaMemcpyHostToDevice, "uploading attention inputs"));
+      auto* qkvd = static_cast<float*>(qkv);
+      NIBBLE_TRY(gemm(*qd, static_cast<const float*>(xd), m, H, qkvd, ld, false));
+      NIBBLE_TRY(gemm(*kd, static_cast<const float*>(xd), m, H, qkvd + q_dim, ld, false));
+      NIBBLE_TRY(gemm(*vd, static_cast<const float*>(xd), m, H, qkvd + q_dim + kv_dim, ld, false));
+      kq::QuantAttentionArgs a;
+      a.qkv = qkvd;
+      a.ld = ld;
+      a.seqs = cs;
+      a.length = L;
+      a.heads = s.n_heads;
+      a.kv_heads = s.n_kv_heads;
+      a.head_dim = hd;
+      a.cos = cos_.as<float>();
+      a.sin = sin_.as<float>();
+      a.q_norm = qn;
+      a.k_norm = kn;
+      a.eps = static_cast<float>(s.rms_norm_eps);
+      a.sliding_window = norms.sliding_window;
+      a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      a.out = static_cast<float*>(od);
+      NIBBLE_TRY(kcheck(kq::quant_attention(a, stream_), "quantizer attention"));
+      NIBBLE_TRY(copy(attn + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(q_dim), od, ob,
+                      cudaMemcpyDeviceToHost, "reading attention outputs"));
+    }
+    return {};
+  }
+
+  int ordinal_;
+  const ModelSpec& spec_;
+  int length_;
+  ThreadPool& pool_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  cusolverDnHandle_t solver_ = nullptr;
+  DeviceBuffer cos_, sin_;
+  DeviceBuffer slots_[kSlots];
+  Status status_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QuantCompute>> make_cuda_quant_compute(int ordinal, const ModelSpec& spec, int length, ThreadPool& pool) {
+  auto qc = std::make_unique<CudaQuantCompute>(ordinal, spec, length, pool);
+  NIBBLE_TRY(qc->init());
+  return std::unique_ptr<QuantCompute>(std::move(qc));
+}
+
+}  // namespace nibble::quant
