@@ -21,6 +21,7 @@ const char* kUsage =
     "  --bits B          EXL2 bits per weight of the decoder layers (2..6; default 4)\n"
     "  --devices         split the layers evenly over these devices (a layer split)\n"
     "  --cpu-layers N    run the first N layers on the CPU\n"
+    "  --write-only      write the models into DIR/<format> (--dir required) and measure nothing\n"
     "Writes synthetic Llama-2-7B-shaped models with random weights and measures load time, batch-1\n"
     "decode (host round trip per token) and prefill. Smaller shapes: --layers/--hidden/...\n";
 
@@ -46,7 +47,7 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
     io.out << kUsage;
     return 0;
   }
-  if (!args.error().empty() || args.unknown({"help", "keep", "json"}) || !args.positionals().empty()) {
+  if (!args.error().empty() || args.unknown({"help", "keep", "json", "write-only"}) || !args.positionals().empty()) {
     io.err << "nibble-cli bench: " << (args.error().empty() ? "unexpected argument" : args.error()) << "\n" << kUsage;
     return 2;
   }
@@ -101,6 +102,21 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
       return 2;
     }
     o.prefill_lengths = lens;
+  }
+  if (args.flag("write-only")) {
+    if (o.work_dir.empty()) {
+      io.err << "nibble-cli bench: --write-only needs --dir DIR\n";
+      return 2;
+    }
+    for (SyntheticFormat f : o.formats) {
+      const std::string dir = o.work_dir + "/" + synthetic_format_name(f);
+      if (auto st = write_synthetic_model(dir, o.shape, f); !st.ok()) {
+        io.err << "nibble-cli bench: " << st.error().to_string() << "\n";
+        return 1;
+      }
+      io.out << dir << "\n";
+    }
+    return 0;
   }
   const bool json = args.flag("json");
   auto res = run_bench(o, [&](const std::string& line) { (json ? io.err : io.out) << line << std::endl; });
