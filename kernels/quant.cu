@@ -343,6 +343,27 @@ __global__ void swiglu_kernel(const float* gu, long rows, int n, float* act) {
   }
 }
 
+constexpr int kDistanceParts = 264;
+
+__global__ void distance_kernel(const float* a, const float* b, long n, double* partial) {
+  __shared__ double sh[kThreads];
+  double acc = 0.0;
+  for (long i = blockIdx.x * static_cast<long>(kThreads) + threadIdx.x; i < n; i += static_cast<long>(gridDim.x) * kThreads) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    acc += d * d;
+  }
+  const double s = block_sum(acc, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void distance_total_kernel(const double* partial, int parts, double* out) {
+  __shared__ double sh[kThreads];
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < parts; i += kThreads) acc += partial[i];
+  const double s = block_sum(acc, sh);
+  if (threadIdx.x == 0) *out = s;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -528,6 +549,15 @@ int quant_swiglu(const float* gu, std::int64_t rows, int n, float* act, cudaStre
   if (!gu || !act || rows < 0 || n <= 0) return cudaErrorInvalidValue;
   if (rows == 0) return 0;
   swiglu_kernel<<<grid_cap(rows * n, 256), 256, 0, stream>>>(gu, rows, n, act);
+  return last_error();
+}
+
+int quant_distance_parts() { return kDistanceParts; }
+
+int quant_squared_distance(const float* a, const float* b, std::int64_t n, double* partial, double* out, cudaStream_t stream) {
+  if (!a || !b || !partial || !out || n < 0) return cudaErrorInvalidValue;
+  distance_kernel<<<kDistanceParts, kThreads, 0, stream>>>(a, b, n, partial);
+  distance_total_kernel<<<1, kThreads, 0, stream>>>(partial, kDistanceParts, out);
   return last_error();
 }
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/candidates.h"
 #include "quant/gptq.h"
 #include "quant/hessian.h"
 #include "quant/layer_eval.h"
@@ -53,6 +54,16 @@ class QuantCompute {
                               const float* normed, int seqs, float* attn) = 0;
   virtual void swiglu(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) = 0;
   virtual void linear(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) = 0;
+
+  // The measurement's candidate scoring for one block. begin_scores keeps the block input x, its
+  // fp output ref and the normed input (each [seqs * length()][hidden]) until the next
+  // begin_scores; `norms` must outlive the scoring. score_outputs computes the block middle from
+  // `in` (q, k, v for attention; gate, up for the MLP) once, then returns for each output linear w
+  // the squared distance ||x + middle w^T (+ bias) - ref||^2, summed in double.
+  virtual Status begin_scores(BlockKind kind, const float* x, const float* ref, const float* normed, int seqs,
+                              const LayerWeights& norms) = 0;
+  virtual Result<std::vector<double>> score_outputs(const std::vector<const CpuMatrix*>& in,
+                                                    const std::vector<const CpuMatrix*>& outs) = 0;
 
   // The first error of a call that returns none (see the file comment); ok on the CPU.
   virtual Status status() const { return {}; }

@@ -39,9 +39,51 @@ class CpuQuantCompute final : public QuantCompute {
     eval_.linear(w, x, tokens, y, accumulate);
   }
 
+  Status begin_scores(BlockKind kind, const float* x, const float* ref, const float* normed, int seqs,
+                      const LayerWeights& norms) override {
+    kind_ = kind;
+    x_ = x;
+    ref_ = ref;
+    normed_ = normed;
+    seqs_ = seqs;
+    norms_ = &norms;
+    return {};
+  }
+  Result<std::vector<double>> score_outputs(const std::vector<const CpuMatrix*>& in,
+                                            const std::vector<const CpuMatrix*>& outs) override {
+    const std::int64_t T = static_cast<std::int64_t>(seqs_) * eval_.length();
+    const std::size_t H = static_cast<std::size_t>(norms_->attn_norm.size());
+    const bool attn = kind_ == BlockKind::attn;
+    if (in.size() != (attn ? 3u : 2u)) return make_error(ErrorKind::internal, "score_outputs: wrong number of inputs");
+    middle_.resize(static_cast<std::size_t>(T) * static_cast<std::size_t>(in[0]->N));
+    if (attn) eval_.attention_core(*in[0], *in[1], *in[2], *norms_, normed_, seqs_, middle_.data());
+    else eval_.swiglu(*in[0], *in[1], normed_, T, middle_.data());
+    std::vector<double> out;
+    y_.resize(static_cast<std::size_t>(T) * H);
+    for (const CpuMatrix* w : outs) {
+      std::copy(x_, x_ + y_.size(), y_.begin());
+      eval_.linear(*w, middle_.data(), T, y_.data(), true);
+      double s = 0;
+      for (std::size_t i = 0; i < y_.size(); ++i) {
+        const double d = static_cast<double>(y_[i]) - ref_[i];
+        s += d * d;
+      }
+      out.push_back(s);
+    }
+    return out;
+  }
+
  private:
   ThreadPool& pool_;
   LayerEvaluator eval_;
+  // Scoring state (begin_scores).
+  BlockKind kind_ = BlockKind::attn;
+  const float* x_ = nullptr;
+  const float* ref_ = nullptr;
+  const float* normed_ = nullptr;
+  int seqs_ = 0;
+  const LayerWeights* norms_ = nullptr;
+  std::vector<float> middle_, y_;
 };
 
 }  // namespace

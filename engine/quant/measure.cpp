@@ -19,15 +19,6 @@ struct Variant {
   int uses = 0;
 };
 
-double squared_distance(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    s += d * d;
-  }
-  return s;
-}
-
 }  // namespace
 
 std::string measurement_model_key(const ModelSpec& s) {
@@ -110,29 +101,34 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
     return m;
   };
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return key(a) < key(b); });
-  std::vector<float> yc(ref.size());
   bm.scores.resize(table.size());
+  NIBBLE_TRY(qc.begin_scores(kind, x, ref.data(), normed.data(), seqs, fp));
   for (std::size_t at = 0; at < order.size();) {
     if (cancel && cancel->load()) return make_error(ErrorKind::cancelled, "quantization cancelled");
     const auto k = key(order[at]);
-    std::vector<const CpuMatrix*> in;
+    std::size_t end = at;
+    while (end < order.size() && key(order[end]) == k) ++end;
+    std::vector<const CpuMatrix*> in, outs;
     std::int64_t in_bits = 0;
     for (int i = 0; i < last; ++i) {
       NIBBLE_ASSIGN_OR_RETURN(Variant * v, get(i, k[static_cast<std::size_t>(i)]));
       in.push_back(&v->matrix);
       in_bits += v->bits;
     }
-    run_middle(in, middle.data());
-    for (; at < order.size() && key(order[at]) == k; ++at) {
-      const int c = order[at];
-      const int out_mix = table[static_cast<std::size_t>(c)].mixes.back();
-      NIBBLE_ASSIGN_OR_RETURN(Variant * v, get(last, out_mix));
-      std::copy(x, x + yc.size(), yc.begin());
-      qc.linear(v->matrix, middle.data(), T, yc.data(), true);
-      bm.scores[static_cast<std::size_t>(c)] = {c, in_bits + v->bits, squared_distance(yc, ref) / ref_norm};
-      release(last, out_mix);
+    std::vector<std::int64_t> out_bits;
+    for (std::size_t j = at; j < end; ++j) {
+      NIBBLE_ASSIGN_OR_RETURN(Variant * v, get(last, table[static_cast<std::size_t>(order[j])].mixes.back()));
+      outs.push_back(&v->matrix);
+      out_bits.push_back(v->bits);
+    }
+    NIBBLE_ASSIGN_OR_RETURN(std::vector<double> errs, qc.score_outputs(in, outs));
+    for (std::size_t j = at; j < end; ++j) {
+      const int c = order[j];
+      bm.scores[static_cast<std::size_t>(c)] = {c, in_bits + out_bits[j - at], errs[j - at] / ref_norm};
+      release(last, table[static_cast<std::size_t>(c)].mixes.back());
       for (int i = 0; i < last; ++i) release(i, k[static_cast<std::size_t>(i)]);
     }
+    at = end;
   }
   NIBBLE_TRY(qc.status());
   return bm;

@@ -55,7 +55,8 @@ Status solver_check(cusolverStatus_t st, const char* what) {
 Status kcheck(int code, const char* what) { return check(code, what); }
 
 enum Slot { kX, kY, kMid, kWide, kNorm, kNorm2, kW, kWt, kDeq, kCodes, kErr, kLoss, kImp, kScale, kCode, kScodes,
-            kSmax, kSearch, kPerm, kDead, kDiag, kB, kI, kWork, kInfo, kSlots };
+            kSmax, kSearch, kPerm, kDead, kDiag, kB, kI, kWork, kInfo,
+            kScoreX, kScoreRef, kScoreNormed, kScoreMid, kScoreQkv, kScoreY, kScoreQn, kScoreKn, kScoreDist, kSlots };
 
 class CudaQuantCompute final : public QuantCompute {
  public:
@@ -63,16 +64,18 @@ class CudaQuantCompute final : public QuantCompute {
       : ordinal_(ordinal), spec_(spec), length_(length), pool_(pool) {}
 
   ~CudaQuantCompute() override {
+    if (!stream_) return;  // init never selected the device
     cudaSetDevice(ordinal_);
     if (solver_) cusolverDnDestroy(solver_);
     if (blas_) cublasDestroy(blas_);
-    if (stream_) cudaStreamDestroy(stream_);
+    cudaStreamDestroy(stream_);
   }
 
   Status init() {
     int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || ordinal_ < 0 || ordinal_ >= count) {
-      cudaGetLastError();
+    const cudaError_t counted = cudaGetDeviceCount(&count);
+    cudaGetLastError();  // a failed query must not surface in a later launch check
+    if (counted != cudaSuccess || ordinal_ < 0 || ordinal_ >= count) {
       return make_error(ErrorKind::invalid_argument, "device 'cuda:", ordinal_, "': this machine has ", count,
                         " CUDA device(s) (use --device cpu or another cuda:N)");
     }
@@ -141,6 +144,21 @@ class CudaQuantCompute final : public QuantCompute {
   void linear(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) override {
     if (!enter()) return;
     record(linear_impl(w, x, tokens, y, accumulate));
+  }
+
+  Status begin_scores(BlockKind kind, const float* x, const float* ref, const float* normed, int seqs,
+                      const LayerWeights& norms) override {
+    if (!enter()) return status_;
+    Status st = begin_scores_impl(kind, x, ref, normed, seqs, norms);
+    record(st);
+    return st;
+  }
+  Result<std::vector<double>> score_outputs(const std::vector<const CpuMatrix*>& in,
+                                            const std::vector<const CpuMatrix*>& outs) override {
+    if (!enter()) return status_.error();
+    auto r = score_outputs_impl(in, outs);
+    if (!r.ok()) record(Status(r.error()));
+    return r;
   }
 
  private:
@@ -471,24 +489,51 @@ class CudaQuantCompute final : public QuantCompute {
     return copy(act, ad, ab, cudaMemcpyDeviceToHost, "reading MLP activations");
   }
 
+  // Uploads a head norm (Qwen3 q/k norm) into `slot`; null when the model has none.
+  Result<const float*> head_norm(const std::vector<float>& norm, Slot where) {
+    if (norm.empty()) return static_cast<const float*>(nullptr);
+    NIBBLE_ASSIGN_OR_RETURN(void* d, slot(where, norm.size() * 4));
+    NIBBLE_TRY(copy(d, norm.data(), norm.size() * 4, cudaMemcpyHostToDevice, "uploading a head norm"));
+    return static_cast<const float*>(d);
+  }
+
+  // attn[seqs * L][q_dim] from normed inputs on the device; qkv holds [seqs * L][q_dim + 2 kv_dim].
+  Status attention_device(const DevMatrix& q, const DevMatrix& k, const DevMatrix& v, const float* qn, const float* kn,
+                          int window, const float* xd, int seqs, float* qkv, float* out) {
+    const ModelSpec& s = spec_;
+    const int H = s.hidden_size, q_dim = s.q_dim(), kv_dim = s.kv_dim(), ld = q_dim + 2 * kv_dim;
+    const std::int64_t m = static_cast<std::int64_t>(seqs) * length_;
+    NIBBLE_TRY(gemm(q, xd, m, H, qkv, ld, false));
+    NIBBLE_TRY(gemm(k, xd, m, H, qkv + q_dim, ld, false));
+    NIBBLE_TRY(gemm(v, xd, m, H, qkv + q_dim + kv_dim, ld, false));
+    kq::QuantAttentionArgs a;
+    a.qkv = qkv;
+    a.ld = ld;
+    a.seqs = seqs;
+    a.length = length_;
+    a.heads = s.n_heads;
+    a.kv_heads = s.n_kv_heads;
+    a.head_dim = s.head_dim;
+    a.cos = cos_.as<float>();
+    a.sin = sin_.as<float>();
+    a.q_norm = qn;
+    a.k_norm = kn;
+    a.eps = static_cast<float>(s.rms_norm_eps);
+    a.sliding_window = window;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    a.out = out;
+    return kcheck(kq::quant_attention(a, stream_), "quantizer attention");
+  }
+
   Status attention_impl(const CpuMatrix& q, const CpuMatrix& k, const CpuMatrix& v, const LayerWeights& norms,
                         const float* normed, int seqs, float* attn) {
     const ModelSpec& s = spec_;
     NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* qd, device_matrix(q));
     NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* kd, device_matrix(k));
     NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* vd, device_matrix(v));
-    const int H = s.hidden_size, hd = s.head_dim, L = length_, q_dim = s.q_dim(), kv_dim = s.kv_dim();
-    const int ld = q_dim + 2 * kv_dim;
-    const float* qn = nullptr;
-    const float* kn = nullptr;
-    if (!norms.q_norm.empty()) {
-      NIBBLE_ASSIGN_OR_RETURN(void* a, slot(kNorm, static_cast<std::size_t>(hd) * 4));
-      NIBBLE_ASSIGN_OR_RETURN(void* b, slot(kNorm2, static_cast<std::size_t>(hd) * 4));
-      NIBBLE_TRY(copy(a, norms.q_norm.data(), static_cast<std::size_t>(hd) * 4, cudaMemcpyHostToDevice, "uploading q norm"));
-      NIBBLE_TRY(copy(b, norms.k_norm.data(), static_cast<std::size_t>(hd) * 4, cudaMemcpyHostToDevice, "uploading k norm"));
-      qn = static_cast<const float*>(a);
-      kn = static_cast<const float*>(b);
-    }
+    const int H = s.hidden_size, L = length_, q_dim = s.q_dim(), ld = q_dim + 2 * s.kv_dim();
+    NIBBLE_ASSIGN_OR_RETURN(const float* qn, head_norm(norms.q_norm, kNorm));
+    NIBBLE_ASSIGN_OR_RETURN(const float* kn, head_norm(norms.k_norm, kNorm2));
     const int chunk = static_cast<int>(std::max<std::int64_t>(1, kAttentionTokens / L));
     for (int s0 = 0; s0 < seqs; s0 += chunk) {
       const int cs = std::min(chunk, seqs - s0);
@@ -500,31 +545,77 @@ class CudaQuantCompute final : public QuantCompute {
       NIBBLE_ASSIGN_OR_RETURN(void* od, slot(kY, ob));
       NIBBLE_TRY(copy(xd, normed + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(H), xb,
                       cudaMemcpyHostToDevice, "uploading attention inputs"));
-      auto* qkvd = static_cast<float*>(qkv);
-      NIBBLE_TRY(gemm(*qd, static_cast<const float*>(xd), m, H, qkvd, ld, false));
-      NIBBLE_TRY(gemm(*kd, static_cast<const float*>(xd), m, H, qkvd + q_dim, ld, false));
-      NIBBLE_TRY(gemm(*vd, static_cast<const float*>(xd), m, H, qkvd + q_dim + kv_dim, ld, false));
-      kq::QuantAttentionArgs a;
-      a.qkv = qkvd;
-      a.ld = ld;
-      a.seqs = cs;
-      a.length = L;
-      a.heads = s.n_heads;
-      a.kv_heads = s.n_kv_heads;
-      a.head_dim = hd;
-      a.cos = cos_.as<float>();
-      a.sin = sin_.as<float>();
-      a.q_norm = qn;
-      a.k_norm = kn;
-      a.eps = static_cast<float>(s.rms_norm_eps);
-      a.sliding_window = norms.sliding_window;
-      a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      a.out = static_cast<float*>(od);
-      NIBBLE_TRY(kcheck(kq::quant_attention(a, stream_), "quantizer attention"));
+      NIBBLE_TRY(attention_device(*qd, *kd, *vd, qn, kn, norms.sliding_window, static_cast<const float*>(xd), cs,
+                                  static_cast<float*>(qkv), static_cast<float*>(od)));
       NIBBLE_TRY(copy(attn + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(q_dim), od, ob,
                       cudaMemcpyDeviceToHost, "reading attention outputs"));
     }
     return {};
+  }
+
+  Status begin_scores_impl(BlockKind kind, const float* x, const float* ref, const float* normed, int seqs,
+                           const LayerWeights& norms) {
+    const std::size_t bytes = static_cast<std::size_t>(seqs) * static_cast<std::size_t>(length_) *
+                              static_cast<std::size_t>(spec_.hidden_size) * 4;
+    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kScoreX, bytes));
+    NIBBLE_ASSIGN_OR_RETURN(void* rd, slot(kScoreRef, bytes));
+    NIBBLE_ASSIGN_OR_RETURN(void* nd, slot(kScoreNormed, bytes));
+    NIBBLE_TRY(copy(xd, x, bytes, cudaMemcpyHostToDevice, "uploading block inputs"));
+    NIBBLE_TRY(copy(rd, ref, bytes, cudaMemcpyHostToDevice, "uploading block outputs"));
+    NIBBLE_TRY(copy(nd, normed, bytes, cudaMemcpyHostToDevice, "uploading normed inputs"));
+    NIBBLE_ASSIGN_OR_RETURN(score_qn_, head_norm(norms.q_norm, kScoreQn));
+    NIBBLE_ASSIGN_OR_RETURN(score_kn_, head_norm(norms.k_norm, kScoreKn));
+    score_kind_ = kind;
+    score_seqs_ = seqs;
+    score_window_ = norms.sliding_window;
+    return {};
+  }
+
+  Result<std::vector<double>> score_outputs_impl(const std::vector<const CpuMatrix*>& in, const std::vector<const CpuMatrix*>& outs) {
+    const bool attn = score_kind_ == BlockKind::attn;
+    if (score_seqs_ <= 0 || in.size() != (attn ? 3u : 2u))
+      return make_error(ErrorKind::internal, "score_outputs without begin_scores or with the wrong inputs");
+    const int H = spec_.hidden_size;
+    const std::int64_t T = static_cast<std::int64_t>(score_seqs_) * length_;
+    const std::size_t Tz = static_cast<std::size_t>(T);
+    std::vector<const DevMatrix*> ind;
+    for (const CpuMatrix* m : in) {
+      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* d, device_matrix(*m));
+      ind.push_back(d);
+    }
+    const int mid = in[0]->N;
+    NIBBLE_ASSIGN_OR_RETURN(void* midv, slot(kScoreMid, Tz * static_cast<std::size_t>(mid) * 4));
+    auto* middle = static_cast<float*>(midv);
+    const float* xd = static_cast<const float*>(slots_[kScoreX].data());
+    const float* rd = static_cast<const float*>(slots_[kScoreRef].data());
+    const float* nd = static_cast<const float*>(slots_[kScoreNormed].data());
+    if (attn) {
+      const int ld = spec_.q_dim() + 2 * spec_.kv_dim();
+      NIBBLE_ASSIGN_OR_RETURN(void* qkv, slot(kScoreQkv, Tz * static_cast<std::size_t>(ld) * 4));
+      NIBBLE_TRY(attention_device(*ind[0], *ind[1], *ind[2], score_qn_, score_kn_, score_window_, nd, score_seqs_,
+                                  static_cast<float*>(qkv), middle));
+    } else {
+      NIBBLE_ASSIGN_OR_RETURN(void* gu, slot(kScoreQkv, Tz * 2 * static_cast<std::size_t>(mid) * 4));
+      auto* gud = static_cast<float*>(gu);
+      NIBBLE_TRY(gemm(*ind[0], nd, T, H, gud, 2 * mid, false));
+      NIBBLE_TRY(gemm(*ind[1], nd, T, H, gud + mid, 2 * mid, false));
+      NIBBLE_TRY(kcheck(kq::quant_swiglu(gud, T, mid, middle, stream_), "quantizer SwiGLU"));
+    }
+    const std::size_t ybytes = Tz * static_cast<std::size_t>(H) * 4;
+    NIBBLE_ASSIGN_OR_RETURN(void* yv, slot(kScoreY, ybytes));
+    NIBBLE_ASSIGN_OR_RETURN(void* dist, slot(kScoreDist, static_cast<std::size_t>(kq::quant_distance_parts() + outs.size()) * 8));
+    auto* y = static_cast<float*>(yv);
+    auto* partial = static_cast<double*>(dist);
+    double* totals = partial + kq::quant_distance_parts();
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* w, device_matrix(*outs[i]));
+      NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(y, xd, ybytes, cudaMemcpyDeviceToDevice, stream_)), "copying block inputs"));
+      NIBBLE_TRY(gemm(*w, middle, T, mid, y, H, true));
+      NIBBLE_TRY(kcheck(kq::quant_squared_distance(y, rd, T * H, partial, totals + i, stream_), "scoring a candidate"));
+    }
+    std::vector<double> out(outs.size());
+    NIBBLE_TRY(copy(out.data(), totals, outs.size() * 8, cudaMemcpyDeviceToHost, "reading candidate scores"));
+    return out;
   }
 
   int ordinal_;
@@ -538,6 +629,12 @@ class CudaQuantCompute final : public QuantCompute {
   DeviceBuffer cos_, sin_;
   DeviceBuffer slots_[kSlots];
   Status status_;
+  // Scoring state (begin_scores): inputs live in the kScore* slots.
+  BlockKind score_kind_ = BlockKind::attn;
+  int score_seqs_ = 0;
+  int score_window_ = 0;
+  const float* score_qn_ = nullptr;
+  const float* score_kn_ = nullptr;
 };
 
 }  // namespace
