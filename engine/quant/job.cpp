@@ -2,7 +2,9 @@
 // The quantization, head and write stages are in job_stages.cpp.
 #include "quant/job.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 
@@ -90,10 +92,15 @@ Result<std::vector<float>> Job::load_hidden(std::size_t count, const std::vector
 }
 
 Status Job::save_hidden(const std::vector<float>& x, const std::string& name) {
+  const auto t0 = std::chrono::steady_clock::now();
   const std::string old = job_.state().value("hidden", "");
   NIBBLE_TRY(job_.write_floats(name, x));
   job_.state()["hidden"] = name;
-  return job_.save({old == name ? "" : old});
+  Status st = job_.save({old == name ? "" : old});
+  if (std::getenv("NIBBLE_QUANT_PROFILE"))
+    std::fprintf(stderr, "quant profile: saved %zu MB of hidden states in %.3f s\n", x.size() * 4 >> 20,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return st;
 }
 
 Status Job::stage_measure() {

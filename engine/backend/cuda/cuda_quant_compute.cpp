@@ -11,7 +11,10 @@
 #include <cusolverDn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 
@@ -46,6 +49,33 @@ struct DevFactor {
   DeviceBuffer u;  // [K][K] fp32 row-major upper
 };
 
+// Wall time per entry point, printed to stderr at the end when NIBBLE_QUANT_PROFILE is set.
+enum Entry { eHessian, ePrepare, eGptq, eNorm, eAttention, eSwiglu, eLinear, eBeginScores, eScore, kEntries };
+const char* const kEntryNames[kEntries] = {"hessian_add", "prepare_hessian", "gptq",        "rmsnorm",     "attention_core",
+                                           "swiglu",      "linear",          "begin_scores", "score_outputs"};
+struct Profile {
+  bool on = std::getenv("NIBBLE_QUANT_PROFILE") != nullptr;
+  double seconds[kEntries] = {};
+  long calls[kEntries] = {};
+  void print() const {
+    if (!on) return;
+    for (int i = 0; i < kEntries; ++i)
+      if (calls[i]) std::fprintf(stderr, "quant profile: %-16s %7ld calls %9.3f s\n", kEntryNames[i], calls[i], seconds[i]);
+  }
+};
+class Timed {
+ public:
+  Timed(Profile& p, Entry e) : p_(p), e_(e), t0_(std::chrono::steady_clock::now()) {}
+  ~Timed() {
+    p_.seconds[e_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    ++p_.calls[e_];
+  }
+ private:
+  Profile& p_;
+  Entry e_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 Status cublas_check(cublasStatus_t st, const char* what) { return check(st == CUBLAS_STATUS_SUCCESS ? 0 : 1000 + static_cast<int>(st), what); }
 Status solver_check(cusolverStatus_t st, const char* what) {
   if (st == CUSOLVER_STATUS_SUCCESS) return {};
@@ -64,6 +94,7 @@ class CudaQuantCompute final : public QuantCompute {
       : ordinal_(ordinal), spec_(spec), length_(length), pool_(pool) {}
 
   ~CudaQuantCompute() override {
+    profile_.print();
     if (!stream_) return;  // init never selected the device
     cudaSetDevice(ordinal_);
     if (solver_) cusolverDnDestroy(solver_);
@@ -109,11 +140,13 @@ class CudaQuantCompute final : public QuantCompute {
 
   Hessian make_hessian(int K) override { return Hessian{K, {}, 0, nullptr}; }
   void hessian_add(const float* x, std::int64_t rows, int ldx, Hessian& h) override {
+    const Timed timed(profile_, eHessian);
     if (!enter()) return;
     record(hessian_add_impl(x, rows, ldx, h));
   }
 
   Result<PreparedHessian> prepare_hessian(const Hessian& h) override {
+    const Timed timed(profile_, ePrepare);
     if (!enter()) return status_.error();
     auto r = prepare_impl(h);
     if (!r.ok()) record(Status(r.error()));
@@ -122,6 +155,7 @@ class CudaQuantCompute final : public QuantCompute {
 
   Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,
                           bool host_outputs) override {
+    const Timed timed(profile_, eGptq);
     if (!enter()) return status_.error();
     auto r = gptq_impl(w, N, K, ph, layout, host_outputs);
     if (!r.ok() && r.error().kind != ErrorKind::invalid_argument) record(Status(r.error()));
@@ -129,25 +163,30 @@ class CudaQuantCompute final : public QuantCompute {
   }
 
   void rmsnorm(const float* x, const std::vector<float>& norm, std::int64_t tokens, float* out) override {
+    const Timed timed(profile_, eNorm);
     if (!enter()) return;
     record(rmsnorm_impl(x, norm, tokens, out));
   }
   void attention_core(const CpuMatrix& q, const CpuMatrix& k, const CpuMatrix& v, const LayerWeights& norms,
                       const float* normed, int seqs, float* attn) override {
+    const Timed timed(profile_, eAttention);
     if (!enter()) return;
     record(attention_impl(q, k, v, norms, normed, seqs, attn));
   }
   void swiglu(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) override {
+    const Timed timed(profile_, eSwiglu);
     if (!enter()) return;
     record(swiglu_impl(gate, up, normed, tokens, act));
   }
   void linear(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) override {
+    const Timed timed(profile_, eLinear);
     if (!enter()) return;
     record(linear_impl(w, x, tokens, y, accumulate));
   }
 
   Status begin_scores(BlockKind kind, const float* x, const float* ref, const float* normed, int seqs,
                       const LayerWeights& norms) override {
+    const Timed timed(profile_, eBeginScores);
     if (!enter()) return status_;
     Status st = begin_scores_impl(kind, x, ref, normed, seqs, norms);
     record(st);
@@ -155,6 +194,7 @@ class CudaQuantCompute final : public QuantCompute {
   }
   Result<std::vector<double>> score_outputs(const std::vector<const CpuMatrix*>& in,
                                             const std::vector<const CpuMatrix*>& outs) override {
+    const Timed timed(profile_, eScore);
     if (!enter()) return status_.error();
     auto r = score_outputs_impl(in, outs);
     if (!r.ok()) record(Status(r.error()));
@@ -629,6 +669,7 @@ class CudaQuantCompute final : public QuantCompute {
   DeviceBuffer cos_, sin_;
   DeviceBuffer slots_[kSlots];
   Status status_;
+  Profile profile_;
   // Scoring state (begin_scores): inputs live in the kScore* slots.
   BlockKind score_kind_ = BlockKind::attn;
   int score_seqs_ = 0;
