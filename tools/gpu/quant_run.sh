@@ -11,6 +11,10 @@ what="${1:-demo}"
 dev="${2:-cuda:0}"
 out="${OUT:-/tmp/nibble-out}"
 mkdir -p "$out" /tmp/nibble-bin
+# The binaries find the default calibration set through the source tree's absolute path.
+for tree in /work/main /work/gpu-tree; do
+  [ -e "$tree" ] || { mkdir -p "$(dirname "$tree")" && ln -s "$PWD" "$tree"; }
+done
 [ -x /tmp/nibble-bin/nibble-cli ] || tar -C /tmp/nibble-bin -xJf gpu-build/bundle.tar.xz
 export PATH="/tmp/nibble-bin:$PATH" LD_LIBRARY_PATH="/tmp/nibble-bin:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 w=/dev/shm/nibble-quant
@@ -46,7 +50,7 @@ case "$what" in
     for f in "$demo"/tokenizer.json "$demo"/tokenizer_config.json "$demo"/chat_template.jinja "$demo"/generation_config.json; do
       [ -e "$f" ] && cp "$f" "$w/syn/fp16/"
     done
-    step "${LIMIT:-540}" "7b-$dev-l$layers" nibble-cli quantize "$w/syn/fp16" "$w/syn-q" --bpw 4.0 --device "$dev" ${QUANT_ARGS:-}
+    step "${LIMIT:-540}" "7b-${dev/:/}-l$layers" nibble-cli quantize "$w/syn/fp16" "$w/syn-q" --bpw 4.0 --device "$dev" ${QUANT_ARGS:-}
     cp "$w/syn-q/quantization_report.json" "$out/7b-report.json" 2>/dev/null
     ;;
 esac
