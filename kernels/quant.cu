@@ -349,11 +349,16 @@ __global__ void distance_kernel(const float* a, const float* b, long n, double* 
   __shared__ double sh[kThreads];
   double acc = 0.0;
   for (long i = blockIdx.x * static_cast<long>(kThreads) + threadIdx.x; i < n; i += static_cast<long>(gridDim.x) * kThreads) {
-    const double d = static_cast<double>(a[i]) - b[i];
+    const double d = static_cast<double>(a[i]) - (b ? b[i] : 0.0f);
     acc += d * d;
   }
   const double s = block_sum(acc, sh);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void subtract_kernel(const float* a, const float* b, long n, float* out) {
+  for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < n; i += static_cast<long>(gridDim.x) * blockDim.x)
+    out[i] = a[i] - b[i];
 }
 
 __global__ void distance_total_kernel(const double* partial, int parts, double* out) {
@@ -402,53 +407,105 @@ __global__ void norm_rope_kernel(QuantAttentionArgs a) {
   }
 }
 
-// One warp per (row, head): online softmax over the row's keys, head_dim split over the lanes.
-__global__ void attention_kernel(QuantAttentionArgs a) {
-  constexpr int kMaxPerLane = 8;  // head_dim <= 256
-  const int warp = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-  const long rows = static_cast<long>(a.seqs) * a.length;
-  if (warp >= rows * a.heads) return;
-  const long r = warp / a.heads;
-  const int h = warp % a.heads, hd = a.head_dim;
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Causal attention for one (sequence, head, tile of QPW * 8 queries) per block of 8 warps. Keys
+// and values pass through shared memory 32 at a time (keys transposed, so that lane j scores key j
+// against a query read by broadcast); each warp keeps QPW queries' online-softmax state and
+// head_dim / 32 (at most DPL) output dims per lane.
+template <int QPW, int DPL>
+__global__ void __launch_bounds__(256) attention_tiled_kernel(QuantAttentionArgs a) {
+  extern __shared__ float smem[];
+  constexpr int kTile = QPW * 8;
+  const int hd = a.head_dim, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  float* qs = smem;                 // [kTile][hd], pre-scaled
+  float* kt = qs + kTile * hd;      // [hd][33]
+  float* vs = kt + hd * 33;         // [32][hd]
+  const int seq = blockIdx.z, h = blockIdx.y, t0 = blockIdx.x * kTile;
   const int kvh = h / (a.heads / a.kv_heads);
-  const int pos = static_cast<int>(r % a.length);
-  const long seq_row0 = r - pos;
-  const int first = a.sliding_window > 0 ? max(0, pos - a.sliding_window + 1) : 0;
-  const float* q = a.qkv + r * a.ld + static_cast<long>(h) * hd;
+  const long r0 = static_cast<long>(seq) * a.length;
   const int k_off = a.heads * hd + kvh * hd, v_off = (a.heads + a.kv_heads) * hd + kvh * hd;
-  float qr[kMaxPerLane], acc[kMaxPerLane];
-#pragma unroll
-  for (int t = 0; t < kMaxPerLane; ++t) {
-    const int d = lane + 32 * t;
-    qr[t] = d < hd ? q[d] : 0.0f;
-    acc[t] = 0.0f;
+  const int t_last = min(a.length - 1, t0 + kTile - 1);
+  for (int i = threadIdx.x; i < kTile * hd; i += blockDim.x) {
+    const int t = t0 + i / hd, d = i % hd;
+    qs[i] = t < a.length ? a.qkv[(r0 + t) * a.ld + static_cast<long>(h) * hd + d] * a.scale : 0.0f;
   }
-  float m = -INFINITY, l = 0.0f;
-  for (int j = first; j <= pos; ++j) {
-    const float* row = a.qkv + (seq_row0 + j) * a.ld;
-    float dot = 0.0f;
+  float m[QPW], l[QPW], acc[QPW][DPL];
 #pragma unroll
-    for (int t = 0; t < kMaxPerLane; ++t) {
-      const int d = lane + 32 * t;
-      if (d < hd) dot += qr[t] * row[k_off + d];
+  for (int i = 0; i < QPW; ++i) {
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+#pragma unroll
+    for (int u = 0; u < DPL; ++u) acc[i][u] = 0.0f;
+  }
+  int k_begin = a.sliding_window > 0 ? max(0, t0 - a.sliding_window + 1) : 0;
+  k_begin &= ~31;
+  for (int kb = k_begin; kb <= t_last; kb += 32) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < 32 * hd; i += blockDim.x) {
+      const int j = i / hd, d = i % hd, key = kb + j;
+      const bool in = key <= t_last;
+      const float* row = a.qkv + (r0 + key) * a.ld;
+      kt[d * 33 + j] = in ? row[k_off + d] : 0.0f;
+      vs[j * hd + d] = in ? row[v_off + d] : 0.0f;
     }
-    const float sc = warp_sum(dot) * a.scale;
-    const float m_new = fmaxf(m, sc);
-    const float corr = expf(m - m_new), p = expf(sc - m_new);
-    l = l * corr + p;
+    __syncthreads();
 #pragma unroll
-    for (int t = 0; t < kMaxPerLane; ++t) {
-      const int d = lane + 32 * t;
-      if (d < hd) acc[t] = acc[t] * corr + p * row[v_off + d];
+    for (int i = 0; i < QPW; ++i) {
+      const int qi = warp * QPW + i, t = t0 + qi;
+      if (t >= a.length || kb > t) continue;  // warp-uniform
+      const int key = kb + lane;
+      const float* q = qs + qi * hd;
+      float sc = 0.0f;
+#pragma unroll 8
+      for (int d = 0; d < hd; ++d) sc += q[d] * kt[d * 33 + lane];
+      const bool valid = key <= t && (a.sliding_window <= 0 || key > t - a.sliding_window);
+      sc = valid ? sc : -INFINITY;
+      const float cmax = warp_max(sc);
+      if (cmax == -INFINITY) continue;  // warp-uniform: every key of this tile is masked
+      const float m_new = fmaxf(m[i], cmax);
+      const float corr = expf(m[i] - m_new);
+      const float p = valid ? expf(sc - m_new) : 0.0f;
+      l[i] = l[i] * corr + warp_sum(p);
+#pragma unroll
+      for (int u = 0; u < DPL; ++u) acc[i][u] *= corr;
+      for (int j = 0; j < 32; ++j) {
+        const float pj = __shfl_sync(0xffffffffu, p, j);
+#pragma unroll
+        for (int u = 0; u < DPL; ++u) {
+          const int d = lane + 32 * u;
+          if (d < hd) acc[i][u] += pj * vs[j * hd + d];
+        }
+      }
+      m[i] = m_new;
     }
-    m = m_new;
   }
-  float* o = a.out + r * static_cast<long>(a.heads) * hd + static_cast<long>(h) * hd;
 #pragma unroll
-  for (int t = 0; t < kMaxPerLane; ++t) {
-    const int d = lane + 32 * t;
-    if (d < hd) o[d] = acc[t] / l;
+  for (int i = 0; i < QPW; ++i) {
+    const int t = t0 + warp * QPW + i;
+    if (t >= a.length) continue;
+    float* o = a.out + (r0 + t) * static_cast<long>(a.heads) * hd + static_cast<long>(h) * hd;
+#pragma unroll
+    for (int u = 0; u < DPL; ++u) {
+      const int d = lane + 32 * u;
+      if (d < hd) o[d] = acc[i][u] / l[i];
+    }
   }
+}
+
+template <int QPW, int DPL>
+int launch_attention_tiled(const QuantAttentionArgs& a, cudaStream_t stream) {
+  constexpr int kTile = QPW * 8;
+  const std::size_t smem = sizeof(float) * (static_cast<std::size_t>(kTile) * a.head_dim + a.head_dim * 33 + 32 * a.head_dim);
+  const cudaError_t st = cudaFuncSetAttribute(attention_tiled_kernel<QPW, DPL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(smem));
+  if (st != cudaSuccess) return static_cast<int>(st);
+  const dim3 grid(static_cast<unsigned>((a.length + kTile - 1) / kTile), static_cast<unsigned>(a.heads), static_cast<unsigned>(a.seqs));
+  attention_tiled_kernel<QPW, DPL><<<grid, 256, smem, stream>>>(a);
+  return last_error();
 }
 
 }  // namespace
@@ -554,8 +611,15 @@ int quant_swiglu(const float* gu, std::int64_t rows, int n, float* act, cudaStre
 
 int quant_distance_parts() { return kDistanceParts; }
 
+int quant_subtract(const float* a, const float* b, std::int64_t n, float* out, cudaStream_t stream) {
+  if (!a || !b || !out || n < 0) return cudaErrorInvalidValue;
+  if (n == 0) return 0;
+  subtract_kernel<<<grid_cap(n, 256) < 8192 ? grid_cap(n, 256) : 8192, 256, 0, stream>>>(a, b, n, out);
+  return last_error();
+}
+
 int quant_squared_distance(const float* a, const float* b, std::int64_t n, double* partial, double* out, cudaStream_t stream) {
-  if (!a || !b || !partial || !out || n < 0) return cudaErrorInvalidValue;
+  if (!a || !partial || !out || n < 0) return cudaErrorInvalidValue;
   distance_kernel<<<kDistanceParts, kThreads, 0, stream>>>(a, b, n, partial);
   distance_total_kernel<<<1, kThreads, 0, stream>>>(partial, kDistanceParts, out);
   return last_error();
@@ -569,8 +633,8 @@ int quant_attention(const QuantAttentionArgs& a, cudaStream_t stream) {
   const long rows = static_cast<long>(a.seqs) * a.length;
   constexpr int kWarps = 4;
   norm_rope_kernel<<<blocks_for(rows * (a.heads + a.kv_heads), kWarps), 32 * kWarps, 0, stream>>>(a);
-  attention_kernel<<<blocks_for(rows * a.heads, kWarps), 32 * kWarps, 0, stream>>>(a);
-  return last_error();
+  if (const int st = last_error()) return st;
+  return a.head_dim <= 128 ? launch_attention_tiled<8, 4>(a, stream) : launch_attention_tiled<4, 8>(a, stream);
 }
 
 }  // namespace nibble::kernels

@@ -4,8 +4,9 @@
 // (the factor is unique, so it is the CPU reference's up to rounding). The GPTQ loop runs one
 // thread per output column inside each 128-row block (quant.cu) and the lazy update between
 // blocks as an fp32 SGEMM (no TF32). Weights are uploaded once per CpuMatrix and stay attached to
-// it; solved weights the measurement only scores never leave the device. Layer pieces run on
-// cuBLAS and quant.cu with host arrays in and out, as the interface asks.
+// it; solved weights the measurement only scores never leave the device, and the measurement's
+// scoring works on differences from the fp block on the device (begin_scores_impl). Layer pieces
+// run on cuBLAS and quant.cu with host arrays in and out, as the interface asks.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -86,7 +87,8 @@ Status kcheck(int code, const char* what) { return check(code, what); }
 
 enum Slot { kX, kY, kMid, kWide, kNorm, kNorm2, kW, kWt, kDeq, kCodes, kErr, kLoss, kImp, kScale, kCode, kScodes,
             kSmax, kSearch, kPerm, kDead, kDiag, kB, kI, kWork, kInfo,
-            kScoreX, kScoreRef, kScoreNormed, kScoreMid, kScoreQkv, kScoreY, kScoreQn, kScoreKn, kScoreDist, kSlots };
+            kScoreNormed, kScoreBase, kScoreQkv, kScoreMidFp, kScoreMid, kScoreD, kScoreE, kScoreY, kScoreQn, kScoreKn,
+            kScoreDist, kDelta, kSlots };
 
 class CudaQuantCompute final : public QuantCompute {
  public:
@@ -117,7 +119,8 @@ class CudaQuantCompute final : public QuantCompute {
     NIBBLE_TRY(check(static_cast<int>(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)), "creating a CUDA stream"));
     NIBBLE_TRY(cublas_check(cublasCreate(&blas_), "creating the cuBLAS handle"));
     NIBBLE_TRY(cublas_check(cublasSetStream(blas_, stream_), "binding cuBLAS to its stream"));
-    NIBBLE_TRY(cublas_check(cublasSetMathMode(blas_, CUBLAS_PEDANTIC_MATH), "setting cuBLAS to fp32 math"));
+    // Default math: SGEMM stays fp32 (TF32 only where gemm_tf32 asks for it).
+    NIBBLE_TRY(cublas_check(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH), "setting cuBLAS math"));
     NIBBLE_TRY(solver_check(cusolverDnCreate(&solver_), "creating the cuSOLVER handle"));
     NIBBLE_TRY(solver_check(cusolverDnSetStream(solver_, stream_), "binding cuSOLVER to its stream"));
     // RoPE tables for positions 0 .. length - 1, as the CPU evaluator builds them.
@@ -537,18 +540,11 @@ class CudaQuantCompute final : public QuantCompute {
     return static_cast<const float*>(d);
   }
 
-  // attn[seqs * L][q_dim] from normed inputs on the device; qkv holds [seqs * L][q_dim + 2 kv_dim].
-  Status attention_device(const DevMatrix& q, const DevMatrix& k, const DevMatrix& v, const float* qn, const float* kn,
-                          int window, const float* xd, int seqs, float* qkv, float* out) {
+  kq::QuantAttentionArgs attention_args(float* qkv, int seqs, const float* qn, const float* kn, int window, float* out) const {
     const ModelSpec& s = spec_;
-    const int H = s.hidden_size, q_dim = s.q_dim(), kv_dim = s.kv_dim(), ld = q_dim + 2 * kv_dim;
-    const std::int64_t m = static_cast<std::int64_t>(seqs) * length_;
-    NIBBLE_TRY(gemm(q, xd, m, H, qkv, ld, false));
-    NIBBLE_TRY(gemm(k, xd, m, H, qkv + q_dim, ld, false));
-    NIBBLE_TRY(gemm(v, xd, m, H, qkv + q_dim + kv_dim, ld, false));
     kq::QuantAttentionArgs a;
     a.qkv = qkv;
-    a.ld = ld;
+    a.ld = s.q_dim() + 2 * s.kv_dim();
     a.seqs = seqs;
     a.length = length_;
     a.heads = s.n_heads;
@@ -562,7 +558,19 @@ class CudaQuantCompute final : public QuantCompute {
     a.sliding_window = window;
     a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
     a.out = out;
-    return kcheck(kq::quant_attention(a, stream_), "quantizer attention");
+    return a;
+  }
+
+  // attn[seqs * L][q_dim] from normed inputs on the device; qkv holds [seqs * L][q_dim + 2 kv_dim].
+  Status attention_device(const DevMatrix& q, const DevMatrix& k, const DevMatrix& v, const float* qn, const float* kn,
+                          int window, const float* xd, int seqs, float* qkv, float* out) {
+    const ModelSpec& s = spec_;
+    const int H = s.hidden_size, q_dim = s.q_dim(), kv_dim = s.kv_dim(), ld = q_dim + 2 * kv_dim;
+    const std::int64_t m = static_cast<std::int64_t>(seqs) * length_;
+    NIBBLE_TRY(gemm(q, xd, m, H, qkv, ld, false));
+    NIBBLE_TRY(gemm(k, xd, m, H, qkv + q_dim, ld, false));
+    NIBBLE_TRY(gemm(v, xd, m, H, qkv + q_dim + kv_dim, ld, false));
+    return kcheck(kq::quant_attention(attention_args(qkv, seqs, qn, kn, window, out), stream_), "quantizer attention");
   }
 
   Status attention_impl(const CpuMatrix& q, const CpuMatrix& k, const CpuMatrix& v, const LayerWeights& norms,
@@ -593,65 +601,125 @@ class CudaQuantCompute final : public QuantCompute {
     return {};
   }
 
-  Status begin_scores_impl(BlockKind kind, const float* x, const float* ref, const float* normed, int seqs,
-                           const LayerWeights& norms) {
-    const std::size_t bytes = static_cast<std::size_t>(seqs) * static_cast<std::size_t>(length_) *
-                              static_cast<std::size_t>(spec_.hidden_size) * 4;
-    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kScoreX, bytes));
-    NIBBLE_ASSIGN_OR_RETURN(void* rd, slot(kScoreRef, bytes));
-    NIBBLE_ASSIGN_OR_RETURN(void* nd, slot(kScoreNormed, bytes));
-    NIBBLE_TRY(copy(xd, x, bytes, cudaMemcpyHostToDevice, "uploading block inputs"));
-    NIBBLE_TRY(copy(rd, ref, bytes, cudaMemcpyHostToDevice, "uploading block outputs"));
-    NIBBLE_TRY(copy(nd, normed, bytes, cudaMemcpyHostToDevice, "uploading normed inputs"));
-    NIBBLE_ASSIGN_OR_RETURN(score_qn_, head_norm(norms.q_norm, kScoreQn));
-    NIBBLE_ASSIGN_OR_RETURN(score_kn_, head_norm(norms.k_norm, kScoreKn));
+  // y (+)= x w^T on tensor cores (TF32 inputs, fp32 accumulation), no bias: only for operands that
+  // are differences (quantization error), where TF32's 2^-11 relative rounding stays far below
+  // what the scores resolve.
+  Status gemm_tf32(const float* w, int N, int K, const float* x, std::int64_t tokens, int ldx, float* y, int ldy,
+                   bool accumulate) {
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    return cublas_check(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, static_cast<int>(tokens), K, &one, w, CUDA_R_32F, K,
+                                     x, CUDA_R_32F, ldx, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                     CUBLAS_GEMM_DEFAULT),
+                        "quantizer difference product (TF32 GEMM)");
+  }
+  // dst = a - b over n floats (device).
+  Status subtract(const float* a, const float* b, std::size_t n, float* dst) {
+    return kcheck(kq::quant_subtract(a, b, static_cast<std::int64_t>(n), dst, stream_), "quantizer difference");
+  }
+  // y (+)= x (q - f)^T for a candidate q of the fp weight f (same shape), through the kDelta slot.
+  Status gemm_delta(const DevMatrix& q, const DevMatrix& f, const float* x, std::int64_t tokens, int ldx, float* y, int ldy,
+                    bool accumulate) {
+    const std::size_t n = static_cast<std::size_t>(q.N) * static_cast<std::size_t>(q.K);
+    NIBBLE_ASSIGN_OR_RETURN(void* dv, slot(kDelta, n * 4));
+    NIBBLE_TRY(subtract(q.w.as<float>(), f.w.as<float>(), n, static_cast<float*>(dv)));
+    return gemm_tf32(static_cast<const float*>(dv), q.N, q.K, x, tokens, ldx, y, ldy, accumulate);
+  }
+
+  // Scoring works on differences from the fp block. With f the fp weights and q a candidate's,
+  // the block output differs from the fp one by  (m - m_fp) f_out^T + m (q_out - f_out)^T,  where
+  // m is the middle from the candidate's input linears, itself the fp pre-activation plus
+  // normed (q_in - f_in)^T. The fp pre-activations and middle are computed once per block in fp32;
+  // the per-candidate products multiply differences, so they run on TF32 tensor cores without
+  // losing the scores' precision (x and the bias cancel).
+  Status begin_scores_impl(BlockKind kind, const float* /*x*/, const float* /*ref*/, const float* normed, int seqs,
+                           const LayerWeights& fp) {
+    const bool attn = kind == BlockKind::attn;
+    const int H = spec_.hidden_size;
+    const std::int64_t T = static_cast<std::int64_t>(seqs) * length_;
+    const std::size_t Tz = static_cast<std::size_t>(T);
+    NIBBLE_ASSIGN_OR_RETURN(void* nd, slot(kScoreNormed, Tz * static_cast<std::size_t>(H) * 4));
+    NIBBLE_TRY(copy(nd, normed, Tz * static_cast<std::size_t>(H) * 4, cudaMemcpyHostToDevice, "uploading normed inputs"));
+    score_fp_.clear();
+    for (const CpuMatrix* m : attn ? std::vector<const CpuMatrix*>{&fp.q, &fp.k, &fp.v, &fp.o}
+                                   : std::vector<const CpuMatrix*>{&fp.gate, &fp.up, &fp.down}) {
+      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* d, device_matrix(*m));
+      score_fp_.push_back(d);
+    }
+    NIBBLE_ASSIGN_OR_RETURN(score_qn_, head_norm(fp.q_norm, kScoreQn));
+    NIBBLE_ASSIGN_OR_RETURN(score_kn_, head_norm(fp.k_norm, kScoreKn));
     score_kind_ = kind;
     score_seqs_ = seqs;
-    score_window_ = norms.sliding_window;
-    return {};
+    score_window_ = fp.sliding_window;
+    const auto* x = static_cast<const float*>(nd);
+    const int mid = score_fp_[0]->N;
+    const int ld = attn ? spec_.q_dim() + 2 * spec_.kv_dim() : 2 * mid;
+    NIBBLE_ASSIGN_OR_RETURN(void* base, slot(kScoreBase, Tz * static_cast<std::size_t>(ld) * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* work, slot(kScoreQkv, Tz * static_cast<std::size_t>(ld) * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* mfp, slot(kScoreMidFp, Tz * static_cast<std::size_t>(attn ? spec_.q_dim() : mid) * 4));
+    auto* bd = static_cast<float*>(base);
+    int col = 0;
+    for (std::size_t i = 0; i + 1 < score_fp_.size(); ++i) {
+      NIBBLE_TRY(gemm(*score_fp_[i], x, T, H, bd + col, ld, false));
+      col += score_fp_[i]->N;
+    }
+    if (attn) {  // attention rotates q and k in place: work on a copy of the pre-activations
+      NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(work, base, Tz * static_cast<std::size_t>(ld) * 4, cudaMemcpyDeviceToDevice, stream_)),
+                       "copying pre-activations"));
+      NIBBLE_TRY(attention_middle(static_cast<float*>(work), static_cast<float*>(mfp)));
+    } else {
+      NIBBLE_TRY(kcheck(kq::quant_swiglu(bd, T, mid, static_cast<float*>(mfp), stream_), "quantizer SwiGLU"));
+    }
+    return sync("preparing block scores");
+  }
+
+  // The attention middle of the scored block from its pre-activations qkv (rotated in place).
+  Status attention_middle(float* qkv, float* out) {
+    return kcheck(kq::quant_attention(attention_args(qkv, score_seqs_, score_qn_, score_kn_, score_window_, out), stream_),
+                  "quantizer attention");
   }
 
   Result<std::vector<double>> score_outputs_impl(const std::vector<const CpuMatrix*>& in, const std::vector<const CpuMatrix*>& outs) {
     const bool attn = score_kind_ == BlockKind::attn;
-    if (score_seqs_ <= 0 || in.size() != (attn ? 3u : 2u))
+    if (score_seqs_ <= 0 || in.size() + 1 != score_fp_.size())
       return make_error(ErrorKind::internal, "score_outputs without begin_scores or with the wrong inputs");
     const int H = spec_.hidden_size;
     const std::int64_t T = static_cast<std::int64_t>(score_seqs_) * length_;
     const std::size_t Tz = static_cast<std::size_t>(T);
-    std::vector<const DevMatrix*> ind;
-    for (const CpuMatrix* m : in) {
-      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* d, device_matrix(*m));
-      ind.push_back(d);
-    }
-    const int mid = in[0]->N;
-    NIBBLE_ASSIGN_OR_RETURN(void* midv, slot(kScoreMid, Tz * static_cast<std::size_t>(mid) * 4));
-    auto* middle = static_cast<float*>(midv);
-    const float* xd = static_cast<const float*>(slots_[kScoreX].data());
-    const float* rd = static_cast<const float*>(slots_[kScoreRef].data());
-    const float* nd = static_cast<const float*>(slots_[kScoreNormed].data());
-    if (attn) {
-      const int ld = spec_.q_dim() + 2 * spec_.kv_dim();
-      NIBBLE_ASSIGN_OR_RETURN(void* qkv, slot(kScoreQkv, Tz * static_cast<std::size_t>(ld) * 4));
-      NIBBLE_TRY(attention_device(*ind[0], *ind[1], *ind[2], score_qn_, score_kn_, score_window_, nd, score_seqs_,
-                                  static_cast<float*>(qkv), middle));
-    } else {
-      NIBBLE_ASSIGN_OR_RETURN(void* gu, slot(kScoreQkv, Tz * 2 * static_cast<std::size_t>(mid) * 4));
-      auto* gud = static_cast<float*>(gu);
-      NIBBLE_TRY(gemm(*ind[0], nd, T, H, gud, 2 * mid, false));
-      NIBBLE_TRY(gemm(*ind[1], nd, T, H, gud + mid, 2 * mid, false));
-      NIBBLE_TRY(kcheck(kq::quant_swiglu(gud, T, mid, middle, stream_), "quantizer SwiGLU"));
-    }
-    const std::size_t ybytes = Tz * static_cast<std::size_t>(H) * 4;
-    NIBBLE_ASSIGN_OR_RETURN(void* yv, slot(kScoreY, ybytes));
+    const int mid = attn ? spec_.q_dim() : score_fp_[0]->N;
+    const int ld = attn ? spec_.q_dim() + 2 * spec_.kv_dim() : 2 * mid;
+    const auto* x = static_cast<const float*>(slots_[kScoreNormed].data());
+    auto* base = static_cast<float*>(slots_[kScoreBase].data());
+    auto* work = static_cast<float*>(slots_[kScoreQkv].data());
+    const auto* mfp = static_cast<const float*>(slots_[kScoreMidFp].data());
+    const std::size_t mid_n = Tz * static_cast<std::size_t>(mid), y_n = Tz * static_cast<std::size_t>(H);
+    NIBBLE_ASSIGN_OR_RETURN(void* mv, slot(kScoreMid, mid_n * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* dv, slot(kScoreD, mid_n * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* ev, slot(kScoreE, y_n * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* yv, slot(kScoreY, y_n * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* dist, slot(kScoreDist, static_cast<std::size_t>(kq::quant_distance_parts() + outs.size()) * 8));
+    auto* m = static_cast<float*>(mv);
+    NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(work, base, Tz * static_cast<std::size_t>(ld) * 4, cudaMemcpyDeviceToDevice, stream_)),
+                     "copying pre-activations"));
+    int col = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* q, device_matrix(*in[i]));
+      NIBBLE_TRY(gemm_delta(*q, *score_fp_[i], x, T, H, work + col, ld, true));
+      col += q->N;
+    }
+    if (attn) NIBBLE_TRY(attention_middle(work, m));
+    else NIBBLE_TRY(kcheck(kq::quant_swiglu(work, T, mid, m, stream_), "quantizer SwiGLU"));
+    const DevMatrix& f_out = *score_fp_.back();
+    auto* e = static_cast<float*>(ev);
+    NIBBLE_TRY(subtract(m, mfp, mid_n, static_cast<float*>(dv)));
+    NIBBLE_TRY(gemm_tf32(f_out.w.as<float>(), f_out.N, f_out.K, static_cast<const float*>(dv), T, mid, e, H, false));
     auto* y = static_cast<float*>(yv);
     auto* partial = static_cast<double*>(dist);
     double* totals = partial + kq::quant_distance_parts();
     for (std::size_t i = 0; i < outs.size(); ++i) {
-      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* w, device_matrix(*outs[i]));
-      NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(y, xd, ybytes, cudaMemcpyDeviceToDevice, stream_)), "copying block inputs"));
-      NIBBLE_TRY(gemm(*w, middle, T, mid, y, H, true));
-      NIBBLE_TRY(kcheck(kq::quant_squared_distance(y, rd, T * H, partial, totals + i, stream_), "scoring a candidate"));
+      NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* q, device_matrix(*outs[i]));
+      NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(y, e, y_n * 4, cudaMemcpyDeviceToDevice, stream_)), "copying block errors"));
+      NIBBLE_TRY(gemm_delta(*q, f_out, m, T, mid, y, H, true));
+      NIBBLE_TRY(kcheck(kq::quant_squared_distance(y, nullptr, T * H, partial, totals + i, stream_), "scoring a candidate"));
     }
     std::vector<double> out(outs.size());
     NIBBLE_TRY(copy(out.data(), totals, outs.size() * 8, cudaMemcpyDeviceToHost, "reading candidate scores"));
@@ -676,6 +744,7 @@ class CudaQuantCompute final : public QuantCompute {
   int score_window_ = 0;
   const float* score_qn_ = nullptr;
   const float* score_kn_ = nullptr;
+  std::vector<const DevMatrix*> score_fp_;  // the block's fp linears (inputs, then the output)
 };
 
 }  // namespace

@@ -66,9 +66,11 @@ int quant_identity_f64(double* I, int K, cudaStream_t stream);
 // U[i][j] = i <= j ? Linv(K-1-i, K-1-j) : 0 as fp32 row-major, Linv column-major lower.
 int quant_upper_from_reversed(const double* Linv, int K, float* U, cudaStream_t stream);
 
-// *out = sum over i < n of (a[i] - b[i])^2 in double (fixed-order reduction; `partial` holds
-// quant_distance_parts() doubles).
+// *out = sum over i < n of (a[i] - b[i])^2 (b null: a[i]^2) in double (fixed-order reduction;
+// `partial` holds quant_distance_parts() doubles).
 int quant_distance_parts();
+// out[i] = a[i] - b[i].
+int quant_subtract(const float* a, const float* b, std::int64_t n, float* out, cudaStream_t stream);
 int quant_squared_distance(const float* a, const float* b, std::int64_t n, double* partial, double* out, cudaStream_t stream);
 
 // ---- Decoder layer pieces -----------------------------------------------------------------------
