@@ -1,6 +1,7 @@
 // Head quantization and calibration perplexity.
 #include "quant/head.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/half.h"
@@ -46,20 +47,25 @@ double calibration_perplexity(QuantCompute& qc, const CpuMatrix& head, const flo
                               int seqs, int length) {
   const int V = head.N, H = head.K;
   std::vector<float> logits(static_cast<std::size_t>(length) * static_cast<std::size_t>(V));
+  std::vector<double> nll(static_cast<std::size_t>(length));
   double total = 0;
   std::int64_t count = 0;
   for (int s = 0; s < seqs; ++s) {
     const std::size_t base = static_cast<std::size_t>(s) * static_cast<std::size_t>(length);
     qc.linear(head, normed + base * static_cast<std::size_t>(H), length, logits.data(), false);
-    for (int t = 0; t + 1 < length; ++t) {
-      const float* row = logits.data() + static_cast<std::size_t>(t) * static_cast<std::size_t>(V);
-      float mx = row[0];
-      for (int i = 1; i < V; ++i) mx = std::max(mx, row[i]);
-      double sum = 0;
-      for (int i = 0; i < V; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
-      total += std::log(sum) + mx - row[ids[base + static_cast<std::size_t>(t) + 1]];
-      ++count;
-    }
+    // Rows in parallel, summed in order afterwards: the result does not depend on the thread count.
+    qc.pool().parallel_for(static_cast<std::size_t>(length - 1), 16, [&](std::size_t t0, std::size_t t1) {
+      for (std::size_t t = t0; t < t1; ++t) {
+        const float* row = logits.data() + t * static_cast<std::size_t>(V);
+        float mx = row[0];
+        for (int i = 1; i < V; ++i) mx = std::max(mx, row[i]);
+        double sum = 0;
+        for (int i = 0; i < V; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
+        nll[t] = std::log(sum) + mx - row[ids[base + t + 1]];
+      }
+    });
+    for (int t = 0; t + 1 < length; ++t) total += nll[static_cast<std::size_t>(t)];
+    count += length - 1;
   }
   return count > 0 ? std::exp(total / static_cast<double>(count)) : 0.0;
 }

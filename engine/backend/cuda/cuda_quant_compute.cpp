@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <string>
 
@@ -34,6 +35,9 @@ namespace kq = nibble::kernels;
 constexpr int kBlock = 128;                    // GPTQ lazy-update block, as the CPU solver
 constexpr std::int64_t kHessianChunk = 4096;   // rows widened to double at a time
 constexpr std::int64_t kAttentionTokens = 65536;  // rows of q/k/v held at a time
+constexpr std::size_t kStage = 64u << 20;      // pinned staging buffer (two of them)
+constexpr std::size_t kStageMin = 4u << 20;    // smaller copies go straight from pageable memory
+constexpr std::size_t kHostGrain = 1u << 20;   // bytes per host copy task
 
 struct DevMatrix {
   int ordinal = -1;
@@ -99,6 +103,8 @@ class CudaQuantCompute final : public QuantCompute {
     profile_.print();
     if (!stream_) return;  // init never selected the device
     cudaSetDevice(ordinal_);
+    for (cudaEvent_t e : staged_)
+      if (e) cudaEventDestroy(e);
     if (solver_) cusolverDnDestroy(solver_);
     if (blas_) cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
@@ -223,9 +229,51 @@ class CudaQuantCompute final : public QuantCompute {
     }
     return b.data();
   }
+  // Synchronous copy. Large host <-> device copies go through two pinned staging buffers: the
+  // host side is copied by the pool's threads while the other buffer's DMA runs (pageable copies
+  // run at a fraction of the bus speed).
   Status copy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, const char* what) {
     if (bytes == 0) return {};
-    NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, stream_)), what));
+    if (kind == cudaMemcpyDeviceToDevice || bytes < kStageMin) {
+      NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(dst, src, bytes, kind, stream_)), what));
+      return sync(what);
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (stage_[i].size() == 0) {
+        NIBBLE_ASSIGN_OR_RETURN(stage_[i], cuda::PinnedBuffer::allocate(kStage, "quantizer staging"));
+      }
+      if (!staged_[i]) NIBBLE_TRY(check(static_cast<int>(cudaEventCreateWithFlags(&staged_[i], cudaEventDisableTiming)), what));
+    }
+    auto host_copy = [&](char* to, const char* from, std::size_t n) {
+      pool_.parallel_for((n + kHostGrain - 1) / kHostGrain, 1, [&](std::size_t c0, std::size_t c1) {
+        const std::size_t b0 = c0 * kHostGrain, b1 = std::min(n, c1 * kHostGrain);
+        std::memcpy(to + b0, from + b0, b1 - b0);
+      });
+    };
+    const std::size_t chunks = (bytes + kStage - 1) / kStage;
+    auto chunk = [&](std::size_t c) { return std::min(kStage, bytes - c * kStage); };
+    if (kind == cudaMemcpyHostToDevice) {
+      for (std::size_t c = 0; c < chunks; ++c) {
+        const int b = static_cast<int>(c % 2);
+        NIBBLE_TRY(check(static_cast<int>(cudaEventSynchronize(staged_[b])), what));
+        host_copy(static_cast<char*>(stage_[b].data()), static_cast<const char*>(src) + c * kStage, chunk(c));
+        NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(static_cast<char*>(dst) + c * kStage, stage_[b].data(), chunk(c), kind, stream_)), what));
+        NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(staged_[b], stream_)), what));
+      }
+      return sync(what);
+    }
+    auto fetch = [&](std::size_t c) -> Status {
+      const int b = static_cast<int>(c % 2);
+      NIBBLE_TRY(check(static_cast<int>(cudaMemcpyAsync(stage_[b].data(), static_cast<const char*>(src) + c * kStage, chunk(c), kind, stream_)), what));
+      return check(static_cast<int>(cudaEventRecord(staged_[b], stream_)), what);
+    };
+    NIBBLE_TRY(fetch(0));
+    for (std::size_t c = 0; c < chunks; ++c) {
+      if (c + 1 < chunks) NIBBLE_TRY(fetch(c + 1));
+      const int b = static_cast<int>(c % 2);
+      NIBBLE_TRY(check(static_cast<int>(cudaEventSynchronize(staged_[b])), what));
+      host_copy(static_cast<char*>(dst) + c * kStage, static_cast<const char*>(stage_[b].data()), chunk(c));
+    }
     return sync(what);
   }
   Status sync(const char* what) { return check(static_cast<int>(cudaStreamSynchronize(stream_)), what); }
@@ -736,6 +784,8 @@ class CudaQuantCompute final : public QuantCompute {
   cusolverDnHandle_t solver_ = nullptr;
   DeviceBuffer cos_, sin_;
   DeviceBuffer slots_[kSlots];
+  cuda::PinnedBuffer stage_[2];
+  cudaEvent_t staged_[2] = {nullptr, nullptr};
   Status status_;
   Profile profile_;
   // Scoring state (begin_scores): inputs live in the kScore* slots.
