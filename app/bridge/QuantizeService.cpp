@@ -22,6 +22,7 @@
 #include "EngineErrors.h"
 #include "ModelDescription.h"
 #include "ModelFolder.h"
+#include "nibble/devices.h"
 #include "nibble/model.h"
 #include "nibble/quant.h"
 #include "nibble/tokenizer.h"
@@ -136,7 +137,7 @@ QVariantMap reportMap(const nibble::QuantReport& r, const QuantJobSettings& s) {
 nibble::Result<double> evalPerplexity(const QString& dir, const QuantJobSettings& s, const std::vector<std::int32_t>& ids,
                                       const std::atomic<bool>& cancel, qint64& tokens) {
   nibble::LoadOptions lo;
-  lo.device = s.device.toStdString();
+  lo.device = s.device == QLatin1String("auto") ? nibble::default_device() : s.device.toStdString();
   lo.threads = s.threads;
   lo.context = s.evalLength;
   lo.progress = [&](std::size_t, std::size_t) { return !cancel.load(); };

@@ -32,7 +32,7 @@ struct QuantJobSettings {
   int length = 2048;              // tokens per row
   int measurementRows = 0;        // 0 = min(rows, 16)
   QString measurementFile;        // reused when it exists, else written there ("" = none)
-  QString device = QStringLiteral("cpu");
+  QString device = QStringLiteral("auto");  // the quantizer's device: auto = cuda:0 when usable
   unsigned threads = 0;           // 0 = one per core
   int evalWindows = 16;           // perplexity before/after: windows x evalLength tokens (0 windows = skip)
   int evalLength = 512;

@@ -23,7 +23,7 @@ void print_usage(std::ostream& out) {
          "  --measurement-rows N  rows used to measure candidate layouts (default 16)\n"
          "  --measurement FILE    reuse this measurement when it exists, else save it there\n"
          "  --measure-only        stop after saving the measurement (with --measurement); writes no model\n"
-         "  --device cpu|cuda:N   where the math runs (default cpu)\n"
+         "  --device auto|cpu|cuda:N  where the math runs (default auto: cuda:0 when a GPU is usable)\n"
          "  --threads N           CPU threads (default: all cores)\n"
          "  --shard-size MB       largest output file (default 8192)\n"
          "  --keep-job            keep OUT/.nibble-job after success\n"
@@ -84,7 +84,7 @@ int cmd_quantize(int argc, char** argv, CommandIo io) {
   o.shard_bytes = shard_mb << 20;
   o.calibration_file = args.value_or("calibration", "");
   o.measurement_file = args.value_or("measurement", "");
-  o.device = args.value_or("device", "cpu");
+  o.device = args.value_or("device", "auto");
   o.keep_job_record = args.flag("keep-job");
   o.measure_only = args.flag("measure-only");
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nibble/devices.h"
 #include "nibble/quant.h"
 #include "quant/candidates.h"
 #include "quant/hash.h"
@@ -52,7 +53,8 @@ Result<QuantReport> run_job(const QuantOptions& o) {
   NIBBLE_ASSIGN_OR_RETURN(auto docs, read_calibration_documents(cal_path));
   ThreadPool pool(o.threads);
   NIBBLE_TRY(check_finite(*in.ws, pool));
-  NIBBLE_ASSIGN_OR_RETURN(auto qc, make_quant_compute(o.device, spec, in.resolved.length, pool));
+  const std::string device = o.device == "auto" ? default_device() : o.device;
+  NIBBLE_ASSIGN_OR_RETURN(auto qc, make_quant_compute(device, spec, in.resolved.length, pool));
 
   std::error_code ec;
   if (!o.measurement_file.empty() && fs::is_regular_file(o.measurement_file, ec)) {
@@ -94,7 +96,7 @@ Result<QuantReport> run_job(const QuantOptions& o) {
                              {"calibration", {{"name", in.calibration.name}, {"ids", ""}}},
                              {"candidates", candidate_table_hash()},
                              {"shard_bytes", o.shard_bytes},
-                             {"device", o.device == "cpu" ? "cpu" : "cuda"}};
+                             {"device", device == "cpu" ? "cpu" : "cuda"}};
   Hasher ids_hash;
   ids_hash.add(in.calibration.ids.data(), in.calibration.ids.size() * sizeof(std::int32_t));
   settings["calibration"]["ids"] = ids_hash.hex();

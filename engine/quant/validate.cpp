@@ -39,8 +39,8 @@ Status validate_options(const QuantOptions& o) {
   if (o.length < 0 || (o.length > 0 && o.length < 16) || o.length > 1 << 20)
     return bad_option("--length " + std::to_string(o.length) + " must be at least 16");
   if (o.measurement_rows < 0) return bad_option("measurement rows must not be negative");
-  if (o.device != "cpu" && o.device.rfind("cuda:", 0) != 0)
-    return bad_option("--device '" + o.device + "' is not 'cpu' or 'cuda:N'");
+  if (o.device != "cpu" && o.device != "auto" && o.device.rfind("cuda:", 0) != 0)
+    return bad_option("--device '" + o.device + "' is not 'auto', 'cpu' or 'cuda:N'");
   if (o.measure_only && o.measurement_file.empty()) return bad_option("a measurement-only job needs a measurement file to save");
   if (o.shard_bytes < (1 << 20)) return bad_option("the shard size limit must be at least 1 MiB");
   std::error_code ec;

@@ -46,7 +46,7 @@ struct QuantOptions {
   int measurement_rows = 0;         // rows used to measure candidates (0 = min(rows, 16))
   std::string measurement_file;     // reused when it exists; otherwise the measurement is saved there
   bool measure_only = false;        // stop after saving the measurement (needs measurement_file); no output
-  std::string device = "cpu";       // "cpu"; "cuda:N" where the build has the CUDA quantizer
+  std::string device = "cpu";       // "cpu", "cuda:N", or "auto" (cuda:0 when a GPU is usable, else cpu)
   unsigned threads = 0;             // CPU worker threads, 0 = one per core
   std::int64_t shard_bytes = 8ll << 30;  // largest output shard
   bool keep_job_record = false;     // leave OUT/.nibble-job after success (it is removed otherwise)
