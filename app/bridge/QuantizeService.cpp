@@ -218,6 +218,21 @@ QuantizeService::~QuantizeService() {
   m_pool.waitForDone();
 }
 
+QVariantList QuantizeService::deviceChoices() {
+  const std::vector<nibble::GpuInfo> gpus = nibble::list_gpus();
+  auto choice = [](const QString& id, const QString& label) {
+    return QVariantMap{{QStringLiteral("id"), id}, {QStringLiteral("label"), label}};
+  };
+  QVariantList out;
+  out << choice(QStringLiteral("auto"), gpus.empty() ? QCoreApplication::translate("QuantizeService", "Automatic (CPU: no GPU found)")
+                                                     : QCoreApplication::translate("QuantizeService", "Automatic (GPU 0)"));
+  out << choice(QStringLiteral("cpu"), QCoreApplication::translate("QuantizeService", "CPU"));
+  for (const auto& g : gpus)
+    out << choice(QStringLiteral("cuda:%1").arg(g.index),
+                  QCoreApplication::translate("QuantizeService", "GPU %1: %2").arg(g.index).arg(QString::fromStdString(g.name)));
+  return out;
+}
+
 QString QuantizeService::measurementPathFor(const QString& modelFolder) {
   const QString folder = QDir(modelFolder).absolutePath();
   const QByteArray key = QCryptographicHash::hash(folder.toUtf8(), QCryptographicHash::Sha256).toHex().left(16);

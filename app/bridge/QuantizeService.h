@@ -82,6 +82,9 @@ class QuantizeService : public QObject {
   int checkSource(const QString& folder);
   // The measurement file the service keeps for a model folder (reused on the next job for it).
   static QString measurementPathFor(const QString& modelFolder);
+  // Where a job can run: [{id: "auto"|"cpu"|"cuda:N", label}], "auto" first (cuda:0 when a GPU is
+  // usable, else the CPU), then the CPU, then each GPU the CUDA backend sees.
+  static QVariantList deviceChoices();
   // True when `output` holds an unfinished job record.
   static bool hasJobRecord(const QString& output);
   // Free bytes on the volume that would hold `path` (its nearest existing parent), -1 when unknown.

@@ -367,6 +367,16 @@ class TestQuantizeWizard : public QObject {
     QVERIFY(!w.canGoNext());
     w.setBuiltinCalibration(true);
     QVERIFY(w.canGoNext());
+    // The device that runs the job: automatic first, then the CPU; ids not offered are ignored.
+    QCOMPARE(w.devices().value(0).toMap().value(QStringLiteral("id")).toString(), QStringLiteral("auto"));
+    QCOMPARE(w.devices().value(1).toMap().value(QStringLiteral("id")).toString(), QStringLiteral("cpu"));
+    QCOMPARE(w.device(), QStringLiteral("auto"));
+    w.setDevice(QStringLiteral("tpu:0"));
+    QCOMPARE(w.device(), QStringLiteral("auto"));
+    w.setDevice(QStringLiteral("cpu"));
+    QCOMPARE(w.jobSettings().device, QStringLiteral("cpu"));
+    w.setDevice(QStringLiteral("auto"));
+    QCOMPARE(w.jobSettings().device, QStringLiteral("auto"));
 
     // Outputs: under a file (cannot be created), not empty, the source itself, a full disk.
     w.setStep(QuantizeWizard::OutputStep);

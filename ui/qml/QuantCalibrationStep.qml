@@ -1,5 +1,6 @@
 // Wizard step 3: the calibration text (the built-in set or a text/JSONL file) and how much of it
-// the job reads: rows x tokens per row, and the rows used to measure the candidate layouts.
+// the job reads: rows x tokens per row, the rows used to measure the candidate layouts, and the
+// device that runs the job.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -77,6 +78,22 @@ ScrollView {
                 Accessible.name: qsTr("Rows used to measure candidate layouts")
             }
             Label { text: qsTr("default 16"); opacity: 0.7; Accessible.name: text }
+            Label { text: qsTr("Runs on"); Accessible.name: text }
+            ComboBox {
+                id: deviceBox
+                model: page.wizard ? page.wizard.devices : []
+                textRole: "label"
+                valueRole: "id"
+                Layout.preferredWidth: 280
+                currentIndex: page.wizard ? Math.max(0, indexOfValue(page.wizard.device)) : 0
+                onActivated: page.wizard.device = currentValue
+                Accessible.name: qsTr("Device that runs the quantization")
+            }
+            Label {
+                text: qsTr("a GPU is many times faster; the CPU leaves the GPU free for chatting")
+                opacity: 0.7
+                Accessible.name: text
+            }
         }
     }
 

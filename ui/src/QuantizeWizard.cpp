@@ -241,6 +241,16 @@ void QuantizeWizard::setMeasurementRows(int rows) {
   emit calibrationChanged();
 }
 
+void QuantizeWizard::setDevice(const QString& device) {
+  if (device == m_device) return;
+  for (const QVariant& c : m_devices)
+    if (c.toMap().value(QStringLiteral("id")).toString() == device) {
+      m_device = device;
+      emit calibrationChanged();
+      return;
+    }
+}
+
 QString QuantizeWizard::calibrationProblem() const {
   if (m_builtinCalibration) return {};
   if (m_calibrationFile.isEmpty()) return tr("Choose a text or JSONL file, or use the built-in set.");
@@ -337,6 +347,7 @@ QuantJobSettings QuantizeWizard::jobSettings() const {
   s.rows = m_rows;
   s.length = m_length;
   s.measurementRows = std::min(m_measurementRows, m_rows);
+  s.device = m_device;
   // With reuse on, an existing measurement is read and a missing one is saved for next time;
   // with it off, the job measures and keeps nothing.
   s.measurementFile = m_reuseMeasurement ? measurementPath() : QString();
@@ -369,6 +380,7 @@ void QuantizeWizard::applySettings(const QuantJobSettings& s) {
   m_rows = s.rows;
   m_length = s.length;
   m_measurementRows = s.measurementRows > 0 ? s.measurementRows : std::min(16, s.rows);
+  m_device = s.device.isEmpty() ? QStringLiteral("auto") : s.device;
   m_reuseMeasurement = !s.measurementFile.isEmpty();
   m_threads = s.threads;
   m_evalWindows = s.evalWindows;

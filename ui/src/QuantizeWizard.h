@@ -46,6 +46,8 @@ class QuantizeWizard : public QObject {
   Q_PROPERTY(int length READ length WRITE setLength NOTIFY calibrationChanged)
   Q_PROPERTY(int measurementRows READ measurementRows WRITE setMeasurementRows NOTIFY calibrationChanged)
   Q_PROPERTY(QString calibrationProblem READ calibrationProblem NOTIFY calibrationChanged)
+  Q_PROPERTY(QString device READ device WRITE setDevice NOTIFY calibrationChanged)  // "auto", "cpu", "cuda:N"
+  Q_PROPERTY(QVariantList devices READ devices CONSTANT)                            // [{id, label}]
   // 4 output
   Q_PROPERTY(QString outputPath READ outputPath WRITE setOutputPath NOTIFY outputChanged)
   Q_PROPERTY(QString outputProblem READ outputProblem NOTIFY outputChanged)
@@ -109,6 +111,9 @@ class QuantizeWizard : public QObject {
   void setLength(int length);
   int measurementRows() const { return m_measurementRows; }
   void setMeasurementRows(int rows);
+  QString device() const { return m_device; }
+  void setDevice(const QString& device);
+  QVariantList devices() const { return m_devices; }
   QString calibrationProblem() const;
 
   QString outputPath() const { return m_outputPath; }
@@ -201,6 +206,8 @@ class QuantizeWizard : public QObject {
   int m_rows = 100;
   int m_length = 2048;
   int m_measurementRows = 16;
+  QString m_device = QStringLiteral("auto");
+  QVariantList m_devices = QuantizeService::deviceChoices();
   QString m_outputPath;
   bool m_outputEdited = false;
   bool m_reuseMeasurement = true;
