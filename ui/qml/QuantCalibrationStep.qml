@@ -69,7 +69,13 @@ ScrollView {
                 onValueModified: page.wizard.length = value
                 Accessible.name: qsTr("Tokens per calibration row")
             }
-            Label { text: qsTr("default 2048, capped by the model's context"); opacity: 0.7; Accessible.name: text }
+            Label {
+                text: qsTr("default 2048, capped by the model's context")
+                opacity: 0.7
+                Layout.fillWidth: true
+                wrapMode: Text.WordWrap
+                Accessible.name: text
+            }
             Label { text: qsTr("Measurement rows"); Accessible.name: text }
             SpinBox {
                 from: 1; to: 10000; editable: true
@@ -90,8 +96,10 @@ ScrollView {
                 Accessible.name: qsTr("Device that runs the quantization")
             }
             Label {
-                text: qsTr("a GPU is many times faster; the CPU leaves the GPU free for chatting")
+                text: qsTr("a GPU is many times faster; the CPU keeps the GPU free for chatting")
                 opacity: 0.7
+                Layout.fillWidth: true
+                wrapMode: Text.WordWrap
                 Accessible.name: text
             }
         }
