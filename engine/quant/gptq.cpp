@@ -13,12 +13,6 @@
 #include "util/half.h"
 
 namespace nibble::quant {
-namespace {
-
-constexpr int kBlock = 128;  // lazy-update block (columns of the permuted K)
-
-}  // namespace
-
 float exl2_value(int q, int bits, float smax, int c) {
   const int zero = 1 << (bits - 1);
   const float s = smax * static_cast<float>((c + 1) * (c + 1)) / 256.0f;
@@ -111,58 +105,53 @@ Result<GptqResult> gptq_quantize(const float* w, int N, int K, const PreparedHes
   u.scale_max.assign(layout.bits.size(), 0);
   u.perm = ph.perm;
   std::vector<float> deq(Kz * Nz);  // permuted rows
-  std::vector<float> err(static_cast<std::size_t>(kBlock) * Nz);
+  std::vector<float> err(static_cast<std::size_t>(kGptqBlock) * Nz);
   std::vector<double> loss_n(Nz, 0.0);
 
-  std::size_t g = 0;
-  int g_begin = 0;
-  for (int i1 = 0; i1 < K; i1 += kBlock) {
-    const int i2 = std::min(K, i1 + kBlock);
-    while (g_begin < i2) {
-      const int rows = layout.rows[g], bits = layout.bits[g];
-      if (g_begin + rows > i2) return make_error(ErrorKind::internal, "GPTQ: group ", g, " straddles a block boundary");
-      const std::size_t k0 = static_cast<std::size_t>(g_begin);
-      const GroupScales sc = search_group_scales(wt.data() + k0 * Nz, rows, N, Nz, importance.data() + k0, bits, pool);
-      u.scale_max[g] = sc.smax;
-      std::copy(sc.codes.begin(), sc.codes.end(), u.scale_codes.begin() + static_cast<std::ptrdiff_t>(g * Nz));
-      const float smax = fp16_to_fp32(sc.smax);
-      pool.parallel_for(Nz, 64, [&](std::size_t n0, std::size_t n1) {
-        for (int k = g_begin; k < g_begin + rows; ++k) {
-          const std::size_t kz = static_cast<std::size_t>(k);
-          float* row = wt.data() + kz * Nz;
-          float* e = err.data() + static_cast<std::size_t>(k - i1) * Nz;
-          const float d = U[kz * Kz + kz];
-          for (std::size_t n = n0; n < n1; ++n) {
-            const int q = quantize_code(row[n], sc.scale[n], bits);
-            const float v = exl2_value(q, bits, smax, sc.codes[n]);
-            u.codes[kz * Nz + n] = static_cast<std::uint8_t>(q);
-            deq[kz * Nz + n] = v;
-            e[n] = (row[n] - v) / d;
-            loss_n[n] += static_cast<double>(e[n]) * e[n];
-          }
-          for (int j = k + 1; j < i2; ++j) {
-            const float h = U[kz * Kz + static_cast<std::size_t>(j)];
-            float* rj = wt.data() + static_cast<std::size_t>(j) * Nz;
-            for (std::size_t n = n0; n < n1; ++n) rj[n] -= e[n] * h;
-          }
+  auto on_group = [&](std::size_t g, int k0, int rows, int bits, int i1, int i2) -> Status {
+    const std::size_t k0z = static_cast<std::size_t>(k0);
+    const GroupScales sc = search_group_scales(wt.data() + k0z * Nz, rows, N, Nz, importance.data() + k0z, bits, pool);
+    u.scale_max[g] = sc.smax;
+    std::copy(sc.codes.begin(), sc.codes.end(), u.scale_codes.begin() + static_cast<std::ptrdiff_t>(g * Nz));
+    const float smax = fp16_to_fp32(sc.smax);
+    pool.parallel_for(Nz, 64, [&](std::size_t n0, std::size_t n1) {
+      for (int k = k0; k < k0 + rows; ++k) {
+        const std::size_t kz = static_cast<std::size_t>(k);
+        float* row = wt.data() + kz * Nz;
+        float* e = err.data() + static_cast<std::size_t>(k - i1) * Nz;
+        const float d = U[kz * Kz + kz];
+        for (std::size_t n = n0; n < n1; ++n) {
+          const int q = quantize_code(row[n], sc.scale[n], bits);
+          const float v = exl2_value(q, bits, smax, sc.codes[n]);
+          u.codes[kz * Nz + n] = static_cast<std::uint8_t>(q);
+          deq[kz * Nz + n] = v;
+          e[n] = (row[n] - v) / d;
+          loss_n[n] += static_cast<double>(e[n]) * e[n];
         }
-      });
-      g_begin += rows;
-      ++g;
-    }
-    if (i2 < K) {
-      pool.parallel_for(Kz - static_cast<std::size_t>(i2), 4, [&](std::size_t j0, std::size_t j1) {
-        for (std::size_t j = static_cast<std::size_t>(i2) + j0; j < static_cast<std::size_t>(i2) + j1; ++j) {
-          float* rj = wt.data() + j * Nz;
-          for (int i = i1; i < i2; ++i) {
-            const float h = U[static_cast<std::size_t>(i) * Kz + j];
-            const float* e = err.data() + static_cast<std::size_t>(i - i1) * Nz;
-            for (std::size_t n = 0; n < Nz; ++n) rj[n] -= e[n] * h;
-          }
+        for (int j = k + 1; j < i2; ++j) {
+          const float h = U[kz * Kz + static_cast<std::size_t>(j)];
+          float* rj = wt.data() + static_cast<std::size_t>(j) * Nz;
+          for (std::size_t n = n0; n < n1; ++n) rj[n] -= e[n] * h;
         }
-      });
-    }
-  }
+      }
+    });
+    return {};
+  };
+  auto on_block = [&](int i1, int i2) -> Status {
+    if (i2 == K) return {};
+    pool.parallel_for(Kz - static_cast<std::size_t>(i2), 4, [&](std::size_t j0, std::size_t j1) {
+      for (std::size_t j = static_cast<std::size_t>(i2) + j0; j < static_cast<std::size_t>(i2) + j1; ++j) {
+        float* rj = wt.data() + j * Nz;
+        for (int i = i1; i < i2; ++i) {
+          const float h = U[static_cast<std::size_t>(i) * Kz + j];
+          const float* e = err.data() + static_cast<std::size_t>(i - i1) * Nz;
+          for (std::size_t n = 0; n < Nz; ++n) rj[n] -= e[n] * h;
+        }
+      }
+    });
+    return {};
+  };
+  NIBBLE_TRY(walk_gptq_groups(layout, K, on_group, on_block));
   res.weight.assign(Nz * Kz, 0.0f);
   for (std::size_t k = 0; k < Kz; ++k) {
     const std::size_t dst = static_cast<std::size_t>(ph.perm[k]);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/exl2.h"
+#include "nibble/error.h"
 #include "quant/candidates.h"
 #include "quant/hessian.h"
 #include "util/thread_pool.h"
@@ -33,6 +34,31 @@ struct HessianOrder {
   double damp = 0;           // kDampFraction * mean(diag)
 };
 HessianOrder order_hessian(std::vector<double> diag);
+
+// The lazy-update block of the GPTQ column loop (rows of the permuted K), on every device.
+inline constexpr int kGptqBlock = 128;
+
+// The GPTQ loop's order over a layout, shared by the CPU and CUDA solvers: blocks of kGptqBlock
+// permuted rows; inside each, its groups in order (on_group(g, k0, rows, bits, block_begin,
+// block_end)), then on_block(block_begin, block_end). Both return Status; the walk stops at the
+// first error, and a group straddling a block boundary is an internal error.
+template <class OnGroup, class OnBlock>
+Status walk_gptq_groups(const GroupLayout& layout, int K, OnGroup&& on_group, OnBlock&& on_block) {
+  std::size_t g = 0;
+  int k0 = 0;
+  for (int b0 = 0; b0 < K; b0 += kGptqBlock) {
+    const int b1 = K < b0 + kGptqBlock ? K : b0 + kGptqBlock;
+    while (k0 < b1) {
+      const int rows = layout.rows[g];
+      if (k0 + rows > b1) return make_error(ErrorKind::internal, "GPTQ: group ", g, " straddles a block boundary");
+      NIBBLE_TRY(on_group(g, k0, rows, layout.bits[g], b0, b1));
+      k0 += rows;
+      ++g;
+    }
+    NIBBLE_TRY(on_block(b0, b1));
+  }
+  return {};
+}
 
 // Prepares H for GPTQ (see PreparedHessian); internal error only if damping never factorizes.
 Result<PreparedHessian> prepare_hessian(const Hessian& h, ThreadPool& pool);

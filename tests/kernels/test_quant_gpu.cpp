@@ -13,12 +13,11 @@
 
 #include "../engine/model/ref_util.h"
 #include "../engine/quant/quant_test_util.h"
+#include "../engine/runtime/kv_ppl.h"
 #include "formats/exl2.h"
 #include "gpu_test_util.h"
-#include "io/text_file.h"
 #include "model/weight_source.h"
 #include "nibble/quant.h"
-#include "nibble/tokenizer.h"
 #include "quant/compute.h"
 #include "quant/linalg.h"
 #include "quant/source_model.h"
@@ -237,15 +236,10 @@ TEST(QuantGpu, ErrorsAreTyped) {
   EXPECT_EQ(bad.error().kind, ErrorKind::invalid_argument);
 }
 
+// ppl_raw (BENCHMARKS.md protocol: 64 windows of 512 tokens of the held-out text).
 double ppl_raw_of(Model& model) {
-  auto tok = Tokenizer::load(test::demo_dir());
-  EXPECT_TRUE(tok);
-  auto text = read_text_file(std::string(NIBBLE_TEST_DATA_DIR) + "/corpus/heldout_raw.txt.gz");
-  EXPECT_TRUE(text);
-  auto ids = (*tok)->encode(*text, false);
-  EXPECT_TRUE(ids);
-  if (!tok || !text || !ids) return 0;
-  auto r = perplexity_windows(model, *ids, 64, 512);
+  const auto ids = corpus_ids();
+  auto r = perplexity_windows(model, ids, 64, 512);
   EXPECT_TRUE(r) << r.error().to_string();
   return r ? r->perplexity : 0;
 }

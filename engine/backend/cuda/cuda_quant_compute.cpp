@@ -32,7 +32,6 @@ using cuda::check;
 using cuda::DeviceBuffer;
 namespace kq = nibble::kernels;
 
-constexpr int kBlock = 128;                    // GPTQ lazy-update block, as the CPU solver
 constexpr std::int64_t kHessianChunk = 4096;   // rows widened to double at a time
 constexpr std::int64_t kAttentionTokens = 65536;  // rows of q/k/v held at a time
 constexpr std::size_t kStage = 64u << 20;      // pinned staging buffer (two of them)
@@ -89,7 +88,7 @@ Status solver_check(cusolverStatus_t st, const char* what) {
 }
 Status kcheck(int code, const char* what) { return check(code, what); }
 
-enum Slot { kX, kY, kMid, kWide, kNorm, kNorm2, kW, kWt, kDeq, kCodes, kErr, kLoss, kImp, kScale, kCode, kScodes,
+enum Slot { kX, kY, kMid, kWide, kNorm, kNorm2, kW, kWt, kDeq, kCodes, kErr, kLoss, kImp, kScale, kScodes,
             kSmax, kSearch, kPerm, kDead, kDiag, kB, kI, kWork, kInfo,
             kScoreNormed, kScoreBase, kScoreQkv, kScoreMidFp, kScoreMid, kScoreD, kScoreE, kScoreY, kScoreQn, kScoreKn,
             kScoreDist, kDelta, kSlots };
@@ -443,7 +442,7 @@ class CudaQuantCompute final : public QuantCompute {
     NIBBLE_ASSIGN_OR_RETURN(void* wt_v, slot(kWt, Nz * Kz * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* deq_v, slot(kDeq, Nz * Kz * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* codes_v, slot(kCodes, Nz * Kz));
-    NIBBLE_ASSIGN_OR_RETURN(void* err_v, slot(kErr, Nz * kBlock * 4));
+    NIBBLE_ASSIGN_OR_RETURN(void* err_v, slot(kErr, Nz * kGptqBlock * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* loss_v, slot(kLoss, Nz * 8));
     NIBBLE_ASSIGN_OR_RETURN(void* imp_v, slot(kImp, Kz * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* scale_v, slot(kScale, Nz * 4));
@@ -466,46 +465,38 @@ class CudaQuantCompute final : public QuantCompute {
                       "staging a weight"));
     NIBBLE_TRY(kcheck(kq::quant_importance(U, K, static_cast<float*>(imp_v), stream_), "GPTQ row importance"));
 
-    std::size_t g = 0;
-    int g_begin = 0;
-    for (int i1 = 0; i1 < K; i1 += kBlock) {
-      const int i2 = std::min(K, i1 + kBlock);
-      while (g_begin < i2) {
-        const int rows = layout.rows[g], bits = layout.bits[g];
-        if (g_begin + rows > i2) return make_error(ErrorKind::internal, "GPTQ: group ", g, " straddles a block boundary");
-        const std::size_t k0 = static_cast<std::size_t>(g_begin);
-        NIBBLE_TRY(kcheck(kq::quant_group_search(wt + k0 * Nz, rows, N, static_cast<const float*>(imp_v) + k0, bits, search_v,
-                                                 static_cast<float*>(scale_v), scodes + g * Nz, smax + g, stream_),
-                          "GPTQ scale search"));
-        kq::QuantGroupArgs a;
-        a.wt = wt;
-        a.U = U;
-        a.N = N;
-        a.K = K;
-        a.k0 = g_begin;
-        a.rows = rows;
-        a.bits = bits;
-        a.block_begin = i1;
-        a.block_end = i2;
-        a.scale = static_cast<const float*>(scale_v);
-        a.code = scodes + g * Nz;
-        a.smax = smax + g;
-        a.codes = codes;
-        a.deq = deq;
-        a.err = static_cast<float*>(err_v);
-        a.loss = static_cast<double*>(loss_v);
-        NIBBLE_TRY(kcheck(kq::quant_group_apply(a, stream_), "GPTQ group"));
-        g_begin += rows;
-        ++g;
-      }
-      if (i2 < K) {
-        const float minus = -1.0f, one = 1.0f;
-        NIBBLE_TRY(cublas_check(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, N, K - i2, i2 - i1, &minus,
-                                            static_cast<const float*>(err_v), N, U + static_cast<std::size_t>(i1) * Kz + i2,
-                                            K, &one, wt + static_cast<std::size_t>(i2) * Nz, N),
-                                "GPTQ lazy update (SGEMM)"));
-      }
-    }
+    auto on_group = [&](std::size_t g, int k0, int rows, int bits, int i1, int i2) -> Status {
+      const std::size_t k0z = static_cast<std::size_t>(k0);
+      NIBBLE_TRY(kcheck(kq::quant_group_search(wt + k0z * Nz, rows, N, static_cast<const float*>(imp_v) + k0z, bits, search_v,
+                                               static_cast<float*>(scale_v), scodes + g * Nz, smax + g, stream_),
+                        "GPTQ scale search"));
+      kq::QuantGroupArgs a;
+      a.wt = wt;
+      a.U = U;
+      a.N = N;
+      a.K = K;
+      a.k0 = k0;
+      a.rows = rows;
+      a.bits = bits;
+      a.block_begin = i1;
+      a.block_end = i2;
+      a.scale = static_cast<const float*>(scale_v);
+      a.code = scodes + g * Nz;
+      a.smax = smax + g;
+      a.codes = codes;
+      a.deq = deq;
+      a.err = static_cast<float*>(err_v);
+      a.loss = static_cast<double*>(loss_v);
+      return kcheck(kq::quant_group_apply(a, stream_), "GPTQ group");
+    };
+    auto on_block = [&](int i1, int i2) -> Status {
+      if (i2 == K) return {};
+      const float minus = -1.0f, one = 1.0f;
+      return cublas_check(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, N, K - i2, i2 - i1, &minus, static_cast<const float*>(err_v),
+                                      N, U + static_cast<std::size_t>(i1) * Kz + i2, K, &one, wt + static_cast<std::size_t>(i2) * Nz, N),
+                          "GPTQ lazy update (SGEMM)");
+    };
+    NIBBLE_TRY(walk_gptq_groups(layout, K, on_group, on_block));
 
     GptqResult res;
     auto out = std::make_shared<DevMatrix>();
