@@ -30,6 +30,9 @@ using detail::finish_tile;
 constexpr int kMaxSplitK = 1024;
 constexpr int kMaxSplitGroups = 128;
 constexpr int kMaxSplitWords = 128;  // weight slab rows per block (64 KB of shared memory)
+// The uniform 4-bit kernel (qgemv_u4.cu) streams weights through registers: its splits are limited
+// only by the staged activations (8 rows x 4096 halves = 64 KB).
+constexpr int kMaxSplitKFast = 4096;
 constexpr int kBufVec = 6;  // uint4 per batch buffer (one-word widths: 4 units; 3/6-bit: 2 units; 5-bit: 1 of 5)
 
 __device__ __forceinline__ std::uint32_t lane_word(const uint4& v, int c) {
@@ -400,20 +403,49 @@ int launch_rows(int rows, const Params& p, int blocks, std::size_t smem, bool no
   }
 }
 
+// Every group 4-bit, of one power-of-two size >= 32: the uniform kernel of qgemv_u4.cu.
+bool fast_matrix(const QMatrix& m) { return m.uniform_bits == 4 && m.group_shift >= 5; }
+
 bool valid_matrix(const QMatrix& m) {
+  const bool fast = fast_matrix(m);
+  const int max_k = fast ? kMaxSplitKFast : kMaxSplitK;
+  const int max_words = fast ? kMaxSplitKFast / 8 : kMaxSplitWords;
   return m.q_weight && m.groups && m.splits && m.k > 0 && m.n > 0 && m.n_pad >= m.n && m.n_pad % kTileN == 0 &&
-         m.n_splits > 0 && m.groups_count > 0 && m.max_split_k > 0 && m.max_split_k <= kMaxSplitK &&
+         m.n_splits > 0 && m.groups_count > 0 && m.max_split_k > 0 && m.max_split_k <= max_k &&
          m.max_split_groups > 0 && m.max_split_groups <= kMaxSplitGroups && m.max_split_words > 0 &&
-         m.max_split_words <= kMaxSplitWords &&
-         (m.q_scale ? m.q_scale_max != nullptr : m.scales != nullptr);
+         m.max_split_words <= max_words && (m.q_scale ? m.q_scale_max != nullptr : m.scales != nullptr);
 }
 
 }  // namespace
 
-std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count) {
+bool qgemv_uniform4(const std::vector<QGroup>& groups) {
+  if (groups.empty()) return false;
+  const int rows0 = groups[0].k_end - groups[0].k_begin;
+  if (rows0 < 32 || (rows0 & (rows0 - 1)) != 0) return false;
+  for (std::size_t i = 0; i < groups.size(); ++i)
+    if (groups[i].bits != 4 || groups[i].k_begin != static_cast<int>(i) * rows0 || groups[i].k_end - groups[i].k_begin != rows0)
+      return false;
+  return true;
+}
+
+std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count,
+                                    bool uniform_launch) {
   std::vector<int2> out;
   const int g_count = static_cast<int>(groups.size());
   if (g_count == 0) return out;
+  if (uniform_launch && qgemv_uniform4(groups)) {
+    // Uniform 4-bit: every block resident at once (at most two per SM, so never a second wave),
+    // equal whole-group splits, none under 256 rows or over kMaxSplitKFast.
+    const int rows0 = groups[0].k_end - groups[0].k_begin;
+    const long total_rows = static_cast<long>(g_count) * rows0;
+    long want = std::max(1, sm_count) * 2L / std::max(1, launch_tiles);
+    want = std::min<long>(want, std::max<long>(1, total_rows / 256));
+    want = std::max<long>(want, (total_rows + kMaxSplitKFast - 1) / kMaxSplitKFast);
+    want = std::clamp<long>(want, 1, g_count);
+    const int per = static_cast<int>((g_count + want - 1) / want);
+    for (int g = 0; g < g_count; g += per) out.push_back(int2{g, std::min(g_count, g + per)});
+    return out;
+  }
   long total_rows = 0, total_words = 0;
   for (const auto& g : groups) {
     total_rows += g.k_end - g.k_begin;
@@ -538,9 +570,12 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     needs_ws = needs_ws || m.n_splits > 1;
     zeros = zeros || m.zeros != nullptr;
     u4 = u4 && m.uniform_bits == 4;
-    fast = fast && m.uniform_bits == 4 && m.group_shift >= 5;
+    fast = fast && fast_matrix(m);
   }
   if (needs_ws && (!a.workspace || !a.counters)) return cudaErrorInvalidValue;
+  if (!fast)  // a uniform 4-bit matrix planned for its own kernel cannot share a launch with others
+    for (int i = 0; i < a.count; ++i)
+      if (a.m[i].max_split_k > kMaxSplitK || a.m[i].max_split_words > kMaxSplitWords) return cudaErrorInvalidValue;
   p.max_len = (p.max_len + 7) & ~7;  // keeps the scale tables after the staged rows 16-byte aligned
   if (a.ss_out && (a.output != QGemvOutput::add_fp32 || a.count != 1 || a.m[0].n % 32 != 0)) return cudaErrorInvalidValue;
   if (a.ss_in && (a.input != QGemvInput::fp32_rmsnorm || a.m[0].k % 32 != 0)) return cudaErrorInvalidValue;
@@ -550,9 +585,16 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
   for (int row0 = 0; row0 < a.rows; row0 += kRowsPerPass) {
     const int r = std::min(kRowsPerPass, a.rows - row0);
     p.row0 = row0;
-    const std::size_t smem = detail::slab_smem_bytes(p.max_words, r) + static_cast<std::size_t>(r) * p.max_len * 2 +
-                             static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
-    const int err = fast ? detail::launch_u4(r, p, blocks, smem, norm, stream) : launch_rows(r, p, blocks, smem, norm, u4, stream);
+    const std::size_t tables = static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
+    const std::size_t staged = static_cast<std::size_t>(r) * p.max_len * 2;
+    if (fast) {
+      const std::size_t red = static_cast<std::size_t>(kWarps) * r * kTileN * 4;
+      const int err = detail::launch_u4(r, p, blocks, std::max(staged, red) + tables, norm, stream);
+      if (err != 0) return err;
+      continue;
+    }
+    const std::size_t smem = detail::slab_smem_bytes(p.max_words, r) + staged + tables;
+    const int err = launch_rows(r, p, blocks, smem, norm, u4, stream);
     if (err != 0) return err;
   }
   return 0;

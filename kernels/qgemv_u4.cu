@@ -1,11 +1,18 @@
 // Quantized GEMV for the common case where every group is 4-bit and all groups have one
-// power-of-two size (GPTQ 4-bit, 4-bit EXL2 layers): the same tiles, splits and epilogue as
-// qgemv.cu, but every index is a shift and the products run on tensor cores (mma.m16n8k16: one
-// instruction serves up to 8 activation rows). Activations are staged with the codes' nibble
-// pairing, odd-numbered rows pre-scaled by 1/16 so their codes need no shift.
-// The block's whole weight slab (split rows x 128 columns) is fetched into shared memory with
-// cp.async before the block waits on the previous kernel, so every byte is in flight at once
-// (one memory round trip per block instead of one per prefetch stage).
+// power-of-two size >= 32 (GPTQ 4-bit, 4-bit EXL2 layers): the same splits, scale tables and
+// epilogue as qgemv.cu, every index a shift, and the products on tensor cores (mma.m16n8k16: one
+// instruction serves up to 8 activation rows).
+//
+// Weights stream from global memory straight into registers: no shared-memory slab. A warp owns
+// 64 columns of the block's 128 and a quarter of its split along K, walked in chunks of 32 rows
+// (four int32 word rows). In a chunk, lane (g, t) loads word row t of columns 4g .. 4g+3 and
+// 32+4g .. 32+4g+3 (two 16-byte loads; the 8 lanes of one t read 128 contiguous bytes), and each
+// of its words is the whole A fragment of one column for two k16 products: the K order inside the
+// products is chosen so that a lane's eight codes are exactly the eight rows it multiplies
+// (codes (0,4), (1,5), (2,6), (3,7) of a word pair up in the fp16 halves, with the activations
+// staged in that order and the odd codes' activations pre-scaled by 1/16). Loads run one stage
+// (4 chunks) ahead of the products, and the first stage is issued before the kernel waits on the
+// previous one, so the weight stream overlaps the activation staging and the previous kernel's tail.
 #include <cuda_fp16.h>
 
 #include <atomic>
@@ -17,6 +24,8 @@
 
 namespace nibble::kernels::detail {
 namespace {
+
+constexpr int kStage = 4;  // chunks of 32 rows per pipeline stage (128 bytes per lane in flight)
 
 __device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
   half2 h;
@@ -30,8 +39,33 @@ __device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
   return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
 }
 
-// Position of row o (0..7) of a unit in the staged order [x0 x4 x1 x5 x2 x6 x3 x7].
+// Weights are read once per step: skip L1 and ask L2 for whole 256-byte lines.
+__device__ __forceinline__ uint4 load_stream(const uint4* ptr) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(ptr));
+  return v;
+}
+
+// Position of row o (0..7) of a word in the staged order [x0 x4 x1 x5 x2 x6 x3 x7].
 __device__ __forceinline__ int staged_pos(int o) { return ((o & 3) << 1) | ((o >> 2) & 1); }
+
+__device__ __forceinline__ void mma_16816(float (&c)[4], std::uint32_t a0, std::uint32_t a1, std::uint32_t a2,
+                                          std::uint32_t a3, std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Codes (0,4) / 16x (1,5) of a word as fp16 pairs minus their offsets (1024 + z / 1024 + 16 z).
+__device__ __forceinline__ std::uint32_t lo_pair(std::uint32_t w, half2 off) {
+  return half2_bits(__hsub2(bits_half2((w & 0x000F000Fu) | 0x64006400u), off));
+}
+__device__ __forceinline__ std::uint32_t hi_pair(std::uint32_t w, half2 off) {
+  return half2_bits(__hsub2(bits_half2((w & 0x00F000F0u) | 0x64006400u), off));
+}
 
 template <int R, bool kNorm>
 __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_constant__ Params p) {
@@ -53,23 +87,42 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
   const int2 sp = M.splits[split];
   const int gshift = M.group_shift;
   const int kb = sp.x << gshift;
-  const int len = min(sp.y << gshift, M.k) - kb;
+  const int len = min(sp.y << gshift, M.k) - kb;  // a multiple of 32 (whole groups of >= 32 rows)
   const int ng = sp.y - sp.x;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int units = len >> 3;
-  const int per_warp = ((units + kWarps - 1) / kWarps + 1) & ~1;  // whole unit pairs
-  const int u0 = min(units, warp * per_warp);
-  const int u1 = min(units, u0 + per_warp);
+  const int half = warp & 1;  // columns 64 half .. 64 half + 63 of the tile
+  const int chunks = len >> 5;
+  const int per_warp = (chunks + kWarps / 2 - 1) / (kWarps / 2);
+  const int c0 = min(chunks, (warp >> 1) * per_warp);
+  const int c1 = min(chunks, c0 + per_warp);
+  const int g = lane >> 2, t = lane & 3;
 
-  const std::size_t slab_bytes = slab_smem_bytes(p.max_words, R);
-  uint4* s_w = reinterpret_cast<uint4*>(smem_raw);  // [units][32]: one word of each of the tile's 128 columns
-  __half* xs = reinterpret_cast<__half*>(smem_raw + slab_bytes);
-  __half* s_scale = xs + static_cast<std::size_t>(R) * p.max_len;
+  // The staged activations (R rows of len halves), reused by the epilogue's reduction buffer.
+  __half* xs = reinterpret_cast<__half*>(smem_raw);
+  const std::size_t xs_bytes = static_cast<std::size_t>(R) * p.max_len * 2;
+  const std::size_t red_bytes = static_cast<std::size_t>(kWarps) * R * kTileN * 4;
+  __half* s_scale = reinterpret_cast<__half*>(smem_raw + (xs_bytes > red_bytes ? xs_bytes : red_bytes));
   __half* s_zero = s_scale + p.max_groups * kTileN;
 
+  // Lane's words: row 4c + t of the split, columns 4g .. 4g + 3 (segment A) and 32 + 4g .. (B).
+  const uint4* wp = reinterpret_cast<const uint4*>(M.q_weight + static_cast<std::size_t>((kb >> 3) + t) * M.n_pad +
+                                                   tile * kTileN + half * 64 + 4 * g);
+  const std::size_t chunk_stride = static_cast<std::size_t>(M.n_pad);  // 4 word rows, in uint4
+  uint4 wa0[kStage], wb0[kStage], wa1[kStage], wb1[kStage];
+  auto fetch = [&](uint4 (&wa)[kStage], uint4 (&wb)[kStage], int c) {
+#pragma unroll
+    for (int i = 0; i < kStage; ++i) {
+      if (c + i < c1) {
+        const uint4* q = wp + static_cast<std::size_t>(c + i) * chunk_stride;
+        wa[i] = load_stream(q);
+        wb[i] = load_stream(q + 8);
+      }
+    }
+  };
+
   allow_next_launch();
-  // The weight slab, then scales (and zero points): no dependence on earlier kernels.
-  fetch_slab(s_w, M.q_weight, M.n_pad, tile, kb >> 3, (kb >> 3) + units);
+  // Weights, scales and zero points do not depend on earlier kernels: start them first.
+  fetch(wa0, wb0, c0);
   detail::stage_scales(M, sp.x, ng, tile, s_scale, s_zero);
 
   grid_dependency_wait();  // activations and the workspace belong to earlier kernels
@@ -95,10 +148,10 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
       }
       __syncthreads();
       if (tid < R) {
-        float t = 0.0f;
+        float tsum = 0.0f;
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w) t += s_red[w][tid];
-        s_rms[tid] = rsqrtf(t / static_cast<float>(M.k) + p.eps);
+        for (int w = 0; w < kWarps; ++w) tsum += s_red[w][tid];
+        s_rms[tid] = rsqrtf(tsum / static_cast<float>(M.k) + p.eps);
       }
       __syncthreads();
     }
@@ -116,97 +169,86 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
       } else {
         v = __half2float(static_cast<const __half*>(p.x)[static_cast<std::size_t>(p.row0 + r) * p.ldx + src]);
       }
-      if (o & 1) v *= 0.0625f;  // odd nibbles (rows 1, 3, 5, 7 of a unit) are decoded 16x larger
+      if (o & 1) v *= 0.0625f;  // odd codes are decoded 16x larger
       xs[r * len + (o & ~7) + staged_pos(o & 7)] = __float2half_rn(v);
     }
   }
-  cp_async_wait_all();
   __syncthreads();
 
-  // Tensor cores: one mma.m16n8k16 per 16 columns x 16 rows of K (a unit pair) x 8 activation rows.
-  // A (16 columns x 16 K) holds q - z dequantized in registers: thread (g, t) of the warp takes nibbles
-  // t and t + 4 (one lop3 each, bits 4..7 giving 16 (q - z)); B holds the staged activations in the
-  // same K order ([x_t x_t+4] is one 32-bit word of the staging). The A rows of tile j are the columns
-  // col(j) + {0, 32} with col(j) = 64 (j / 4) + 4 g + j % 4, so a thread's words for four tiles are
-  // one 16-byte load of the slab.
-  // Each group is summed unscaled and folded in with its column scales, in fp32. Every activation row
-  // is its own B column: a row's result is the same whatever rows share the launch.
-  const int g = lane >> 2, t = lane & 3;
-  const int shift = (t & 2) ? 8 : 0;
-  const std::uint32_t mask = (t & 1) ? 0x00F000F0u : 0x000F000Fu;
-  const bool hi = (t & 1) != 0;
-  auto col = [g](int j) { return ((j >> 2) << 6) + 4 * g + (j & 3); };
+  // Tile j (0..3) of the warp is the 16 columns {4i + j, 32 + 4i + j : i < 8} of its 64: A row g is
+  // column 4g + j (word j of segment A), row g + 8 column 32 + 4g + j (word j of segment B). The
+  // accumulator's c0, c1 are column 4g + j for activation rows 2t, 2t + 1; c2, c3 column 32 + 4g + j.
+  const int colA = half * 64 + 4 * g;  // within the 128-column tile, + j
   const bool zeros = M.zeros != nullptr;
-  const half2 sym_off = __float2half2_rn(hi ? 1152.0f : 1032.0f);  // 1024 + z (x16 for bits 4..7), z = 8
-  const __half* xrow = xs + (g < R ? g : 0) * len + 2 * t;
-  float total[8][4];
+  half2 off_lo[4][2], off_hi[4][2];
+  const __half* xrow = xs + (g < R ? g : 0) * len + 8 * t;
+  const int gmask = (1 << gshift) - 1;
+  float acc[4][4], total[4][4];
 #pragma unroll
-  for (int j = 0; j < 8; ++j)
+  for (int j = 0; j < 4; ++j)
 #pragma unroll
-    for (int c = 0; c < 4; ++c) total[j][c] = 0.0f;
-  int u = u0;
-  while (u < u1) {
-    const int gl = ((kb + (u << 3)) >> gshift) - sp.x;                   // group (local to the split)
-    const int u_end = min(u1, (((sp.x + gl + 1) << gshift) - kb) >> 3);  // first unit of the next group
-    half2 off[8][2];
+    for (int c = 0; c < 4; ++c) acc[j][c] = total[j][c] = 0.0f;
+  auto set_offsets = [&](int gl) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      if (zeros) {
-        const float z0 = __half2float(s_zero[gl * kTileN + col(j)]);
-        const float z1 = __half2float(s_zero[gl * kTileN + col(j) + 32]);
-        off[j][0] = __float2half2_rn(1024.0f + (hi ? 16.0f : 1.0f) * z0);
-        off[j][1] = __float2half2_rn(1024.0f + (hi ? 16.0f : 1.0f) * z1);
-      } else {
-        off[j][0] = off[j][1] = sym_off;
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        const float z = zeros ? __half2float(s_zero[gl * kTileN + colA + 32 * s + j]) : 8.0f;
+        off_lo[j][s] = __float2half2_rn(1024.0f + z);
+        off_hi[j][s] = __float2half2_rn(1024.0f + 16.0f * z);
       }
+  };
+  if (c0 < c1) set_offsets(((kb + (c0 << 5)) >> gshift) - sp.x);
+  auto chunk = [&](const uint4& a, const uint4& bq, int c) {
+    uint4 xv = *reinterpret_cast<const uint4*>(xrow + (c << 5));
+    if (g >= R) xv = make_uint4(0u, 0u, 0u, 0u);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const std::uint32_t w0 = word_of(a, j), w1 = word_of(bq, j);
+      mma_16816(acc[j], lo_pair(w0, off_lo[j][0]), lo_pair(w1, off_lo[j][1]), hi_pair(w0, off_hi[j][0]),
+                hi_pair(w1, off_hi[j][1]), xv.x, xv.y);
+      mma_16816(acc[j], lo_pair(w0 >> 8, off_lo[j][0]), lo_pair(w1 >> 8, off_lo[j][1]), hi_pair(w0 >> 8, off_hi[j][0]),
+                hi_pair(w1 >> 8, off_hi[j][1]), xv.z, xv.w);
     }
-    float acc[8][4];
+    const int k_next = kb + ((c + 1) << 5);
+    if ((k_next & gmask) == 0 || c + 1 == c1) {  // the group ends: fold it in with its column scales
+      const int gl = ((k_next - 1) >> gshift) - sp.x;
 #pragma unroll
-    for (int j = 0; j < 8; ++j)
+      for (int j = 0; j < 4; ++j) {
+        const float s0 = __half2float(s_scale[gl * kTileN + colA + j]);
+        const float s1 = __half2float(s_scale[gl * kTileN + colA + 32 + j]);
+        total[j][0] = fmaf(acc[j][0], s0, total[j][0]);
+        total[j][1] = fmaf(acc[j][1], s0, total[j][1]);
+        total[j][2] = fmaf(acc[j][2], s1, total[j][2]);
+        total[j][3] = fmaf(acc[j][3], s1, total[j][3]);
 #pragma unroll
-      for (int c = 0; c < 4; ++c) acc[j][c] = 0.0f;
-    for (; u < u_end; u += 2) {
-      std::uint32_t b0 = *reinterpret_cast<const std::uint32_t*>(xrow + u * 8);
-      std::uint32_t b1 = *reinterpret_cast<const std::uint32_t*>(xrow + (u + 1) * 8);
-      if (g >= R) b0 = b1 = 0u;
-      if (u + 1 >= u_end) b1 = 0u;  // an odd last unit: its pair's second half is not in the slab
-      const uint4* w0 = s_w + u * 32;  // unit u: words of columns 4i .. 4i + 3 at [i]
-      const uint4* w1 = w0 + 32;
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {  // tiles 4 half .. 4 half + 3: quarters 2 half and 2 half + 1
-        const uint4 p0 = w0[16 * half + g], p1 = w0[16 * half + 8 + g];
-        const uint4 r0 = w1[16 * half + g], r1 = w1[16 * half + 8 + g];
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int j = 4 * half + c;
-          const half2 a0 = __hsub2(bits_half2(((word_of(p0, c) >> shift) & mask) | 0x64006400u), off[j][0]);
-          const half2 a1 = __hsub2(bits_half2(((word_of(p1, c) >> shift) & mask) | 0x64006400u), off[j][1]);
-          const half2 a2 = __hsub2(bits_half2(((word_of(r0, c) >> shift) & mask) | 0x64006400u), off[j][0]);
-          const half2 a3 = __hsub2(bits_half2(((word_of(r1, c) >> shift) & mask) | 0x64006400u), off[j][1]);
-          asm volatile(
-              "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-              "{%0,%1,%2,%3};\n"
-              : "+f"(acc[j][0]), "+f"(acc[j][1]), "+f"(acc[j][2]), "+f"(acc[j][3])
-              : "r"(half2_bits(a0)), "r"(half2_bits(a1)), "r"(half2_bits(a2)), "r"(half2_bits(a3)), "r"(b0), "r"(b1));
-        }
+        for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
       }
+      if (zeros && c + 1 < c1) set_offsets(gl + 1);
     }
+  };
+  auto run_stage = [&](const uint4 (&wa)[kStage], const uint4 (&wb)[kStage], int c) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float s0 = __half2float(s_scale[gl * kTileN + col(j)]);
-      const float s1 = __half2float(s_scale[gl * kTileN + col(j) + 32]);
-      total[j][0] = fmaf(acc[j][0], s0, total[j][0]);
-      total[j][1] = fmaf(acc[j][1], s0, total[j][1]);
-      total[j][2] = fmaf(acc[j][2], s1, total[j][2]);
-      total[j][3] = fmaf(acc[j][3], s1, total[j][3]);
-    }
+    for (int i = 0; i < kStage; ++i)
+      if (c + i < c1) chunk(wa[i], wb[i], c + i);
+  };
+  for (int c = c0; c < c1;) {
+    fetch(wa1, wb1, c + kStage);
+    run_stage(wa0, wb0, c);
+    c += kStage;
+    if (c >= c1) break;
+    fetch(wa0, wb0, c + kStage);
+    run_stage(wa1, wb1, c);
+    c += kStage;
   }
-  // Column sums per warp into the reduction buffer (it reuses the slab once every warp is done).
+
+  // Column sums per warp into the reduction buffer (over the staged activations once every warp is
+  // done); the other half's 64 columns of the warp's slot are zero.
   float* red = reinterpret_cast<float*>(smem_raw);
   __syncthreads();
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const int n0 = col(j);
+  for (int j = 0; j < 4; ++j) {
+    const int n0 = colA + j;
     if (2 * t < R) {
       red[(warp * R + 2 * t) * kTileN + n0] = total[j][0];
       red[(warp * R + 2 * t) * kTileN + n0 + 32] = total[j][2];
@@ -216,6 +258,10 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
       red[(warp * R + 2 * t + 1) * kTileN + n0 + 32] = total[j][3];
     }
   }
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int i = lane; i < 64; i += 32) red[(warp * R + r) * kTileN + (1 - half) * 64 + i] = 0.0f;
   __syncthreads();
   finish_from_red<R>(p, L, tile, split, red, &s_last);
 }

@@ -20,6 +20,7 @@ constexpr int kAttnChunk = 64;       // attention_rows key chunk
 constexpr std::size_t kSampleRowBytes = 32;  // kernels::SampleRow
 constexpr std::size_t kQGroupBytes = 16;     // kernels::QGroup
 constexpr int kMaxSplitK = 1024, kMaxSplitGroups = 128, kMaxSplitWords = 128;
+constexpr int kMaxSplitKUniform4 = 4096;
 // An allowance for what the CUDA runtime takes besides our buffers: the context (a few hundred MiB
 // on current drivers), the cuBLAS handle and workspace, graph pools and cudaMalloc rounding.
 // GpuMemoryPlan (test_gpu) prints the measured gap (cudaMemGetInfo during a load minus our counters).
@@ -32,10 +33,29 @@ struct Group {
   int k_rows, bits;
 };
 
+// Whether the groups take the uniform 4-bit GEMV (kernels::qgemv_uniform4; groups are in order).
+bool uniform4(const std::vector<Group>& groups) {
+  if (groups.empty()) return false;
+  const int rows0 = groups[0].k_rows;
+  if (rows0 < 32 || (rows0 & (rows0 - 1)) != 0) return false;
+  for (const auto& g : groups)
+    if (g.bits != 4 || g.k_rows != rows0) return false;
+  return true;
+}
+
 // Number of split-K ranges kernels::qgemv_plan_splits makes (the same rule, on the host).
-int split_count(const std::vector<Group>& groups, int launch_tiles, int sm_count) {
+int split_count(const std::vector<Group>& groups, int launch_tiles, int sm_count, bool uniform_launch) {
   const int g_count = static_cast<int>(groups.size());
   if (g_count == 0) return 0;
+  if (uniform_launch && uniform4(groups)) {
+    const long total_rows = static_cast<long>(g_count) * groups[0].k_rows;
+    long want = std::max(1, sm_count) * 2L / std::max(1, launch_tiles);
+    want = std::min<long>(want, std::max<long>(1, total_rows / 256));
+    want = std::max<long>(want, (total_rows + kMaxSplitKUniform4 - 1) / kMaxSplitKUniform4);
+    want = std::clamp<long>(want, 1, g_count);
+    const long per = (g_count + want - 1) / want;
+    return static_cast<int>((g_count + per - 1) / per);
+  }
   long total_rows = 0, total_words = 0;
   for (const auto& g : groups) {
     total_rows += g.k_rows;
@@ -71,6 +91,7 @@ int split_count(const std::vector<Group>& groups, int launch_tiles, int sm_count
 // One linear layer as the CUDA backend uploads it.
 struct CudaLinear {
   bool quantized = false;
+  bool uniform4 = false;  // takes the uniform 4-bit GEMV
   int n_pad = 0;
   int splits = 0;
   std::size_t bytes = 0;
@@ -118,8 +139,8 @@ Result<LinearDesc> describe_linear(const WeightSource& w, const std::string& pre
 }
 
 // Bytes of upload_linear(d) and the quantized layout's split plan (sm_count SMs, launched with
-// `launch_tiles` column tiles in all).
-Result<CudaLinear> cuda_linear(const LinearDesc& d, int sm_count, int launch_tiles) {
+// `launch_tiles` column tiles in all, every layer of the launch uniform 4-bit or not).
+Result<CudaLinear> cuda_linear(const LinearDesc& d, int sm_count, int launch_tiles, bool uniform_launch = true) {
   CudaLinear L;
   const std::size_t bias = d.bias ? static_cast<std::size_t>(d.N) * 2 : 0;
   if (d.format != LinearFormat::exl2 && d.format != LinearFormat::gptq) {
@@ -172,7 +193,8 @@ Result<CudaLinear> cuda_linear(const LinearDesc& d, int sm_count, int launch_til
     }
     scales = kept * L.n_pad * 2 * (symmetric ? 1 : 2);
   }
-  L.splits = split_count(groups, launch_tiles > 0 ? launch_tiles : L.n_pad / kTileN, sm_count);
+  L.uniform4 = uniform4(groups);
+  L.splits = split_count(groups, launch_tiles > 0 ? launch_tiles : L.n_pad / kTileN, sm_count, uniform_launch);
   L.bytes = words * L.n_pad * 4 + scales + groups.size() * kQGroupBytes + static_cast<std::size_t>(L.splits) * 8 +
             (identity ? 0 : static_cast<std::size_t>(d.K) * 4) + bias;
   return L;
@@ -293,6 +315,16 @@ Result<MemoryPlanner> MemoryPlanner::from_weights(const WeightSource& w, int sm_
                         : j == 4 || j == 5 ? 2 * ((I + 127) / 128)
                                            : (Ns[j] + 127) / 128;
       NIBBLE_ASSIGN_OR_RETURN(cl[j], cuda_linear(d[j], sm_count, tiles));
+    }
+    // A fused launch (q/k/v, gate/up) takes the uniform 4-bit plan only when all its layers do.
+    const bool qkv_uniform = cl[0].uniform4 && cl[1].uniform4 && cl[2].uniform4;
+    const bool mlp_uniform = cl[4].uniform4 && cl[5].uniform4;
+    for (int j = 0; j < 7; ++j) {
+      const bool fused_uniform = j < 3 ? qkv_uniform : j == 4 || j == 5 ? mlp_uniform : true;
+      if (!fused_uniform && cl[j].uniform4) {
+        const int tiles = j < 3 ? (s.q_dim() + 127) / 128 + 2 * ((s.kv_dim() + 127) / 128) : 2 * ((I + 127) / 128);
+        NIBBLE_ASSIGN_OR_RETURN(cl[j], cuda_linear(d[j], sm_count, tiles, false));
+      }
       L.cuda_weights += cl[j].bytes;
       L.quantized = L.quantized || cl[j].quantized;
     }

@@ -193,7 +193,29 @@ Result<QuantHost> quant_host_layout(const LinearDesc& d) {
   return h;
 }
 
-Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch_tiles) {
+Result<bool> linear_uniform4(const LinearDesc& d) {
+  std::vector<kernels::QGroup> groups;
+  if (d.format == LinearFormat::exl2) {
+    NIBBLE_ASSIGN_OR_RETURN(std::vector<Exl2Group> g, exl2_groups(d));
+    for (const auto& e : g) groups.push_back({e.k_begin, e.k_begin + e.k_rows, e.bits, e.q_row});
+  } else if (d.format == LinearFormat::gptq) {
+    NIBBLE_ASSIGN_OR_RETURN(int gs, gptq_group_size(d));
+    std::vector<int> rows_of(static_cast<std::size_t>(d.gptq.scales.shape[0]), 0);
+    for (int k = 0; k < d.K; ++k) {
+      const int g = gptq_group_of(d, gs, k);
+      if (g >= 0 && g < static_cast<int>(rows_of.size())) ++rows_of[static_cast<std::size_t>(g)];
+    }
+    int k_begin = 0;
+    for (int r : rows_of)
+      if (r > 0) {
+        groups.push_back({k_begin, k_begin + r, d.gptq.bits, 0});
+        k_begin += r;
+      }
+  }
+  return kernels::qgemv_uniform4(groups);
+}
+
+Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch_tiles, bool uniform_launch) {
   DeviceLinear L;
   L.K = d.K;
   L.N = d.N;
@@ -223,10 +245,10 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
   q.n_pad = h.n_pad;
   q.groups_count = static_cast<int>(h.groups.size());
   const std::vector<int2> splits =
-      kernels::qgemv_plan_splits(h.groups, launch_tiles > 0 ? launch_tiles : h.n_pad / kTileN, sm_count);
+      kernels::qgemv_plan_splits(h.groups, launch_tiles > 0 ? launch_tiles : h.n_pad / kTileN, sm_count, uniform_launch);
   q.n_splits = static_cast<int>(splits.size());
   kernels::qgemv_describe_splits(q, h.groups, splits);
-  if (q.max_split_k > 1024)
+  if (q.max_split_k > 1024 && !(uniform_launch && kernels::qgemv_uniform4(h.groups)))
     return make_error(ErrorKind::unsupported, d.name, ": a group of ", q.max_split_k, " rows exceeds the kernel limit of 1024");
   NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer qw, put(h.q_weight, d.name, "uploading q_weight"));
   q.q_weight = qw.as<const std::uint32_t>();

@@ -39,9 +39,14 @@ struct QuantHost {
 
 Result<QuantHost> quant_host_layout(const LinearDesc& desc);
 
+// Whether a quantized layer runs on the uniform 4-bit GEMV (kernels::qgemv_uniform4 of its groups);
+// false for dense layers.
+Result<bool> linear_uniform4(const LinearDesc& desc);
+
 // Uploads `desc`. The split-K plan fills `sm_count` SMs given that the layer is launched together
-// with others totalling `launch_tiles` column tiles of 128 (its own tiles when 0). Errors name the tensor.
-Result<DeviceLinear> upload_linear(const LinearDesc& desc, int sm_count, int launch_tiles = 0);
+// with others totalling `launch_tiles` column tiles of 128 (its own tiles when 0); `uniform_launch`
+// says whether every layer of that launch is uniform 4-bit (linear_uniform4). Errors name the tensor.
+Result<DeviceLinear> upload_linear(const LinearDesc& desc, int sm_count, int launch_tiles = 0, bool uniform_launch = true);
 
 // Column tiles of 128 a layer of N outputs occupies in a GEMV launch.
 inline int gemv_tiles(int n) { return (n + 127) / 128; }

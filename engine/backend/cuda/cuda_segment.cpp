@@ -144,18 +144,27 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
       NIBBLE_ASSIGN_OR_RETURN(L.k_norm, upload_norm(w, WeightSource::layer_name(l, "self_attn.k_norm.weight"), sp.head_dim));
     }
     DeviceLinear* dst[7] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+    LinearDesc d[7];
+    bool uniform[7];
     for (int j = 0; j < 7; ++j) {
       int K, N;
       bool b;
       shape_of(j, K, N, b);
-      NIBBLE_ASSIGN_OR_RETURN(LinearDesc d, w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
-      // Layers launched together share the GPU: q/k/v in one GEMV, gate/up in another.
+      NIBBLE_ASSIGN_OR_RETURN(d[j], w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
+      NIBBLE_ASSIGN_OR_RETURN(uniform[j], linear_uniform4(d[j]));
+    }
+    for (int j = 0; j < 7; ++j) {
+      // Layers launched together share the GPU: q/k/v in one GEMV, gate/up in another; the uniform
+      // 4-bit kernel's plan applies only when every layer of the launch takes it.
       const int launch_tiles = j < 3   ? gemv_tiles(sp.q_dim()) + 2 * gemv_tiles(sp.kv_dim())
                                : j == 4 || j == 5 ? 2 * gemv_tiles(inter)
-                                                  : gemv_tiles(N);
-      NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d, sm_count_, launch_tiles));
+                                                  : gemv_tiles(d[j].N);
+      const bool uniform_launch = j < 3 ? uniform[0] && uniform[1] && uniform[2]
+                                  : j == 4 || j == 5 ? uniform[4] && uniform[5]
+                                                     : uniform[j];
+      NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d[j], sm_count_, launch_tiles, uniform_launch));
       weight_bytes_ += dst[j]->bytes();
-      NIBBLE_TRY(report(linear_bytes(d)));
+      NIBBLE_TRY(report(linear_bytes(d[j])));
     }
     weight_bytes_ += L.attn_norm.size() + L.mlp_norm.size() + L.q_norm.size() + L.k_norm.size();
     L.sliding_window = l < static_cast<int>(sp.sliding_window.size()) ? sp.sliding_window[l] : 0;

@@ -36,9 +36,9 @@ struct QMatrix {
   int n_pad = 0;
   int groups_count = 0;
   int n_splits = 0;
-  int max_split_k = 0;                      // longest split in rows of K (<= 1024)
+  int max_split_k = 0;                      // longest split in rows of K (<= 1024; uniform 4-bit <= 4096)
   int max_split_groups = 0;                 // most groups in one split (<= 128)
-  int max_split_words = 0;                  // most q_weight rows in one split (<= 128: a 64 KB slab)
+  int max_split_words = 0;                  // most q_weight rows in one split (<= 128: a 64 KB slab; uniform 4-bit <= 512)
   int uniform_bits = 0;                     // the width of every group when they all match, else 0
   int group_shift = 0;                      // log2(rows per group) when all groups have one power-of-two size >= 32
 };
@@ -82,9 +82,17 @@ struct QGemvArgs {
   const float* ss_in = nullptr;
 };
 
-// Split-K plan (host helper used at load): contiguous group ranges of at most 1024 rows, enough of
-// them that the launch (`launch_tiles` column tiles of 128 over all its matrices) fills the GPU.
-std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count);
+// Whether a matrix with these groups runs on the uniform 4-bit kernel: every group 4-bit, all of one
+// power-of-two size >= 32, in order.
+bool qgemv_uniform4(const std::vector<QGroup>& groups);
+
+// Split-K plan (host helper used at load) for a matrix launched together with others totalling
+// `launch_tiles` column tiles of 128. `uniform_launch`: every matrix of that launch qualifies for the
+// uniform 4-bit kernel (qgemv_uniform4), which takes whole-group splits of up to 4096 rows, at most
+// two blocks per SM in all; otherwise (and for other matrices) contiguous group ranges of at most
+// 1024 rows and 128 words, enough of them to fill the GPU.
+std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launch_tiles, int sm_count,
+                                    bool uniform_launch = true);
 
 // Fills max_split_k, max_split_groups, max_split_words, uniform_bits, group_shift of `m` from the host copies of its groups
 // and splits.
