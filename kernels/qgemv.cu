@@ -434,12 +434,13 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launc
   const int g_count = static_cast<int>(groups.size());
   if (g_count == 0) return out;
   if (uniform_launch && qgemv_uniform4(groups)) {
-    // Uniform 4-bit: every block resident at once (at most two per SM, so never a second wave),
-    // equal whole-group splits, none under 256 rows or over kMaxSplitKFast.
+    // Uniform 4-bit: every block resident at once (at most three per SM, the kernel's register
+    // budget, so never a second wave), equal whole-group splits of 1024-4096 rows where the groups
+    // allow. Measured on an H100 against 1-16 splits per shape (docs/PERF.md).
     const int rows0 = groups[0].k_end - groups[0].k_begin;
     const long total_rows = static_cast<long>(g_count) * rows0;
-    long want = std::max(1, sm_count) * 2L / std::max(1, launch_tiles);
-    want = std::min<long>(want, std::max<long>(1, total_rows / 256));
+    long want = std::max(1, sm_count) * 3L / std::max(1, launch_tiles);
+    want = std::min<long>(want, std::max<long>(1, total_rows / 1024));
     want = std::max<long>(want, (total_rows + kMaxSplitKFast - 1) / kMaxSplitKFast);
     want = std::clamp<long>(want, 1, g_count);
     const int per = static_cast<int>((g_count + want - 1) / want);
@@ -581,6 +582,7 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
   if (a.ss_in && (a.input != QGemvInput::fp32_rmsnorm || a.m[0].k % 32 != 0)) return cudaErrorInvalidValue;
   p.ss_out = a.ss_out;
   p.ss_in = a.ss_in;
+
   const bool norm = a.input == QGemvInput::fp32_rmsnorm;
   for (int row0 = 0; row0 < a.rows; row0 += kRowsPerPass) {
     const int r = std::min(kRowsPerPass, a.rows - row0);
@@ -589,7 +591,8 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     const std::size_t staged = static_cast<std::size_t>(r) * p.max_len * 2;
     if (fast) {
       const std::size_t red = static_cast<std::size_t>(kWarps) * r * kTileN * 4;
-      const int err = detail::launch_u4(r, p, blocks, std::max(staged, red) + tables, norm, stream);
+      const std::size_t corrections = (static_cast<std::size_t>(r) * p.max_groups * 2 * 4 + 15) & ~std::size_t{15};
+      const int err = detail::launch_u4(r, p, blocks, std::max(staged, red) + tables + corrections, norm, stream);
       if (err != 0) return err;
       continue;
     }

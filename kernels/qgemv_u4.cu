@@ -11,8 +11,8 @@
 // products is chosen so that a lane's eight codes are exactly the eight rows it multiplies
 // (codes (0,4), (1,5), (2,6), (3,7) of a word pair up in the fp16 halves, with the activations
 // staged in that order and the odd codes' activations pre-scaled by 1/16). Loads run one stage
-// (4 chunks) ahead of the products, and the first stage is issued before the kernel waits on the
-// previous one, so the weight stream overlaps the activation staging and the previous kernel's tail.
+// ahead of the products, and the first stage is issued before the kernel waits on the previous
+// one, so the weight stream overlaps the activation staging and the previous kernel's tail.
 #include <cuda_fp16.h>
 
 #include <atomic>
@@ -25,7 +25,14 @@
 namespace nibble::kernels::detail {
 namespace {
 
-constexpr int kStage = 4;  // chunks of 32 rows per pipeline stage (128 bytes per lane in flight)
+// Two chunks per pipeline stage (64 bytes per lane in flight while the previous stage is used) and,
+// for one row, registers for three blocks per SM: measured best among 1-4 chunk stages at 2-4 blocks
+// per SM, and ahead of a shared-memory cp.async ring of 6-8 chunks per warp (see docs/PERF.md).
+// More rows keep two blocks per SM (their staging and epilogue would spill at three).
+constexpr int kStage = 2;
+template <int R>
+constexpr int kMinBlocks = R == 1 ? 3 : 2;
+
 
 __device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
   half2 h;
@@ -59,16 +66,13 @@ __device__ __forceinline__ void mma_16816(float (&c)[4], std::uint32_t a0, std::
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// Codes (0,4) / 16x (1,5) of a word as fp16 pairs minus their offsets (1024 + z / 1024 + 16 z).
-__device__ __forceinline__ std::uint32_t lo_pair(std::uint32_t w, half2 off) {
-  return half2_bits(__hsub2(bits_half2((w & 0x000F000Fu) | 0x64006400u), off));
-}
-__device__ __forceinline__ std::uint32_t hi_pair(std::uint32_t w, half2 off) {
-  return half2_bits(__hsub2(bits_half2((w & 0x00F000F0u) | 0x64006400u), off));
-}
+// Codes (0,4) / (1,5) of a word as fp16 pairs 1024 + q / 1024 + 16 q: one LOP3 each. The 1024 and
+// the zero point are taken off once per group (see the correction below), not per code.
+__device__ __forceinline__ std::uint32_t lo_pair(std::uint32_t w) { return (w & 0x000F000Fu) | 0x64006400u; }
+__device__ __forceinline__ std::uint32_t hi_pair(std::uint32_t w) { return (w & 0x00F000F0u) | 0x64006400u; }
 
 template <int R, bool kNorm>
-__global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_constant__ Params p) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks<R>) qgemv_u4_kernel(const __grid_constant__ Params p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ float s_rms[R];
   __shared__ float s_red[kWarps][R];
@@ -92,7 +96,8 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int half = warp & 1;  // columns 64 half .. 64 half + 63 of the tile
   const int chunks = len >> 5;
-  const int per_warp = (chunks + kWarps / 2 - 1) / (kWarps / 2);
+  const int group_chunks = 1 << (gshift - 5);  // warps take whole groups (the correction is per group)
+  const int per_warp = ((chunks + kWarps / 2 - 1) / (kWarps / 2) + group_chunks - 1) & ~(group_chunks - 1);
   const int c0 = min(chunks, (warp >> 1) * per_warp);
   const int c1 = min(chunks, c0 + per_warp);
   const int g = lane >> 2, t = lane & 3;
@@ -103,6 +108,7 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
   const std::size_t red_bytes = static_cast<std::size_t>(kWarps) * R * kTileN * 4;
   __half* s_scale = reinterpret_cast<__half*>(smem_raw + (xs_bytes > red_bytes ? xs_bytes : red_bytes));
   __half* s_zero = s_scale + p.max_groups * kTileN;
+  float* s_corr = reinterpret_cast<float*>(s_zero + (M.zeros ? p.max_groups * kTileN : 0));  // [R][ng][2]
 
   // Lane's words: row 4c + t of the split, columns 4g .. 4g + 3 (segment A) and 32 + 4g .. (B).
   const uint4* wp = reinterpret_cast<const uint4*>(M.q_weight + static_cast<std::size_t>((kb >> 3) + t) * M.n_pad +
@@ -120,7 +126,6 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
     }
   };
 
-  allow_next_launch();
   // Weights, scales and zero points do not depend on earlier kernels: start them first.
   fetch(wa0, wb0, c0);
   detail::stage_scales(M, sp.x, ng, tile, s_scale, s_zero);
@@ -174,57 +179,71 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
     }
   }
   __syncthreads();
+  // The products see a = 1024 + q at even rows (activation v = x) and 1024 + 16 q at odd rows
+  // (v = x / 16), so a group's sum of a v is sum (q - z) x + 1024 E + z F with E = sum v and
+  // F = sum x (= even v + 16 odd v) over the staged fp16 values. Each (row, group) is summed by one
+  // warp in a fixed order; the fold subtracts 1024 E + z F.
+  for (int i = warp; i < R * ng; i += kWarps) {
+    const int r = i / ng, gl = i - r * ng;
+    const __half* src = xs + r * len + (gl << gshift);
+    float e = 0.0f, f = 0.0f;
+    for (int q = lane; q < (1 << gshift); q += 32) {
+      const float v = __half2float(src[q]);
+      e += v;
+      f += (q & 2) ? 16.0f * v : v;  // staged positions 2, 3, 6, 7 of each 8 hold odd rows
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      e += __shfl_xor_sync(0xffffffffu, e, o);
+      f += __shfl_xor_sync(0xffffffffu, f, o);
+    }
+    if (lane == 0) {
+      s_corr[2 * i] = 1024.0f * e;
+      s_corr[2 * i + 1] = f;
+    }
+  }
+  __syncthreads();
 
   // Tile j (0..3) of the warp is the 16 columns {4i + j, 32 + 4i + j : i < 8} of its 64: A row g is
   // column 4g + j (word j of segment A), row g + 8 column 32 + 4g + j (word j of segment B). The
   // accumulator's c0, c1 are column 4g + j for activation rows 2t, 2t + 1; c2, c3 column 32 + 4g + j.
   const int colA = half * 64 + 4 * g;  // within the 128-column tile, + j
   const bool zeros = M.zeros != nullptr;
-  half2 off_lo[4][2], off_hi[4][2];
   const __half* xrow = xs + (g < R ? g : 0) * len + 8 * t;
   const int gmask = (1 << gshift) - 1;
+  const int r0 = min(2 * t, R - 1), r1 = min(2 * t + 1, R - 1);  // this lane's accumulator rows
   float acc[4][4], total[4][4];
 #pragma unroll
   for (int j = 0; j < 4; ++j)
 #pragma unroll
     for (int c = 0; c < 4; ++c) acc[j][c] = total[j][c] = 0.0f;
-  auto set_offsets = [&](int gl) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int s = 0; s < 2; ++s) {
-        const float z = zeros ? __half2float(s_zero[gl * kTileN + colA + 32 * s + j]) : 8.0f;
-        off_lo[j][s] = __float2half2_rn(1024.0f + z);
-        off_hi[j][s] = __float2half2_rn(1024.0f + 16.0f * z);
-      }
-  };
-  if (c0 < c1) set_offsets(((kb + (c0 << 5)) >> gshift) - sp.x);
   auto chunk = [&](const uint4& a, const uint4& bq, int c) {
     uint4 xv = *reinterpret_cast<const uint4*>(xrow + (c << 5));
     if (g >= R) xv = make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const std::uint32_t w0 = word_of(a, j), w1 = word_of(bq, j);
-      mma_16816(acc[j], lo_pair(w0, off_lo[j][0]), lo_pair(w1, off_lo[j][1]), hi_pair(w0, off_hi[j][0]),
-                hi_pair(w1, off_hi[j][1]), xv.x, xv.y);
-      mma_16816(acc[j], lo_pair(w0 >> 8, off_lo[j][0]), lo_pair(w1 >> 8, off_lo[j][1]), hi_pair(w0 >> 8, off_hi[j][0]),
-                hi_pair(w1 >> 8, off_hi[j][1]), xv.z, xv.w);
+      mma_16816(acc[j], lo_pair(w0), lo_pair(w1), hi_pair(w0), hi_pair(w1), xv.x, xv.y);
+      mma_16816(acc[j], lo_pair(w0 >> 8), lo_pair(w1 >> 8), hi_pair(w0 >> 8), hi_pair(w1 >> 8), xv.z, xv.w);
     }
     const int k_next = kb + ((c + 1) << 5);
-    if ((k_next & gmask) == 0 || c + 1 == c1) {  // the group ends: fold it in with its column scales
+    if ((k_next & gmask) == 0 || c + 1 == c1) {  // the group ends: correct it, fold it in with its scales
       const int gl = ((k_next - 1) >> gshift) - sp.x;
+      const float e0 = s_corr[2 * (r0 * ng + gl)], f0 = s_corr[2 * (r0 * ng + gl) + 1];
+      const float e1 = s_corr[2 * (r1 * ng + gl)], f1 = s_corr[2 * (r1 * ng + gl) + 1];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const float s0 = __half2float(s_scale[gl * kTileN + colA + j]);
         const float s1 = __half2float(s_scale[gl * kTileN + colA + 32 + j]);
-        total[j][0] = fmaf(acc[j][0], s0, total[j][0]);
-        total[j][1] = fmaf(acc[j][1], s0, total[j][1]);
-        total[j][2] = fmaf(acc[j][2], s1, total[j][2]);
-        total[j][3] = fmaf(acc[j][3], s1, total[j][3]);
+        const float z0 = zeros ? __half2float(s_zero[gl * kTileN + colA + j]) : 8.0f;
+        const float z1 = zeros ? __half2float(s_zero[gl * kTileN + colA + 32 + j]) : 8.0f;
+        total[j][0] = fmaf(acc[j][0] - fmaf(z0, f0, e0), s0, total[j][0]);
+        total[j][1] = fmaf(acc[j][1] - fmaf(z0, f1, e1), s0, total[j][1]);
+        total[j][2] = fmaf(acc[j][2] - fmaf(z1, f0, e0), s1, total[j][2]);
+        total[j][3] = fmaf(acc[j][3] - fmaf(z1, f1, e1), s1, total[j][3]);
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
       }
-      if (zeros && c + 1 < c1) set_offsets(gl + 1);
     }
   };
   auto run_stage = [&](const uint4 (&wa)[kStage], const uint4 (&wb)[kStage], int c) {
@@ -241,6 +260,10 @@ __global__ void __launch_bounds__(kThreads, 2) qgemv_u4_kernel(const __grid_cons
     run_stage(wa1, wb1, c);
     c += kStage;
   }
+
+  // The next kernel may start launching once every block is past its weight stream (earlier, blocks
+  // of a chain of waiting kernels could fill the SMs before this one's are all placed).
+  allow_next_launch();
 
   // Column sums per warp into the reduction buffer (over the staged activations once every warp is
   // done); the other half's 64 columns of the warp's slot are zero.
