@@ -25,13 +25,13 @@
 namespace nibble::kernels::detail {
 namespace {
 
-// Two chunks per pipeline stage (64 bytes per lane in flight while the previous stage is used) and,
-// for one row, registers for three blocks per SM: measured best among 1-4 chunk stages at 2-4 blocks
-// per SM, and ahead of a shared-memory cp.async ring of 6-8 chunks per warp (see docs/PERF.md).
-// More rows keep two blocks per SM (their staging and epilogue would spill at three).
+// Two chunks per pipeline stage (64 bytes per lane in flight while the previous stage is used) and
+// registers for three blocks per SM: measured best among 1-4 chunk stages at 2-4 blocks per SM, and
+// ahead of a shared-memory cp.async ring of 6-8 chunks per warp (see docs/PERF.md). For 2-8 rows
+// the cap spills a few words of the prologue, still faster than two blocks per SM (8 and 16 jobs:
+// 1,462 / 1,586 against 1,298 / 1,380 tok/s).
 constexpr int kStage = 2;
-template <int R>
-constexpr int kMinBlocks = R == 1 ? 3 : 2;
+constexpr int kMinBlocks = 3;
 
 
 __device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
@@ -72,7 +72,7 @@ __device__ __forceinline__ std::uint32_t lo_pair(std::uint32_t w) { return (w & 
 __device__ __forceinline__ std::uint32_t hi_pair(std::uint32_t w) { return (w & 0x00F000F0u) | 0x64006400u; }
 
 template <int R, bool kNorm>
-__global__ void __launch_bounds__(kThreads, kMinBlocks<R>) qgemv_u4_kernel(const __grid_constant__ Params p) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __grid_constant__ Params p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ float s_rms[R];
   __shared__ float s_red[kWarps][R];
@@ -161,45 +161,49 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<R>) qgemv_u4_kernel(const
       __syncthreads();
     }
   }
+  // Staging, one warp per group: each lane takes every 32nd row of the group for all R rows (up to
+  // 4R independent loads in flight), writes them in the staged order and sums them for the group's
+  // correction. The products see a = 1024 + q at even rows (activation v = x) and 1024 + 16 q at odd
+  // rows (v = x / 16), so a group's sum of a v is sum (q - z) x + 1024 E + z F with E = sum v and
+  // F = sum x (= even v + 16 odd v) over the staged fp16 values; the fold subtracts 1024 E + z F.
+  // Lane-strided partial sums and a fixed shuffle tree: the same order every launch.
+  for (int gl = warp; gl < ng; gl += kWarps) {
+    float e[R], f[R];
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
+    for (int r = 0; r < R; ++r) e[r] = f[r] = 0.0f;
 #pragma unroll 4
-    for (int o = tid; o < len; o += kThreads) {
-      const int k = kb + o;
-      const int src = M.perm ? M.perm[k] : k;
-      float v;
-      if constexpr (kNorm) {
-        v = static_cast<const float*>(p.x)[static_cast<std::size_t>(p.row0 + r) * p.ldx + src] * s_rms[r] *
-            __half2float(p.norm_weight[src]);
-      } else {
-        v = __half2float(static_cast<const __half*>(p.x)[static_cast<std::size_t>(p.row0 + r) * p.ldx + src]);
+    for (int o = (gl << gshift) + lane; o < ((gl + 1) << gshift); o += 32) {
+      const int src = M.perm ? M.perm[kb + o] : kb + o;
+      float nw = 1.0f;
+      if constexpr (kNorm) nw = __half2float(p.norm_weight[src]);
+      const int dst = (o & ~7) + staged_pos(o & 7);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        float v;
+        if constexpr (kNorm) {
+          v = static_cast<const float*>(p.x)[static_cast<std::size_t>(p.row0 + r) * p.ldx + src] * s_rms[r] * nw;
+        } else {
+          v = __half2float(static_cast<const __half*>(p.x)[static_cast<std::size_t>(p.row0 + r) * p.ldx + src]);
+        }
+        if (o & 1) v *= 0.0625f;  // odd codes are decoded 16x larger
+        const __half h = __float2half_rn(v);
+        xs[r * len + dst] = h;
+        const float hv = __half2float(h);
+        e[r] += hv;
+        f[r] += (o & 1) ? 16.0f * hv : hv;
       }
-      if (o & 1) v *= 0.0625f;  // odd codes are decoded 16x larger
-      xs[r * len + (o & ~7) + staged_pos(o & 7)] = __float2half_rn(v);
-    }
-  }
-  __syncthreads();
-  // The products see a = 1024 + q at even rows (activation v = x) and 1024 + 16 q at odd rows
-  // (v = x / 16), so a group's sum of a v is sum (q - z) x + 1024 E + z F with E = sum v and
-  // F = sum x (= even v + 16 odd v) over the staged fp16 values. Each (row, group) is summed by one
-  // warp in a fixed order; the fold subtracts 1024 E + z F.
-  for (int i = warp; i < R * ng; i += kWarps) {
-    const int r = i / ng, gl = i - r * ng;
-    const __half* src = xs + r * len + (gl << gshift);
-    float e = 0.0f, f = 0.0f;
-    for (int q = lane; q < (1 << gshift); q += 32) {
-      const float v = __half2float(src[q]);
-      e += v;
-      f += (q & 2) ? 16.0f * v : v;  // staged positions 2, 3, 6, 7 of each 8 hold odd rows
     }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      e += __shfl_xor_sync(0xffffffffu, e, o);
-      f += __shfl_xor_sync(0xffffffffu, f, o);
-    }
-    if (lane == 0) {
-      s_corr[2 * i] = 1024.0f * e;
-      s_corr[2 * i + 1] = f;
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int s = 16; s > 0; s >>= 1) {
+        e[r] += __shfl_xor_sync(0xffffffffu, e[r], s);
+        f[r] += __shfl_xor_sync(0xffffffffu, f[r], s);
+      }
+      if (lane == 0) {
+        s_corr[2 * (r * ng + gl)] = 1024.0f * e[r];
+        s_corr[2 * (r * ng + gl) + 1] = f[r];
+      }
     }
   }
   __syncthreads();
