@@ -106,18 +106,33 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   }
   __syncthreads();
 
-  // Scores: each warp takes keys j = warp, warp + 4, ...; lanes split the head dimension.
-  for (int j = warp; j < nk; j += kThreads / 32) {
-    const __half* kr = s_k + j * hd;
+  // Scores: each warp takes keys j = warp, warp + 4, ...; lanes split the head dimension. Four keys
+  // at a time, so their shuffle reductions interleave instead of running one after another.
+  constexpr int kWarpsA = kThreads / 32;
+  for (int j0 = warp; j0 < nk; j0 += 4 * kWarpsA) {
     for (int g = 0; g < group; ++g) {
-      float sc = 0.0f;
-      for (int d = lane * 2; d < hd; d += 64) {
-        const float2 kv = __half22float2(*reinterpret_cast<const half2*>(kr + d));
-        sc += kv.x * s_q[g * hd + d] + kv.y * s_q[g * hd + d + 1];
+      float sc[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int j = j0 + u * kWarpsA;
+        float v = 0.0f;
+        if (j < nk) {
+          const __half* kr = s_k + j * hd;
+          for (int d = lane * 2; d < hd; d += 64) {
+            const float2 kv = __half22float2(*reinterpret_cast<const half2*>(kr + d));
+            v += kv.x * s_q[g * hd + d] + kv.y * s_q[g * hd + d + 1];
+          }
+        }
+        sc[u] = v;
       }
 #pragma unroll
-      for (int o = 16; o > 0; o >>= 1) sc += __shfl_xor_sync(0xffffffffu, sc, o);
-      if (lane == 0) s_p[g * kChunk + j] = sc;
+      for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+        for (int u = 0; u < 4; ++u) sc[u] += __shfl_xor_sync(0xffffffffu, sc[u], o);
+      if (lane == 0)
+#pragma unroll
+        for (int u = 0; u < 4; ++u)
+          if (j0 + u * kWarpsA < nk) s_p[g * kChunk + j0 + u * kWarpsA] = sc[u];
     }
   }
   __syncthreads();
