@@ -34,14 +34,6 @@ constexpr int kStage = 2;
 constexpr int kMinBlocks = 3;
 
 
-__device__ __forceinline__ half2 bits_half2(std::uint32_t v) {
-  half2 h;
-  *reinterpret_cast<std::uint32_t*>(&h) = v;
-  return h;
-}
-
-__device__ __forceinline__ std::uint32_t half2_bits(half2 h) { return *reinterpret_cast<std::uint32_t*>(&h); }
-
 __device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
   return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
 }
