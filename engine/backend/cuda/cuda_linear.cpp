@@ -54,9 +54,14 @@ Result<QuantHost> exl2_host(const LinearDesc& d) {
   h.n_pad = round_up(d.N, kTileN);
   const auto& e = d.exl2;
   const std::size_t words = static_cast<std::size_t>(e.q_weight.shape[0]);
-  h.q_weight.assign(words * h.n_pad, 0u);
-  for (std::size_t r = 0; r < words; ++r)
-    std::memcpy(&h.q_weight[r * h.n_pad], e.q_weight.data + r * d.N * 4, static_cast<std::size_t>(d.N) * 4);
+  h.q_words = words;
+  if (d.N == h.n_pad) {
+    h.q_weight_src = e.q_weight.data;  // already [words, n_pad]: uploaded from the file's bytes
+  } else {
+    h.q_weight.assign(words * h.n_pad, 0u);
+    for (std::size_t r = 0; r < words; ++r)
+      std::memcpy(&h.q_weight[r * h.n_pad], e.q_weight.data + r * d.N * 4, static_cast<std::size_t>(d.N) * 4);
+  }
   const std::size_t G = groups.size();
   const int scale_words = static_cast<int>(e.q_scale.shape[1]);
   h.q_scale.assign(G * (h.n_pad / 8), 0u);
@@ -108,14 +113,21 @@ Result<QuantHost> gptq_host(const LinearDesc& d) {
     k_begin += rows_of[g];
     words += rows_of[g] * bits / 32;
   }
-  h.q_weight.assign(static_cast<std::size_t>(words) * h.n_pad, 0u);
+  h.q_words = static_cast<std::size_t>(words);
   const std::uint8_t* src = t.qweight.data;  // [K * bits / 32, N] little-endian int32, maybe unaligned
+  if (sorted && N == h.n_pad) {
+    h.q_weight_src = src;  // already [words, n_pad]: uploaded from the file's bytes
+  } else {
+    h.q_weight.assign(static_cast<std::size_t>(words) * h.n_pad, 0u);
+  }
   auto word_at = [&](std::size_t row, int n) {
     std::uint32_t w;
     std::memcpy(&w, src + (row * static_cast<std::size_t>(N) + n) * 4, 4);
     return w;
   };
-  if (sorted) {
+  if (h.q_weight_src) {
+    // nothing to lay out
+  } else if (sorted) {
     for (int r = 0; r < words; ++r)
       std::memcpy(&h.q_weight[static_cast<std::size_t>(r) * h.n_pad], src + static_cast<std::size_t>(r) * N * 4,
                   static_cast<std::size_t>(N) * 4);
@@ -220,10 +232,17 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
   L.K = d.K;
   L.N = d.N;
   if (d.format != LinearFormat::exl2 && d.format != LinearFormat::gptq) {
-    NIBBLE_ASSIGN_OR_RETURN(std::vector<std::uint16_t> w, to_fp16(d.weight));
     if (d.K % 8 != 0)
       return make_error(ErrorKind::unsupported, d.name, ": in_features ", d.K, " is not a multiple of 8 (CUDA kernels)");
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer wb, put(w, d.name, "uploading weights"));
+    DeviceBuffer wb;
+    if (d.weight.dtype == DType::f16) {  // fp16 goes up straight from the file's bytes
+      const std::size_t bytes = static_cast<std::size_t>(d.weight.numel()) * 2;
+      NIBBLE_ASSIGN_OR_RETURN(wb, DeviceBuffer::allocate(bytes, d.name.c_str()));
+      NIBBLE_TRY(wb.upload(d.weight.data, bytes, 0, "uploading weights"));
+    } else {
+      NIBBLE_ASSIGN_OR_RETURN(std::vector<std::uint16_t> w, to_fp16(d.weight));
+      NIBBLE_ASSIGN_OR_RETURN(wb, put(w, d.name, "uploading weights"));
+    }
     L.dense.w = wb.data();
     L.dense.type = kernels::WeightType::fp16;
     L.dense.k = d.K;
@@ -250,7 +269,14 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
   kernels::qgemv_describe_splits(q, h.groups, splits);
   if (q.max_split_k > 1024 && !(uniform_launch && kernels::qgemv_uniform4(h.groups)))
     return make_error(ErrorKind::unsupported, d.name, ": a group of ", q.max_split_k, " rows exceeds the kernel limit of 1024");
-  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer qw, put(h.q_weight, d.name, "uploading q_weight"));
+  DeviceBuffer qw;
+  if (h.q_weight_src) {
+    const std::size_t bytes = h.q_words * static_cast<std::size_t>(h.n_pad) * 4;
+    NIBBLE_ASSIGN_OR_RETURN(qw, DeviceBuffer::allocate(bytes, d.name.c_str()));
+    NIBBLE_TRY(qw.upload(h.q_weight_src, bytes, 0, "uploading q_weight"));
+  } else {
+    NIBBLE_ASSIGN_OR_RETURN(qw, put(h.q_weight, d.name, "uploading q_weight"));
+  }
   q.q_weight = qw.as<const std::uint32_t>();
   L.buffers.push_back(std::move(qw));
   if (!h.q_scale.empty()) {

@@ -27,7 +27,9 @@ struct DeviceLinear {
 // Host-side layout of a quantized layer before upload (also what tests compare against).
 struct QuantHost {
   int K = 0, N = 0, n_pad = 0;
-  std::vector<std::uint32_t> q_weight;     // [words, n_pad]
+  std::vector<std::uint32_t> q_weight;     // [words, n_pad], or empty when q_weight_src is set
+  const std::uint8_t* q_weight_src = nullptr;  // the file's codes when they are already [words, n_pad]
+  std::size_t q_words = 0;                 // int32 rows of codes
   std::vector<std::uint32_t> q_scale;      // [G, n_pad / 8] (EXL2) or empty
   std::vector<std::uint16_t> q_scale_max;  // [G] fp16 (EXL2) or empty
   std::vector<std::uint16_t> scales;       // [G, n_pad] fp16 (GPTQ) or empty

@@ -123,14 +123,14 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
 
   if (opts_.has_embedding || (opts_.has_head && sp.tie_word_embeddings)) {
     NIBBLE_ASSIGN_OR_RETURN(TensorView t, w.dense("model.embed_tokens.weight", {sp.vocab_size, hidden}));
-    std::vector<std::uint16_t> h(static_cast<std::size_t>(t.numel()));
-    if (t.dtype == DType::f16) {
-      std::memcpy(h.data(), t.data, h.size() * 2);
-    } else {
-      for (std::size_t i = 0; i < h.size(); ++i) h[i] = fp32_to_fp16(t.f(i));
+    const std::size_t n = static_cast<std::size_t>(t.numel());
+    std::vector<std::uint16_t> h;  // converted copy; fp16 tables go up straight from the file
+    if (t.dtype != DType::f16) {
+      h.resize(n);
+      for (std::size_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(t.f(i));
     }
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer e, DeviceBuffer::allocate(h.size() * 2, "embedding table"));
-    NIBBLE_TRY(e.upload(h.data(), h.size() * 2, 0, "embedding table"));
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer e, DeviceBuffer::allocate(n * 2, "embedding table"));
+    NIBBLE_TRY(e.upload(h.empty() ? static_cast<const void*>(t.data) : h.data(), n * 2, 0, "embedding table"));
     embed_ = std::move(e);
     weight_bytes_ += embed_.size();
   }
