@@ -582,7 +582,6 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
   if (a.ss_in && (a.input != QGemvInput::fp32_rmsnorm || a.m[0].k % 32 != 0)) return cudaErrorInvalidValue;
   p.ss_out = a.ss_out;
   p.ss_in = a.ss_in;
-
   const bool norm = a.input == QGemvInput::fp32_rmsnorm;
   for (int row0 = 0; row0 < a.rows; row0 += kRowsPerPass) {
     const int r = std::min(kRowsPerPass, a.rows - row0);

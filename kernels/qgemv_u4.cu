@@ -33,7 +33,6 @@ namespace {
 constexpr int kStage = 2;
 constexpr int kMinBlocks = 3;
 
-
 __device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
   return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
 }

@@ -52,6 +52,16 @@ int gptq_group_of(const LinearDesc& d, int group_size, int k) {
   return k / group_size;
 }
 
+Result<std::vector<int>> gptq_group_rows(const LinearDesc& d) {
+  NIBBLE_ASSIGN_OR_RETURN(int gs, gptq_group_size(d));
+  std::vector<int> rows(static_cast<std::size_t>(d.gptq.scales.shape[0]), 0);
+  for (int k = 0; k < d.K; ++k) {
+    const int g = gptq_group_of(d, gs, k);
+    if (g >= 0 && g < static_cast<int>(rows.size())) ++rows[static_cast<std::size_t>(g)];
+  }
+  return rows;
+}
+
 Status gptq_validate(const LinearDesc& d) {
   const auto& q = d.gptq;
   if (!gptq_width(q.bits)) return bad(q.qweight, "GPTQ bit width " + std::to_string(q.bits) + " is not one of 2, 3, 4, 8");

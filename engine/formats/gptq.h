@@ -18,6 +18,8 @@ Status gptq_dequantize(const LinearDesc& desc, float* out);
 // Rows-per-group and group of row k as the loader resolves them (g_idx wins when present).
 int gptq_group_of(const LinearDesc& desc, int group_size, int k);
 Result<int> gptq_group_size(const LinearDesc& desc);
+// Rows of each of the file's groups (scales' first dimension), counted through gptq_group_of.
+Result<std::vector<int>> gptq_group_rows(const LinearDesc& desc);
 
 struct GptqUnpacked {
   int K = 0;

@@ -161,15 +161,9 @@ Result<CudaLinear> cuda_linear(const LinearDesc& d, int sm_count, int launch_til
   } else {
     const GptqTensors& t = d.gptq;
     NIBBLE_ASSIGN_OR_RETURN(int gs, gptq_group_size(d));
-    const int G = static_cast<int>(t.scales.shape[0]);
-    std::vector<int> rows_of(static_cast<std::size_t>(G), 0);
-    int prev = -1;
-    for (int k = 0; k < d.K; ++k) {
-      const int g = gptq_group_of(d, gs, k);
-      if (g < prev) identity = false;
-      prev = g;
-      if (g >= 0 && g < G) ++rows_of[static_cast<std::size_t>(g)];
-    }
+    NIBBLE_ASSIGN_OR_RETURN(std::vector<int> rows_of, gptq_group_rows(d));
+    const int G = static_cast<int>(rows_of.size());
+    for (int k = 1; k < d.K && identity; ++k) identity = gptq_group_of(d, gs, k) >= gptq_group_of(d, gs, k - 1);
     std::size_t kept = 0;
     for (int r : rows_of)
       if (r > 0) {

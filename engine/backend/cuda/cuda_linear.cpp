@@ -115,23 +115,20 @@ Result<QuantHost> gptq_host(const LinearDesc& d) {
   }
   h.q_words = static_cast<std::size_t>(words);
   const std::uint8_t* src = t.qweight.data;  // [K * bits / 32, N] little-endian int32, maybe unaligned
-  if (sorted && N == h.n_pad) {
-    h.q_weight_src = src;  // already [words, n_pad]: uploaded from the file's bytes
-  } else {
-    h.q_weight.assign(static_cast<std::size_t>(words) * h.n_pad, 0u);
-  }
   auto word_at = [&](std::size_t row, int n) {
     std::uint32_t w;
     std::memcpy(&w, src + (row * static_cast<std::size_t>(N) + n) * 4, 4);
     return w;
   };
-  if (h.q_weight_src) {
-    // nothing to lay out
+  if (sorted && N == h.n_pad) {
+    h.q_weight_src = src;  // already [words, n_pad]: uploaded from the file's bytes
   } else if (sorted) {
+    h.q_weight.assign(static_cast<std::size_t>(words) * h.n_pad, 0u);
     for (int r = 0; r < words; ++r)
       std::memcpy(&h.q_weight[static_cast<std::size_t>(r) * h.n_pad], src + static_cast<std::size_t>(r) * N * 4,
                   static_cast<std::size_t>(N) * 4);
   } else {
+    h.q_weight.assign(static_cast<std::size_t>(words) * h.n_pad, 0u);
     const std::uint32_t mask = (1u << bits) - 1u;
     auto convert = [&](int n0, int n1) {
       for (int n = n0; n < n1; ++n)
@@ -211,12 +208,7 @@ Result<bool> linear_uniform4(const LinearDesc& d) {
     NIBBLE_ASSIGN_OR_RETURN(std::vector<Exl2Group> g, exl2_groups(d));
     for (const auto& e : g) groups.push_back({e.k_begin, e.k_begin + e.k_rows, e.bits, e.q_row});
   } else if (d.format == LinearFormat::gptq) {
-    NIBBLE_ASSIGN_OR_RETURN(int gs, gptq_group_size(d));
-    std::vector<int> rows_of(static_cast<std::size_t>(d.gptq.scales.shape[0]), 0);
-    for (int k = 0; k < d.K; ++k) {
-      const int g = gptq_group_of(d, gs, k);
-      if (g >= 0 && g < static_cast<int>(rows_of.size())) ++rows_of[static_cast<std::size_t>(g)];
-    }
+    NIBBLE_ASSIGN_OR_RETURN(std::vector<int> rows_of, gptq_group_rows(d));
     int k_begin = 0;
     for (int r : rows_of)
       if (r > 0) {
