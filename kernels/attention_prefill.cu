@@ -1,6 +1,7 @@
 // Tensor-core attention for prompt chunks (FlashAttention-2 style): a block takes 64 consecutive
 // query rows of one sequence and one query head; 4 warps each own 16 rows. Key/value tiles of 64
-// are gathered from the paged cache into shared memory (q8/q4 caches dequantized to fp16 as they are
+// are gathered from the paged cache into shared memory, two stages deep for an fp16 cache (the next
+// tile's copies run under this tile's products; q8/q4 caches are dequantized to fp16 as they are
 // staged: the kernel is templated on the cache type); S = Q K^T and O += P V run on
 // mma.sync m16n8k16 (fp16 in, fp32 accumulate) with an online softmax in registers, so memory
 // stays O(rows). Head dims 64 and 128; others use attention_rows_serial.
@@ -51,17 +52,36 @@ struct Tile {
   int rows;       // <= 64, all of one sequence
 };
 
+// 16-byte global -> shared copy that bypasses L1; with `valid` false the destination is zero-filled.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
+// Shared memory of a block: two stages of (K tile, V tile), 64 keys of HD halves each (+8 halves
+// of row padding). Q is staged in the second stage before the loop starts.
+template <int HD>
+constexpr std::size_t prefill_smem_bytes() {
+  return 2u * 2u * kKeysPerTile * (HD + 8) * sizeof(__half);
+}
+
 template <int HD, KvType T>
 __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const AttentionArgs a, const int4* tiles) {
   constexpr int kStride = HD + 8;  // halves per smem row: +16 bytes breaks ldmatrix bank conflicts
-  // Q is staged first and read into registers; the same memory then holds each K/V tile.
-  __shared__ __align__(16) __half s_kv[2 * kKeysPerTile * kStride];
-  __half* s_q = s_kv;
-  __half* s_k = s_kv;
-  __half* s_v = s_kv + kKeysPerTile * kStride;
+  constexpr int kTileHalves = kKeysPerTile * kStride;
+  // fp16 caches: the next K/V tile is copied (cp.async) into the other stage while this one is
+  // used. q8/q4 caches are dequantized through registers as they are staged, one tile at a time.
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __half* s_stage = reinterpret_cast<__half*>(smem_raw);  // [2][K, V][kKeysPerTile][kStride]
+  __half* s_q = s_stage + 2 * kTileHalves;                // stage 1 (free until the first prefetch into it)
   __shared__ int s_pos[kRowsPerBlock];
 
-  const int4 tile = tiles[blockIdx.x];  // {row_begin, rows, seq, unused}
+  // Last tiles first: they see the most keys, so the long blocks start early (less tail).
+  const int4 tile = tiles[gridDim.x - 1 - blockIdx.x];  // {row_begin, rows, seq, unused}
   const int head = blockIdx.y;
   const int group = a.heads / a.kv_heads;
   const int kvh = head / group;
@@ -106,29 +126,53 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
 
   const int kt_begin = (min_start == 0x7fffffff ? 0 : min_start) / kKeysPerTile;
   const int kt_end = max_pos / kKeysPerTile;
-  for (int kt = kt_begin; kt <= kt_end; ++kt) {
-    __syncthreads();
-    constexpr int kChunks = HD / 8;  // 16-byte chunks (8 fp16 values) per key row
-    constexpr int kGroup = kv_quant_group(HD);
+  constexpr int kChunks = HD / 8;  // 16-byte chunks (8 fp16 values) per key row
+  constexpr int kGroup = kv_quant_group(HD);
+  // Stages tile kt into stage buffer `st` (K then V): asynchronous copies for an fp16 cache.
+  auto stage_tile = [&](int kt, int st) {
+    __half* s_k = s_stage + (2 * st) * kTileHalves;
+    __half* s_v = s_k + kTileHalves;
     for (int i = tid; i < kKeysPerTile * kChunks; i += kThreads) {
       const int kr = i / kChunks, c = i % kChunks;
       const int key = kt * kKeysPerTile + kr;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (key <= max_pos) {
+      const bool valid = key <= max_pos;
+      std::size_t row = 0;
+      if (valid) {
         const int page = table[key / a.page_size];
-        const std::size_t row = (static_cast<std::size_t>(page) * a.page_size + key % a.page_size) * a.kv_heads + kvh;
-        if constexpr (T == KvType::fp16) {
-          kv = kv_load8<T>({a.k_cache, nullptr}, row, HD, kGroup, c);
-          vv = kv_load8<T>({a.v_cache, nullptr}, row, HD, kGroup, c);
-        } else {
+        row = (static_cast<std::size_t>(page) * a.page_size + key % a.page_size) * a.kv_heads + kvh;
+      }
+      if constexpr (T == KvType::fp16) {
+        cp_async16(&s_k[kr * kStride + c * 8], a.k_cache + row * HD + c * 8, valid);
+        cp_async16(&s_v[kr * kStride + c * 8], a.v_cache + row * HD + c * 8, valid);
+      } else {
+        uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+        if (valid) {
           kv = kv_load8<T>({a.k_codes, a.k_scales}, row, HD, kGroup, c);
           vv = kv_load8<T>({a.v_codes, a.v_scales}, row, HD, kGroup, c);
         }
+        *reinterpret_cast<uint4*>(&s_k[kr * kStride + c * 8]) = kv;
+        *reinterpret_cast<uint4*>(&s_v[kr * kStride + c * 8]) = vv;
       }
-      *reinterpret_cast<uint4*>(&s_k[kr * kStride + c * 8]) = kv;
-      *reinterpret_cast<uint4*>(&s_v[kr * kStride + c * 8]) = vv;
+    }
+    if constexpr (T == KvType::fp16) cp_async_commit();
+  };
+  if constexpr (T == KvType::fp16) stage_tile(kt_begin, 0);
+  __syncthreads();  // every warp holds its Q fragments: stage 1 is free
+  for (int kt = kt_begin; kt <= kt_end; ++kt) {
+    const int st = (kt - kt_begin) & 1;
+    if constexpr (T == KvType::fp16) {
+      if (kt < kt_end) {
+        stage_tile(kt + 1, st ^ 1);
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+    } else {
+      stage_tile(kt, st);
     }
     __syncthreads();
+    const __half* s_k = s_stage + (2 * st) * kTileHalves;
+    const __half* s_v = s_k + kTileHalves;
 
     // S = Q K^T for 64 keys: 8 n-tiles of 8 keys.
     float s[8][4];
@@ -203,6 +247,7 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
         mma16816(o[2 * dp + 1], pa, b[2], b[3]);
       }
     }
+    __syncthreads();  // the next iteration's prefetch reuses this stage
   }
 #pragma unroll
   for (int off = 1; off <= 2; off <<= 1) {
@@ -238,12 +283,19 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
   if (n_tiles == 0) return 0;
   if (a.head_dim != 128 && a.head_dim != 64) return cudaErrorInvalidValue;
   const dim3 grid(n_tiles, a.heads);
+  int err = 0;
   auto launch = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;
+    constexpr std::size_t smem = prefill_smem_bytes<HD>();
+    auto go = [&](auto kernel) {
+      // Above 48 KB of dynamic shared memory needs the opt-in (per device; cheap next to a prefill).
+      err = static_cast<int>(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      if (err == 0) kernel<<<grid, kThreads, smem, stream>>>(a, tiles);
+    };
     switch (a.kv_type) {
-      case KvType::q8: attention_prefill_kernel<HD, KvType::q8><<<grid, kThreads, 0, stream>>>(a, tiles); break;
-      case KvType::q4: attention_prefill_kernel<HD, KvType::q4><<<grid, kThreads, 0, stream>>>(a, tiles); break;
-      default: attention_prefill_kernel<HD, KvType::fp16><<<grid, kThreads, 0, stream>>>(a, tiles); break;
+      case KvType::q8: go(attention_prefill_kernel<HD, KvType::q8>); break;
+      case KvType::q4: go(attention_prefill_kernel<HD, KvType::q4>); break;
+      default: go(attention_prefill_kernel<HD, KvType::fp16>); break;
     }
   };
   if (a.head_dim == 128) {
@@ -251,6 +303,7 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
   } else {
     launch(std::integral_constant<int, 64>{});
   }
+  if (err != 0) return err;
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -3,6 +3,8 @@
 // and the weighted sum of V; with several chunks, partial (max, sum, acc) go to a workspace and
 // the last chunk block to arrive combines them in chunk order. Kernels are templated on the cache
 // type: q8/q4 rows are dequantized to fp16 as they are staged (or read), nothing else changes.
+// A block stages the keys written by earlier steps before it waits on the previous kernel, so the
+// cache reads overlap the kernels before it (RoPE, the q/k/v GEMV).
 #include "nibble_kernels/attention.h"
 
 #include "kv_quant.cuh"
@@ -62,7 +64,9 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
 
   const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
   allow_next_launch();
-  grid_dependency_wait();
+  // Before waiting on the previous kernel: the step's metadata (uploaded ahead of the step) and
+  // the cache rows of positions before the first one this step writes for the row's sequence
+  // (written by earlier steps). Only q and the keys of this step's own positions wait.
   const int group = a.heads / a.kv_heads;
   const int hd = a.head_dim;
   const int pos = a.positions[row];
@@ -73,7 +77,8 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   const int k0 = start + split * kChunk;
   const int k1 = min(k0 + kChunk, pos + 1);
   const int nk = k1 - k0;
-  const int* table = a.block_tables + static_cast<std::size_t>(a.row_seq[row]) * a.max_pages;
+  const int seq = a.row_seq[row];
+  const int* table = a.block_tables + static_cast<std::size_t>(seq) * a.max_pages;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
   float* s_q = reinterpret_cast<float*>(smem);                     // [group][hd]
@@ -85,25 +90,36 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   float* s_csum = s_cmax + (a.max_context / kChunk + 1);            // [chunks] combine: chunk sums
 
   __shared__ int s_page[kChunk];  // page of each key of the chunk
-  const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * hd;
-  for (int i = tid; i < group * hd; i += kThreads) s_q[i] = q[i] * a.scale;
+  __shared__ int s_first;         // first position of the row's sequence written in this step
+  if (tid == 0) s_first = pos;
   if (tid < nk) s_page[tid] = table[(k0 + tid) / a.page_size];
+  __syncthreads();
+  for (int r = tid; r < a.rows; r += kThreads)
+    if (a.row_seq[r] == seq) atomicMin(&s_first, a.positions[r]);
   __syncthreads();
   // Stage the chunk's keys and values: every 16-byte load of the chunk in flight together
   // (q8/q4: 8 or 4 bytes of codes and the group's scale, dequantized to 8 fp16 values).
   const int vec = hd / 8;
   const int qgroup = kv_quant_group(hd);
   const KvPoolView kp = k_pool<T>(a), vp = v_pool<T>(a);
+  auto stage = [&](int j0, int j1) {
 #pragma unroll 8
-  for (int i = tid; i < nk * vec; i += kThreads) {
-    const int j = i / vec, c = i - j * vec;
-    const int p = k0 + j;
-    const std::size_t crow = (static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh;
-    const uint4 kk = kv_load8<T>(kp, crow, hd, qgroup, c);
-    const uint4 vv = kv_load8<T>(vp, crow, hd, qgroup, c);
-    *reinterpret_cast<uint4*>(s_k + j * hd + c * 8) = kk;
-    *reinterpret_cast<uint4*>(s_v + j * hd + c * 8) = vv;
-  }
+    for (int i = j0 * vec + tid; i < j1 * vec; i += kThreads) {
+      const int j = i / vec, c = i - j * vec;
+      const int p = k0 + j;
+      const std::size_t crow = (static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh;
+      const uint4 kk = kv_load8<T>(kp, crow, hd, qgroup, c);
+      const uint4 vv = kv_load8<T>(vp, crow, hd, qgroup, c);
+      *reinterpret_cast<uint4*>(s_k + j * hd + c * 8) = kk;
+      *reinterpret_cast<uint4*>(s_v + j * hd + c * 8) = vv;
+    }
+  };
+  const int j_step = min(nk, max(0, s_first - k0));  // keys [0, j_step) are from earlier steps
+  stage(0, j_step);
+  grid_dependency_wait();  // q and this step's keys come from the kernels before
+  const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * hd;
+  for (int i = tid; i < group * hd; i += kThreads) s_q[i] = q[i] * a.scale;
+  stage(j_step, nk);
   __syncthreads();
 
   // Scores: each warp takes keys j = warp, warp + 4, ...; lanes split the head dimension. Four keys

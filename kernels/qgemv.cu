@@ -435,12 +435,13 @@ std::vector<int2> qgemv_plan_splits(const std::vector<QGroup>& groups, int launc
   if (g_count == 0) return out;
   if (uniform_launch && qgemv_uniform4(groups)) {
     // Uniform 4-bit: every block resident at once (at most three per SM, the kernel's register
-    // budget, so never a second wave), equal whole-group splits of 1024-4096 rows where the groups
-    // allow. Measured on an H100 against 1-16 splits per shape (docs/PERF.md).
+    // budget, so never a second wave), equal whole-group splits of about 1024-4096 rows where the
+    // groups allow (the split count from K / 1024 rounded to nearest: 11,008 rows take 11 splits of
+    // 1,024, not 10 of 1,152). Measured on an H100 against 1-16 splits per shape (docs/PERF.md).
     const int rows0 = groups[0].k_end - groups[0].k_begin;
     const long total_rows = static_cast<long>(g_count) * rows0;
     long want = std::max(1, sm_count) * 3L / std::max(1, launch_tiles);
-    want = std::min<long>(want, std::max<long>(1, total_rows / 1024));
+    want = std::min<long>(want, std::max<long>(1, (total_rows + 512) / 1024));
     want = std::max<long>(want, (total_rows + kMaxSplitKFast - 1) / kMaxSplitKFast);
     want = std::clamp<long>(want, 1, g_count);
     const int per = static_cast<int>((g_count + want - 1) / want);

@@ -50,7 +50,7 @@ int split_count(const std::vector<Group>& groups, int launch_tiles, int sm_count
   if (uniform_launch && uniform4(groups)) {
     const long total_rows = static_cast<long>(g_count) * groups[0].k_rows;
     long want = std::max(1, sm_count) * 3L / std::max(1, launch_tiles);
-    want = std::min<long>(want, std::max<long>(1, total_rows / 1024));
+    want = std::min<long>(want, std::max<long>(1, (total_rows + 512) / 1024));
     want = std::max<long>(want, (total_rows + kMaxSplitKUniform4 - 1) / kMaxSplitKUniform4);
     want = std::clamp<long>(want, 1, g_count);
     const long per = (g_count + want - 1) / want;

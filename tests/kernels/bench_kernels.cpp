@@ -2,12 +2,14 @@
 // GEMV, attention, RoPE/KV append, and a whole 32-layer decode step captured as one graph, timed
 // with CUDA events after warm-up (median of 50). Prints microseconds and effective bandwidth so
 // the per-token time can be compared with its byte floor. Not a test: run by hand or by
-// tools/gpu/run.sh --kernels on the GPU machine; `bench_kernels --graph` times only the step graph.
+// tools/gpu/run.sh --kernels on the GPU machine; `bench_kernels --graph` times only the step graph,
+// NIBBLE_GRAPH=qkv,rope,attn,o,gu,d (any sequence of those) sets the kernels of each of its layers.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <random>
 #include <string>
@@ -279,13 +281,29 @@ int main(int argc, char** argv) {
   g_skip = false;
   cudaGraph_t graph;
   CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  std::vector<std::string> seq = {"qkv", "rope", "attn", "o", "gu", "d"};
+  if (const char* e = std::getenv("NIBBLE_GRAPH")) {
+    seq.clear();
+    std::string cur;
+    for (const char* c = e;; ++c) {
+      if (*c == ',' || *c == 0) {
+        if (!cur.empty()) seq.push_back(cur);
+        cur.clear();
+        if (*c == 0) break;
+      } else {
+        cur += *c;
+      }
+    }
+  }
   for (int l = 0; l < 32; ++l) {
-    CK(qgemv(a_qkv, s));
-    CK(rope_kv_append(rk, s));
-    CK(attention_rows(at, s));
-    CK(qgemv(a_o, s));
-    CK(qgemv(a_gu, s));
-    CK(qgemv(a_d, s));
+    for (const auto& k : seq) {
+      if (k == "qkv") CK(qgemv(a_qkv, s));
+      if (k == "rope") CK(rope_kv_append(rk, s));
+      if (k == "attn") CK(attention_rows(at, s));
+      if (k == "o") CK(qgemv(a_o, s));
+      if (k == "gu") CK(qgemv(a_gu, s));
+      if (k == "d") CK(qgemv(a_d, s));
+    }
   }
   CK(qgemv(a_head, s));
   CK(cudaStreamEndCapture(s, &graph));

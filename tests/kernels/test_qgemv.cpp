@@ -11,6 +11,7 @@
 #include "formats/exl2.h"
 #include "formats/gptq.h"
 #include "gpu_test_util.h"
+#include "nibble_kernels/dequant.h"
 #include "nibble_kernels/qgemv.h"
 
 namespace nibble {
@@ -418,6 +419,49 @@ TEST(QGemv, RejectsBadArguments) {
   EXPECT_NE(kernels::qgemv(a, nullptr), 0);  // no matrix, no input
   a.rows = 17;
   EXPECT_NE(kernels::qgemv(a, nullptr), 0);
+}
+
+// The prefill path's dequantization into fp16 [K, N] (rows back in input order) equals the CPU
+// dequantizer rounded to fp16, bit for bit: every EXL2 width, GPTQ act-order and asymmetric, a
+// column sub-range whose length is not a multiple of 8 written at an offset (16-byte path), and an
+// odd offset (the per-column path); columns outside the range stay untouched.
+TEST(QGemv, DequantizeMatchesCpu) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(31);
+  std::vector<Layer> layers;
+  layers.push_back(make_exl2(rng, 512, 264, {8, 6, 5, 4, 3, 2}));
+  layers.push_back(make_exl2(rng, 384, 136, {5, 3, 2}));
+  layers.push_back(make_gptq(rng, 512, 264, 128, true, false));
+  layers.push_back(make_gptq(rng, 256, 136, 64, false, true));
+  for (std::size_t li = 0; li < layers.size(); ++li) {
+    const Layer& L = layers[li];
+    const int K = L.desc.K, N = L.desc.N;
+    auto dl = cuda::upload_linear(L.desc, 132);
+    ASSERT_TRUE(dl.ok()) << dl.error().to_string();
+    struct Case {
+      int n_begin, n_count, ldo, col;
+    };
+    const Case cases[] = {{0, N, N, 0}, {8, N - 11, N + 16, 16}, {0, N, N + 5, 3}};
+    for (const Case& c : cases) {
+      Dev<std::uint16_t> out(std::vector<std::uint16_t>(static_cast<std::size_t>(K) * c.ldo, 0x7e00));
+      ASSERT_EQ(kernels::qmatrix_dequant_f16(dl->quant, c.n_begin, c.n_count, reinterpret_cast<__half*>(out.p), c.ldo,
+                                             c.col, nullptr),
+                0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<std::uint16_t> got = out.get();
+      int bad = 0;
+      for (int k = 0; k < K; ++k)
+        for (int j = 0; j < c.ldo; ++j) {
+          const int n = c.n_begin + (j - c.col);
+          const bool inside = j >= c.col && j < c.col + c.n_count;
+          const std::uint16_t want =
+              inside ? fp32_to_fp16(L.w[static_cast<std::size_t>(n) * K + k]) : static_cast<std::uint16_t>(0x7e00);
+          if (got[static_cast<std::size_t>(k) * c.ldo + j] != want && bad++ < 5)
+            ADD_FAILURE() << "layer " << li << " offset " << c.col << " k " << k << " col " << j;
+        }
+      EXPECT_EQ(bad, 0) << "layer " << li << " offset " << c.col;
+    }
+  }
 }
 
 }  // namespace

@@ -44,6 +44,11 @@ struct AttentionArgs {
 std::size_t attention_workspace_floats(int rows, int heads, int head_dim, int max_context);
 std::size_t attention_counter_count(int rows, int kv_heads);
 
+// Launched with programmatic dependent launch: positions, row_seq, block_tables and the cache rows
+// of every position before the first one a sequence has in this call are read before waiting on
+// the previous kernel, so they must be in place before that kernel starts (the engine uploads the
+// step's metadata ahead of the step; earlier steps wrote those rows). q and the rows of this
+// call's own positions may come from the kernel just before.
 int attention_rows(const AttentionArgs& args, cudaStream_t stream);
 
 // Tensor-core attention for prompt chunks. tiles: [n_tiles] {row_begin, rows (<= 64), seq, 0} on

@@ -88,7 +88,7 @@ bool qgemv_uniform4(const std::vector<QGroup>& groups);
 
 // Split-K plan (host helper used at load) for a matrix launched together with others totalling
 // `launch_tiles` column tiles of 128. `uniform_launch`: every matrix of that launch qualifies for the
-// uniform 4-bit kernel (qgemv_uniform4), which takes equal whole-group splits of 1024-4096 rows
+// uniform 4-bit kernel (qgemv_uniform4), which takes equal whole-group splits of about 1024-4096 rows
 // (where the groups allow), at most three blocks per SM in all, so that every block is resident at
 // once; otherwise (and for other matrices) contiguous group ranges of at most 1024 rows and 128
 // words, enough of them to fill the GPU.
