@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "backend/batch.h"
 #include "nibble/error.h"
+#include "nibble/model.h"
 
 namespace nibble {
 
@@ -60,6 +62,14 @@ class Segment {
   // Final norm + lm_head for plan.logit_rows -> logits [logit_rows.size(), vocab] fp32 on the host.
   // Only on a segment with has_head.
   virtual Status head(const BatchPlan& plan, float* logits) = 0;
+  // Final norm + lm_head + the choice of one token per logit row on the device (Model::
+  // forward_sample); ids [logit_rows.size()] on the host. Only where can_sample(); ErrorKind::
+  // unsupported by default.
+  virtual bool can_sample() const { return false; }
+  virtual Status head_sample(const BatchPlan& /*plan*/, std::span<const DeviceSampling> /*sampling*/,
+                             std::int32_t* /*ids*/) {
+    return make_error(ErrorKind::unsupported, "sampling on the device: not on this backend");
+  }
 
   // Hidden state exchange at segment boundaries: rows x hidden_size fp32, host memory.
   virtual Status hidden_to_host(float* dst, int rows) = 0;

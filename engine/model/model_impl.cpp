@@ -243,7 +243,7 @@ std::vector<DeviceMemoryUse> ModelImpl::memory_use() const {
   return out;
 }
 
-Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {
+Status ModelImpl::run_plan(const BatchPlan& plan) {
   const int rows = plan.n_rows();
   NIBBLE_TRY(segments_.front()->embed(plan));
   for (std::size_t i = 0; i < segments_.size(); ++i) {
@@ -255,15 +255,20 @@ Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {
     }
     NIBBLE_TRY(segments_[i]->run_layers(plan));
   }
+  return {};
+}
+
+Status ModelImpl::forward_plan(const BatchPlan& plan, float* logits) {
+  NIBBLE_TRY(run_plan(plan));
   return segments_.back()->head(plan, logits);
 }
 
-Status ModelImpl::forward(std::span<const ForwardSeq> seqs, std::vector<float>& logits) {
+Status ModelImpl::build_plan(std::span<const ForwardSeq> seqs, BatchPlan& plan) {
   auto bad = [](auto&&... parts) { return make_error(ErrorKind::invalid_argument, "forward: ", parts...); };
   step_tokens_.clear();
   step_positions_.clear();
   step_logit_rows_.clear();
-  BatchPlan plan;
+  plan = BatchPlan{};
   plan.page_size = page_size_;
   for (std::size_t i = 0; i < seqs.size(); ++i) {
     const ForwardSeq& s = seqs[i];
@@ -294,8 +299,31 @@ Status ModelImpl::forward(std::span<const ForwardSeq> seqs, std::vector<float>& 
   plan.tokens = step_tokens_;
   plan.positions = step_positions_;
   plan.logit_rows = step_logit_rows_;
+  return {};
+}
+
+Status ModelImpl::forward(std::span<const ForwardSeq> seqs, std::vector<float>& logits) {
+  BatchPlan plan;
+  NIBBLE_TRY(build_plan(seqs, plan));
   logits.resize(step_logit_rows_.size() * static_cast<std::size_t>(spec_.vocab_size));
   return forward_plan(plan, logits.data());
+}
+
+Status ModelImpl::forward_sample(std::span<const ForwardSeq> seqs, std::span<const DeviceSampling> sampling,
+                                 std::vector<std::int32_t>& ids) {
+  if (sampling.size() != seqs.size())
+    return make_error(ErrorKind::invalid_argument, "forward_sample: ", sampling.size(), " sampler settings for ",
+                      seqs.size(), " sequences");
+  for (const ForwardSeq& s : seqs)
+    if (s.all_logits) return make_error(ErrorKind::invalid_argument, "forward_sample: all_logits is not supported");
+  // Asked before the layers run, so a backend without it leaves the caches untouched.
+  if (!segments_.back()->can_sample())
+    return make_error(ErrorKind::unsupported, "sampling on the device: not on ", devices_.back());
+  BatchPlan plan;
+  NIBBLE_TRY(build_plan(seqs, plan));
+  NIBBLE_TRY(run_plan(plan));
+  ids.resize(seqs.size());
+  return segments_.back()->head_sample(plan, sampling, ids.data());
 }
 
 namespace {

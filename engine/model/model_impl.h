@@ -29,12 +29,20 @@ class ModelImpl final : public Model {
   Result<std::vector<std::int32_t>> allocate_pages(int count) override { return pages_->allocate(count); }
   void free_pages(std::span<const std::int32_t> pages) override { pages_->release(pages); }
   Status forward(std::span<const ForwardSeq> seqs, std::vector<float>& logits) override;
+  Status forward_sample(std::span<const ForwardSeq> seqs, std::span<const DeviceSampling> sampling,
+                        std::vector<std::int32_t>& ids) override;
   std::unique_ptr<Sequence> new_sequence() override;
   std::vector<DeviceMemoryUse> memory_use() const override;
   double load_seconds() const override { return load_seconds_; }
 
   // Runs a validated plan through the segment chain; logits: [plan.logit_rows.size()][vocab].
   Status forward_plan(const BatchPlan& plan, float* logits);
+
+ private:
+  // Checks `seqs` and fills plan (backed by step_tokens_, step_positions_, step_logit_rows_).
+  Status build_plan(std::span<const ForwardSeq> seqs, BatchPlan& plan);
+  // Embedding and every segment's layers (hidden rows handed across segment boundaries).
+  Status run_plan(const BatchPlan& plan);
 
  private:
   ModelImpl() = default;

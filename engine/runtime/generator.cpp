@@ -102,6 +102,7 @@ class GeneratorImpl final : public Generator {
   }
   int jobs_pending() const override { return pending_.load(); }
   CacheStats cache_stats() const override { return cache_.stats(); }
+  StepStats step_stats() const override { return stats_; }
   void clear_prefix_cache() override { cache_.clear(); }
 
  private:
@@ -120,6 +121,16 @@ class GeneratorImpl final : public Generator {
   }
   void propose_drafts(std::vector<Job*>& decoding);
   Status draft_forward(Job& j, std::span<const std::int32_t> ids, std::vector<float>& last_logits);
+  // Whether the device's sampler covers the job's settings this step (nibble/model.h
+  // DeviceSampling: greedy, temperature, top-k, top-p, min-p; nothing that edits logits first).
+  static bool device_covers(const Job& j) {
+    const SamplerSettings& s = j.s.sampler;
+    const bool suppress = j.generated() < j.s.min_new_tokens && !j.stop_ids.empty();
+    return !suppress && s.banned_ids.empty() && s.logit_bias.empty() && s.repetition_penalty == 1.0f &&
+           s.frequency_penalty == 0.0f && s.presence_penalty == 0.0f && s.dry_multiplier <= 0.0f &&
+           s.typical_p >= 1.0f && s.xtc_probability <= 0.0f;
+  }
+
   SamplerContext context(const Job& j) const {
     SamplerContext c;
     c.tokens = j.tokens;
@@ -136,6 +147,10 @@ class GeneratorImpl final : public Generator {
   std::uint64_t next_id_ = 1, next_admit_ = 1;
 
   std::atomic<int> pending_{0};  // submitted and not yet finished
+  StepStats stats_;
+  bool device_sampling_ = true;  // until the model says it cannot
+  std::vector<DeviceSampling> device_sampling_settings_;
+  std::vector<std::int32_t> device_ids_;
   mutable std::mutex inbox_mutex_;
   std::vector<std::unique_ptr<Job>> inbox_;
   std::set<std::uint64_t> cancels_;
@@ -460,6 +475,7 @@ void GeneratorImpl::propose_drafts(std::vector<Job*>& decoding) {
 }
 
 Result<bool> GeneratorImpl::step() {
+  const auto t_step = Clock::now();
   drain_inbox();
   // Cancellations and jobs whose callback asked to stop.
   for (auto& j : running_)
@@ -579,58 +595,102 @@ Result<bool> GeneratorImpl::step() {
     }
     if (static_cast<int>(j->tokens.size()) - j->kv_len > 1) j->result.timings.prefilled_tokens += j->feed;
   }
+  // Plain decode rows with settings the device covers: the model picks the tokens and only the ids
+  // come back (no logits copy, no host pass over the vocabulary).
+  bool on_device = opts_.device_sampling && device_sampling_ && !live.empty();
+  for (Job* j : live)
+    on_device = on_device && j->proposal.empty() && j->kv_len + j->feed == static_cast<int>(j->tokens.size()) &&
+                device_covers(*j);
+  bool sampled_on_device = false;
   if (!seqs.empty()) {
-    Status st = model_.forward(seqs, logits_);
+    const auto t_fwd = Clock::now();
+    Status st;
+    if (on_device) {
+      device_sampling_settings_.clear();
+      for (Job* j : live) {
+        const SamplerSettings& ss = j->s.sampler;
+        DeviceSampling d;
+        d.temperature = ss.greedy() ? 0.0f : ss.temperature;
+        d.top_k = ss.top_k;
+        d.top_p = ss.top_p;
+        d.min_p = ss.min_p;
+        d.seed = j->rng.seed();
+        d.step = ss.greedy() ? 0 : j->rng.next_step();
+        device_sampling_settings_.push_back(d);
+      }
+      st = model_.forward_sample(seqs, device_sampling_settings_, device_ids_);
+      if (!st && st.error().kind == ErrorKind::unsupported) {  // asked before any layer ran
+        device_sampling_ = false;
+        st = model_.forward(seqs, logits_);
+      } else {
+        sampled_on_device = st.ok();
+        stats_.device_sampled += sampled_on_device ? 1 : 0;
+      }
+    } else {
+      st = model_.forward(seqs, logits_);
+    }
+    stats_.forward_s += seconds(t_fwd, Clock::now());
+    ++stats_.steps;
     if (!st) {
       for (Job* j : live) finish(*j, StopReason::error, st.error());
       live.clear();
     }
   }
+  const auto t_sample = Clock::now();
 
   // Sampling and verification.
   const std::size_t V = static_cast<std::size_t>(vocab_);
   std::size_t row = 0;
-  for (Job* j : live) {
-    const int rows = j->proposal.empty() ? 1 : 1 + static_cast<int>(j->proposal.size());
-    const float* base = logits_.data() + row * V;
-    row += static_cast<std::size_t>(rows);
+  for (std::size_t i = 0; sampled_on_device && i < live.size(); ++i) {
+    Job* j = live[i];
     j->kv_len += j->feed;
-    if (j->kv_len < static_cast<int>(j->tokens.size())) {  // a prompt chunk that does not reach the end
-      publish_pages(*j);
-      continue;
-    }
-    if (j->proposal.empty()) {
-      accept_token(*j, sampler_.sample(std::span<const float>(base, V), j->s.sampler, context(*j), j->rng));
-    } else {
-      const auto proposal = j->proposal;
-      const bool greedy = j->s.sampler.greedy();
-      int accepted = 0;
-      bool all = true;
-      for (std::size_t i = 0; i < proposal.size(); ++i) {
-        sampler_.probabilities(std::span<const float>(base + i * V, V), j->s.sampler, context(*j), j->rng, probs_);
-        std::span<const float> q;
-        if (!j->proposal_q.empty()) q = std::span<const float>(j->proposal_q.data() + i * V, V);
-        const DraftVerdict v = verify_draft_token(probs_, q, proposal[i], greedy, j->rng);
-        accept_token(*j, v.token);
-        if (!v.accepted) {
-          all = false;
-          break;
-        }
-        ++accepted;
-        j->kv_len += 1;  // the accepted draft's KV is valid
-        if (j->finished()) {
-          all = false;
-          break;
-        }
-      }
-      if (all)
-        accept_token(*j, sampler_.sample(std::span<const float>(base + proposal.size() * V, V), j->s.sampler, context(*j), j->rng));
-      j->result.timings.draft_proposed += static_cast<int>(proposal.size());
-      j->result.timings.draft_accepted += accepted;
-      j->draft.kv_len = std::min(j->draft.kv_len, j->kv_len);
-    }
+    if (!j->s.sampler.greedy()) j->rng.take_step();  // the draw the device made
+    accept_token(*j, device_ids_[i]);
     publish_pages(*j);
   }
+  if (!sampled_on_device)
+    for (Job* j : live) {
+      const int rows = j->proposal.empty() ? 1 : 1 + static_cast<int>(j->proposal.size());
+      const float* base = logits_.data() + row * V;
+      row += static_cast<std::size_t>(rows);
+      j->kv_len += j->feed;
+      if (j->kv_len < static_cast<int>(j->tokens.size())) {  // a prompt chunk that does not reach the end
+        publish_pages(*j);
+        continue;
+      }
+      if (j->proposal.empty()) {
+        accept_token(*j, sampler_.sample(std::span<const float>(base, V), j->s.sampler, context(*j), j->rng));
+      } else {
+        const auto proposal = j->proposal;
+        const bool greedy = j->s.sampler.greedy();
+        int accepted = 0;
+        bool all = true;
+        for (std::size_t i = 0; i < proposal.size(); ++i) {
+          sampler_.probabilities(std::span<const float>(base + i * V, V), j->s.sampler, context(*j), j->rng, probs_);
+          std::span<const float> q;
+          if (!j->proposal_q.empty()) q = std::span<const float>(j->proposal_q.data() + i * V, V);
+          const DraftVerdict v = verify_draft_token(probs_, q, proposal[i], greedy, j->rng);
+          accept_token(*j, v.token);
+          if (!v.accepted) {
+            all = false;
+            break;
+          }
+          ++accepted;
+          j->kv_len += 1;  // the accepted draft's KV is valid
+          if (j->finished()) {
+            all = false;
+            break;
+          }
+        }
+        if (all)
+          accept_token(*j, sampler_.sample(std::span<const float>(base + proposal.size() * V, V), j->s.sampler, context(*j), j->rng));
+        j->result.timings.draft_proposed += static_cast<int>(proposal.size());
+        j->result.timings.draft_accepted += accepted;
+        j->draft.kv_len = std::min(j->draft.kv_len, j->kv_len);
+      }
+      publish_pages(*j);
+    }
+  stats_.sample_s += seconds(t_sample, Clock::now());
   // The draft model's cache holds proposals that may not have been verified (or were rejected):
   // keep only positions whose tokens are confirmed.
   for (Job* j : decoding) j->draft.kv_len = std::min(j->draft.kv_len, j->kv_len);
@@ -638,6 +698,7 @@ Result<bool> GeneratorImpl::step() {
   for (auto& j : running_)
     if (j->finished()) emit(*j);
   retire();
+  stats_.step_s += seconds(t_step, Clock::now());
   return true;
 }
 

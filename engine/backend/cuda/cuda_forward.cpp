@@ -522,6 +522,23 @@ Status CudaSegment::head(const BatchPlan& plan, float* logits) {
   return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "forward step"));
 }
 
+Status CudaSegment::head_sample(const BatchPlan& plan, std::span<const DeviceSampling> sampling, std::int32_t* ids) {
+  if (sampling.size() != plan.logit_rows.size())
+    return make_error(ErrorKind::invalid_argument, "head_sample: ", sampling.size(), " sampler settings for ",
+                      plan.logit_rows.size(), " rows");
+  std::vector<kernels::SampleRow> rows(sampling.size());
+  for (std::size_t i = 0; i < sampling.size(); ++i) {
+    const DeviceSampling& d = sampling[i];
+    rows[i].temperature = d.temperature;
+    rows[i].top_k = d.top_k;
+    rows[i].top_p = d.top_p;
+    rows[i].min_p = d.min_p;
+    rows[i].seed = d.seed;
+    rows[i].step = d.step;
+  }
+  return head_sample(plan, rows.data(), ids);
+}
+
 Status CudaSegment::head_sample(const BatchPlan& plan, const kernels::SampleRow* params, std::int32_t* ids) {
   if (lost_) return make_error(ErrorKind::device_lost, "the GPU context was lost: reload the model");
   if (!opts_.has_head) return make_error(ErrorKind::internal, "head_sample() on a segment without the head");

@@ -53,6 +53,8 @@ class CudaSegment final : public Segment {
   MemoryUse memory_use() const override;
 
   // Head + token choice on the GPU: only the chosen ids ([logit_rows.size()]) reach the host.
+  bool can_sample() const override { return opts_.has_head; }
+  Status head_sample(const BatchPlan& plan, std::span<const DeviceSampling> sampling, std::int32_t* ids) override;
   Status head_sample(const BatchPlan& plan, const kernels::SampleRow* params, std::int32_t* ids);
 
   // Decode steps with at most this many rows use GEMV kernels and captured graphs.

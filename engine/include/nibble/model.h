@@ -103,6 +103,19 @@ struct ForwardSeq {
 
 class Sequence;
 
+// How the device picks one sequence's next token (Model::forward_sample): greedy (argmax, lowest id
+// on ties) when temperature <= 0, else temperature, top-k, top-p and min-p, then the kept token
+// with the largest logit / T + Gumbel noise uniform(seed, step, id): the CPU sampler's rule and
+// random stream (nibble/runtime.h), so both paths pick the same token for a seed and step.
+struct DeviceSampling {
+  float temperature = 0.0f;
+  int top_k = 0;        // 0: off
+  float top_p = 1.0f;   // 1: off
+  float min_p = 0.0f;   // 0: off
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+};
+
 // Bytes a loaded model holds on one device, by category, as its backend counted its allocations
 // (the same split as the memory plan, nibble/plan.h).
 struct DeviceMemoryUse {
@@ -140,6 +153,14 @@ class Model {
   // One forward step over several sequences. logits: for each seq in order, one row per token
   // (all_logits) or one row; each row [vocab] fp32. invalid_argument for a malformed step.
   virtual Status forward(std::span<const ForwardSeq> seqs, std::vector<float>& logits) = 0;
+  // The same step with the next token of each sequence (after its last token; all_logits must be
+  // off) chosen on the device by sampling[i], so only the ids cross to the host.
+  // ErrorKind::unsupported where the backend holding the head cannot (the CPU backend): call
+  // forward() and sample on the host.
+  virtual Status forward_sample(std::span<const ForwardSeq> /*seqs*/, std::span<const DeviceSampling> /*sampling*/,
+                                std::vector<std::int32_t>& /*ids*/) {
+    return make_error(ErrorKind::unsupported, "sampling on the device: not on this model's devices");
+  }
 
   // A sequence that owns its pages (returned to the pool when it is cleared or destroyed).
   // It must not outlive the model.

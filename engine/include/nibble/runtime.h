@@ -35,7 +35,8 @@ class SamplerRng {
   std::uint64_t next();
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   std::uint64_t seed() const { return seed_; }
-  std::uint64_t take_step() { return step_++; }  // position in the token-draw stream
+  std::uint64_t take_step() { return step_++; }
+  std::uint64_t next_step() const { return step_; }  // what take_step() returns next  // position in the token-draw stream
 
  private:
   std::uint64_t s_[4];
@@ -193,6 +194,10 @@ struct GeneratorOptions {
   int max_jobs = 64;                       // jobs decoding at once (more wait in the queue)
   int prefill_chunk = 0;                   // most prompt tokens of one job per step; 0 = max_batch_tokens
   bool prefix_cache = true;                // keep unreferenced full pages for later reuse (LRU)
+  // Decode steps whose jobs only use temperature, top-k, top-p and min-p (or greedy) pick their
+  // tokens on the device when the model can (Model::forward_sample): only ids cross to the host.
+  // The same tokens as host sampling for a seed (up to float rounding of near-ties).
+  bool device_sampling = true;
 };
 
 // Statistics of the page allocator / prefix cache.
@@ -202,6 +207,17 @@ struct CacheStats {
   int pages_cached = 0;      // unreferenced pages kept for reuse
   std::int64_t hits = 0;     // pages reused (over the Generator's life)
   std::int64_t evictions = 0;
+};
+
+// Where a Generator's steps have spent their wall time since it was created: the model's forward
+// passes (device work and the logits' copy to the host included), sampling and draft
+// verification, and the whole of step() (the rest is scheduling, page bookkeeping and streaming).
+struct StepStats {
+  std::int64_t steps = 0;        // steps that ran a forward pass
+  std::int64_t device_sampled = 0;  // of those, steps whose tokens the device picked
+  double step_s = 0.0;
+  double forward_s = 0.0;
+  double sample_s = 0.0;
 };
 
 // The scheduler. Not thread-safe except for submit() and cancel(), which any thread may call;
@@ -227,6 +243,7 @@ class Generator {
   virtual std::optional<JobResult> take_result(std::uint64_t job) = 0;
   virtual int jobs_pending() const = 0;  // queued + running
   virtual CacheStats cache_stats() const = 0;
+  virtual StepStats step_stats() const = 0;
   // Drops every unreferenced cached page (e.g. before a perplexity run on the same model).
   virtual void clear_prefix_cache() = 0;
 };

@@ -6,7 +6,8 @@
 //      (and of the same prompt with an empty cache),
 //   3. n-gram speculative decoding against plain decoding on a repetitive prompt.
 // Usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--devices cuda:0,cuda:1] [--jobs 8,32]
-//                      [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--json]
+//                      [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--sample T,P] [--json]
+// --sample T,P: the concurrent jobs sample at temperature T with top-p P (default: greedy).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -40,6 +41,8 @@ struct Options {
   int history = 2000;
   int page_size = 64;
   int max_batch = 512;
+  float temperature = 0.0f;  // --sample T,P: concurrent jobs sample at temperature T with top-p P
+  float top_p = 1.0f;
   bool json = false;
 };
 
@@ -66,6 +69,9 @@ Result<double> concurrent_decode(Model& m, const Options& o, int n) {
   bool any_finished = false;
   for (int i = 0; i < n; ++i) {
     auto j = greedy(random_ids(g, o.prompt, m.vocab_size()), o.new_tokens);
+    j.sampler.temperature = o.temperature;
+    j.sampler.top_p = o.top_p;
+    j.seed = static_cast<std::uint64_t>(i + 1);
     j.on_update = [&, i](const JobUpdate& u) {
       produced[static_cast<std::size_t>(i)] += static_cast<int>(u.ids.size());
       any_finished |= u.finished;
@@ -90,6 +96,11 @@ Result<double> concurrent_decode(Model& m, const Options& o, int n) {
       tokens_at_t0 = total;
     } else if (steady && any_finished) {
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      const StepStats st = gen->step_stats();
+      if (!o.json && st.steps > 0)
+        std::printf("    per step (whole run): %.2f ms, of which forward %.2f ms, sampling %.2f ms\n",
+                    1e3 * st.step_s / static_cast<double>(st.steps), 1e3 * st.forward_s / static_cast<double>(st.steps),
+                    1e3 * st.sample_s / static_cast<double>(st.steps));
       while (gen->jobs_pending() > 0) NIBBLE_TRY(gen->step());
       return s > 0 ? static_cast<double>(total - tokens_at_t0) / s : 0.0;
     }
@@ -195,7 +206,9 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--history") o.history = std::atoi(v);
     else if (a == "--page-size") o.page_size = std::atoi(v);
     else if (a == "--max-batch") o.max_batch = std::atoi(v);
-    else if (a == "--jobs") {
+    else if (a == "--sample") {
+      if (std::sscanf(v, "%f,%f", &o.temperature, &o.top_p) != 2) return false;
+    } else if (a == "--jobs") {
       o.jobs.clear();
       for (char* s = std::strtok(const_cast<char*>(v), ","); s; s = std::strtok(nullptr, ",")) o.jobs.push_back(std::atoi(s));
     } else return false;
@@ -210,7 +223,7 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv, o)) {
     std::fprintf(stderr,
                  "usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--devices cuda:0,cuda:1] [--jobs 8,32]\n"
-                 "                     [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--page-size 64] [--max-batch 512] [--json]\n");
+                 "                     [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--page-size 64] [--max-batch 512] [--sample T,P] [--json]\n");
     return 2;
   }
   std::string dir = o.model;
