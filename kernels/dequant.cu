@@ -7,13 +7,9 @@
 namespace nibble::kernels {
 namespace {
 
-// Block = (256 columns, 8 consecutive permuted rows): finds the rows' group once (groups span
-// multiples of 16 rows, so 8 aligned rows share one), then each thread decodes its column's 8 codes
-// and writes each to the original row perm[k]. Coalesced along columns.
-__global__ void dequant_kernel(const QMatrix m, __half* out, int ldo, int col_offset, int n_begin, int n_end) {
-  __shared__ int s_group;
-  __shared__ int s_rows[8];
-  const int k0 = blockIdx.y * 8;
+// The group of the block's 8 permuted rows k0 .. k0 + 7 (one group: groups span multiples of 16
+// rows) and each row's original index (-1 past K), into shared memory; ends with a barrier.
+__device__ __forceinline__ void locate_rows(const QMatrix& m, int k0, int& s_group, int (&s_rows)[8]) {
   if (threadIdx.x == 0) {
     int lo = 0, hi = m.groups_count - 1;
     while (lo < hi) {
@@ -27,6 +23,16 @@ __global__ void dequant_kernel(const QMatrix m, __half* out, int ldo, int col_of
     s_rows[threadIdx.x] = k < m.k ? (m.perm ? m.perm[k] : k) : -1;
   }
   __syncthreads();
+}
+
+// Block = (256 columns, 8 consecutive permuted rows): finds the rows' group once (groups span
+// multiples of 16 rows, so 8 aligned rows share one), then each thread decodes its column's 8 codes
+// and writes each to the original row perm[k]. Coalesced along columns.
+__global__ void dequant_kernel(const QMatrix m, __half* out, int ldo, int col_offset, int n_begin, int n_end) {
+  __shared__ int s_group;
+  __shared__ int s_rows[8];
+  const int k0 = blockIdx.y * 8;
+  locate_rows(m, k0, s_group, s_rows);
   const int n = n_begin + blockIdx.x * blockDim.x + threadIdx.x;
   if (n >= n_end) return;
   const int g = s_group;
@@ -70,19 +76,7 @@ __global__ void __launch_bounds__(kVecThreads) dequant8_kernel(const QMatrix m, 
   __shared__ int s_group;
   __shared__ int s_rows[8];
   const int k0 = blockIdx.y * 8;
-  if (threadIdx.x == 0) {
-    int lo = 0, hi = m.groups_count - 1;
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (m.groups[mid].k_begin <= k0) lo = mid; else hi = mid - 1;
-    }
-    s_group = lo;
-  }
-  if (threadIdx.x < 8) {
-    const int k = k0 + threadIdx.x;
-    s_rows[threadIdx.x] = k < m.k ? (m.perm ? m.perm[k] : k) : -1;
-  }
-  __syncthreads();
+  locate_rows(m, k0, s_group, s_rows);
   const int n = n_begin + (blockIdx.x * kVecThreads + threadIdx.x) * kVecCols;
   if (n >= n_end) return;
   const int g = s_group;
