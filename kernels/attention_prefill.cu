@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "async_copy.cuh"
 #include "kv_quant.cuh"
 #include "nibble_kernels/attention.h"
 
@@ -51,16 +52,6 @@ struct Tile {
   int row_begin;  // first row of the tile in the step
   int rows;       // <= 64, all of one sequence
 };
-
-// 16-byte global -> shared copy that bypasses L1; with `valid` false the destination is zero-filled.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 
 // Shared memory of a block: two stages of (K tile, V tile), 64 keys of HD halves each (+8 halves
 // of row padding). Q is staged in the second stage before the loop starts.

@@ -349,7 +349,7 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
       xs[r * len + (G.k_begin - kb) + unit * C + (j < P ? 2 * j : 2 * (j - P) + 1)] = v;
     }
   }
-  detail::cp_async_wait_all();
+  cp_async_wait_all();
   __syncthreads();
 
   // 2. First weight batch from the slab.

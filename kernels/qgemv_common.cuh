@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "async_copy.cuh"
 #include "nibble_kernels/qgemv.h"
 
 namespace nibble::kernels::detail {
@@ -178,14 +179,6 @@ __host__ __device__ constexpr std::size_t slab_smem_bytes(int max_words, int r) 
              ? static_cast<std::size_t>(max_words) * 512
              : static_cast<std::size_t>(kWarps) * r * kTileN * 4;
 }
-
-// 16-byte asynchronous global -> shared copies (sm_80+), bypassing L1.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
 // Issues the copy of word rows [w0, w1) of the tile's 128 columns into the slab (one commit group).
 __device__ __forceinline__ void fetch_slab(uint4* slab, const std::uint32_t* q_weight, int n_pad, int tile, int w0,

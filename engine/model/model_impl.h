@@ -39,13 +39,11 @@ class ModelImpl final : public Model {
   Status forward_plan(const BatchPlan& plan, float* logits);
 
  private:
+  ModelImpl() = default;
   // Checks `seqs` and fills plan (backed by step_tokens_, step_positions_, step_logit_rows_).
   Status build_plan(std::span<const ForwardSeq> seqs, BatchPlan& plan);
   // Embedding and every segment's layers (hidden rows handed across segment boundaries).
   Status run_plan(const BatchPlan& plan);
-
- private:
-  ModelImpl() = default;
 
   ModelInfo info_;
   ModelSpec spec_;

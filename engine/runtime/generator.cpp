@@ -126,9 +126,7 @@ class GeneratorImpl final : public Generator {
   static bool device_covers(const Job& j) {
     const SamplerSettings& s = j.s.sampler;
     const bool suppress = j.generated() < j.s.min_new_tokens && !j.stop_ids.empty();
-    return !suppress && s.banned_ids.empty() && s.logit_bias.empty() && s.repetition_penalty == 1.0f &&
-           s.frequency_penalty == 0.0f && s.presence_penalty == 0.0f && s.dry_multiplier <= 0.0f &&
-           s.typical_p >= 1.0f && s.xtc_probability <= 0.0f;
+    return !suppress && !s.edits_logits() && s.typical_p >= 1.0f && s.xtc_probability <= 0.0f;
   }
 
   SamplerContext context(const Job& j) const {

@@ -278,9 +278,7 @@ std::int32_t Sampler::sample(std::span<const float> logits, const SamplerSetting
                              SamplerRng& rng) {
   // Plain greedy (nothing that edits the logits first): the argmax, lowest id on ties, without
   // building the distribution (what probabilities() + argmax give, at a fraction of the work).
-  if (s.greedy() && s.banned_ids.empty() && s.logit_bias.empty() && ctx.suppress_ids.empty() &&
-      s.repetition_penalty == 1.0f && s.frequency_penalty == 0.0f && s.presence_penalty == 0.0f &&
-      s.dry_multiplier <= 0.0f) {
+  if (s.greedy() && !s.edits_logits() && ctx.suppress_ids.empty()) {
     if (logits.empty()) return 0;
     return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }

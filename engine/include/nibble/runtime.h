@@ -35,8 +35,8 @@ class SamplerRng {
   std::uint64_t next();
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   std::uint64_t seed() const { return seed_; }
-  std::uint64_t take_step() { return step_++; }
-  std::uint64_t next_step() const { return step_; }  // what take_step() returns next  // position in the token-draw stream
+  std::uint64_t take_step() { return step_++; }       // position in the token-draw stream
+  std::uint64_t next_step() const { return step_; }  // what take_step() returns next
 
  private:
   std::uint64_t s_[4];
@@ -77,6 +77,12 @@ struct SamplerSettings {
   std::vector<std::int32_t> banned_ids;
 
   bool greedy() const { return temperature <= 0.0f; }
+  // Whether steps 1-3 can change the logits (bans, bias, penalties, DRY); min-tokens suppression
+  // comes from the context, not the settings.
+  bool edits_logits() const {
+    return !banned_ids.empty() || !logit_bias.empty() || repetition_penalty != 1.0f || frequency_penalty != 0.0f ||
+           presence_penalty != 0.0f || dry_multiplier > 0.0f;
+  }
   // invalid_argument naming the setting when a value is out of range (e.g. top_p outside (0, 1]).
   Status validate(int vocab_size) const;
 };
