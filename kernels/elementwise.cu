@@ -1,4 +1,5 @@
-// Element-wise helpers: SiLU-gated product to fp16, row gather, fp32 -> fp16 conversion.
+// Element-wise helpers: SiLU-gated product to fp16, row gather, fp32 -> fp16 conversion, and the
+// chunk interleave after a tensor-parallel all-gather.
 #include "nibble_kernels/ops.h"
 
 namespace nibble::kernels {
@@ -18,6 +19,15 @@ __global__ void gather_kernel(const float* src, int lds, const int* index, int n
   const float* s = src + static_cast<std::size_t>(index[r]) * lds;
   float* d = dst + static_cast<std::size_t>(r) * ldd;
   for (int i = threadIdx.x; i < n; i += blockDim.x) d[i] = s[i];
+}
+
+__global__ void interleave_kernel(const __half* src, int chunks, int rows, int width, __half* dst, int ldd) {
+  const int r = blockIdx.y;
+  const int total = chunks * width;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int c = i / width, j = i - c * width;
+    dst[static_cast<std::size_t>(r) * ldd + i] = src[(static_cast<std::size_t>(c) * rows + r) * width + j];
+  }
 }
 
 __global__ void add_bias_kernel(float* out, int ldo, int n, const __half* bias) {
@@ -46,6 +56,15 @@ int gather_rows_f32(const float* src, int lds, const int* index, int rows, int n
   if (!src || !index || !dst || rows < 0 || n <= 0) return cudaErrorInvalidValue;
   if (rows == 0) return 0;
   gather_kernel<<<rows, 256, 0, stream>>>(src, lds, index, n, dst, ldd);
+  return static_cast<int>(cudaGetLastError());
+}
+
+int interleave_chunks_f16(const __half* src, int chunks, int rows, int width, __half* dst, int ldd, cudaStream_t stream) {
+  if (!src || !dst || chunks <= 0 || rows < 0 || width <= 0 || ldd < chunks * width) return cudaErrorInvalidValue;
+  if (rows == 0) return 0;
+  const int n = chunks * width;
+  const int bx = (n + 255) / 256 < 64 ? (n + 255) / 256 : 64;
+  interleave_kernel<<<dim3(bx, rows), 256, 0, stream>>>(src, chunks, rows, width, dst, ldd);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -58,11 +58,13 @@ void AppController::openModel(const QString& path, const QString& device, int co
 
 bool AppController::openPlanned(const QString& path) {
   const PlacementModel* plan = m_inspector->placement();
-  if (!plan->ready() || !plan->fits() || plan->layerRanges().isEmpty()) return false;
+  if (!plan->ready() || !plan->fits() || (plan->layerRanges().isEmpty() && plan->tensorParallelDevices().isEmpty()))
+    return false;
   LoadRequest choices;
   choices.context = plan->resultContext();
   choices.cacheType = plan->cacheType();
   choices.placement = plan->layerRanges();
+  choices.tensorParallel = plan->tensorParallelDevices();
   choices.reserveBytes = plan->reserveBytes();
   m_engine->loadModel(path, choices);
   return true;

@@ -57,6 +57,11 @@ void EngineWorker::loadModel(const LoadRequest& request) {
   for (const LayerRange& r : request.placement)
     options.placement.push_back({r.device.toStdString(), r.firstLayer, r.lastLayer});
   if (!options.placement.empty()) options.device = options.placement.front().device;
+  for (const QString& d : request.tensorParallel) options.tensor_parallel.push_back(d.toStdString());
+  if (!options.tensor_parallel.empty()) {
+    options.placement.clear();
+    options.device = options.tensor_parallel.front();
+  }
   options.reserve_bytes = static_cast<std::size_t>(std::max<qint64>(0, request.reserveBytes));
   QElapsedTimer sinceReport;
   sinceReport.start();

@@ -5,6 +5,7 @@
 #include <QList>
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 
 // One device's layers in a placement (engine LayerPlacement, Qt-side): [firstLayer, lastLayer).
 struct LayerRange {
@@ -24,6 +25,9 @@ struct LoadRequest {
   // Layers per device in layer order covering every layer (the model card's plan); empty = every
   // layer on `device`.
   QList<LayerRange> placement;
+  // Tensor parallelism: every layer shared among these GPUs ("cuda:N", two or more); when set,
+  // `device` and `placement` are ignored.
+  QStringList tensorParallel;
   qint64 reserveBytes = 0;  // left free on every GPU, checked before anything is allocated
 };
 

@@ -19,7 +19,8 @@ QString tr(const char* text) { return QCoreApplication::translate("PlacementMode
 qint64 gbToBytes(double gb) { return static_cast<qint64>(std::llround(std::max(0.0, gb) * kGb)); }
 
 // "embedding + layers 0–5 + head", "layer 7", "head".
-QString layersText(const nibble::DevicePlacement& d) {
+QString layersText(const nibble::DevicePlacement& d, bool shared) {
+  if (shared) return d.head ? tr("a share of every layer + head") : tr("a share of every layer");
   QStringList parts;
   if (d.embedding) parts << tr("embedding");
   const int n = d.last_layer - d.first_layer;
@@ -144,7 +145,9 @@ void PlacementModel::setCacheType(const QString& type) {
 }
 
 void PlacementModel::setMode(const QString& mode) {
-  const QString m = (mode == QLatin1String("manual") || mode == QLatin1String("fit")) ? mode : QStringLiteral("auto");
+  const QString m = (mode == QLatin1String("manual") || mode == QLatin1String("fit") || mode == QLatin1String("shared"))
+                        ? mode
+                        : QStringLiteral("auto");
   if (m == m_mode) return;
   m_mode = m;
   emit inputsChanged();
@@ -271,6 +274,7 @@ void PlacementModel::replan() {
   beginResetModel();
   m_rows.clear();
   m_layers.clear();
+  m_shared.clear();
   m_advice.clear();
   m_error.clear();
   m_fits = false;
@@ -302,6 +306,7 @@ void PlacementModel::replan() {
     o.reserve_bytes = static_cast<std::size_t>(reserveBytes());
     // Without a GPU every layer is the CPU's; the slider only applies beside GPUs.
     o.cpu_layers = o.gpus.empty() ? -1 : m_cpuLayers;
+    o.tensor_parallel = m_mode == QLatin1String("shared") && o.gpus.size() >= 2;  // one GPU: a plain split
 
     auto placement = nibble::plan_placement(*m_planner, o);
     if (!placement) {
@@ -314,6 +319,7 @@ void PlacementModel::replan() {
       for (const std::string& a : placement->advice) m_advice << QString::fromStdString(a);
       for (const nibble::LayerPlacement& l : placement->layers())
         m_layers.append({QString::fromStdString(l.device), l.first_layer, l.last_layer});
+      for (const std::string& d : placement->tensor_parallel_devices()) m_shared << QString::fromStdString(d);
       for (const nibble::DevicePlacement& d : placement->ranges) {
         Row r;
         r.device = QString::fromStdString(d.device);
@@ -323,7 +329,7 @@ void PlacementModel::replan() {
         r.lastLayer = d.last_layer;
         r.embedding = d.embedding;
         r.head = d.head;
-        r.layersText = layersText(d);
+        r.layersText = layersText(d, placement->tensor_parallel);
         r.weights = static_cast<qint64>(d.bytes.weights);
         r.kvCache = static_cast<qint64>(d.bytes.kv_cache);
         r.runtime = static_cast<qint64>(d.runtime_overhead);

@@ -26,7 +26,8 @@ class PlacementModel : public QAbstractListModel {
   Q_PROPERTY(int context READ context WRITE setContext NOTIFY inputsChanged)           // tokens asked for
   Q_PROPERTY(QString cacheType READ cacheType WRITE setCacheType NOTIFY inputsChanged) // "fp16", "q8", "q4"
   // "auto" (fill the GPUs in order up to free - reserve), "manual" (gpuSplitGb per GPU), "fit" (auto
-  // at the longest context that fits).
+  // at the longest context that fits), "shared" (tensor parallelism: every layer shared among the
+  // GPUs of `target`, two or more).
   Q_PROPERTY(QString mode READ mode WRITE setMode NOTIFY inputsChanged)
   // Which devices: "gpus" (every GPU, then the CPU), "cuda:N" (that GPU, then the CPU), "cpu".
   Q_PROPERTY(QString target READ target WRITE setTarget NOTIFY inputsChanged)
@@ -107,8 +108,10 @@ class PlacementModel : public QAbstractListModel {
   QVariantList ranges() const;
   QString summary() const;
   const std::vector<Row>& rows() const { return m_rows; }
-  // LoadOptions::placement for this plan (empty when not ready).
+  // LoadOptions::placement for this plan (empty when not ready, or under tensor parallelism).
   QList<LayerRange> layerRanges() const { return m_layers; }
+  // LoadOptions::tensor_parallel for this plan (empty for a layer split).
+  QStringList tensorParallelDevices() const { return m_shared; }
   qint64 reserveBytes() const;
 
  signals:
@@ -142,4 +145,5 @@ class PlacementModel : public QAbstractListModel {
   int m_cpuLayerCount = 0;
   std::vector<Row> m_rows;
   QList<LayerRange> m_layers;
+  QStringList m_shared;
 };

@@ -18,8 +18,10 @@ const char* kUsage =
     "                        [--prefill 128,512,2048] [--context 4096] [--layers N] [--hidden N]\n"
     "                        [--intermediate N] [--heads N] [--vocab N] [--dir DIR] [--keep] [--json]\n"
     "                        [--devices cuda:0,cuda:1] [--cpu-layers N] [--kv-heads N] [--bits 2.5]\n"
+    "                        [--tensor-parallel]\n"
     "  --bits B          EXL2 bits per weight of the decoder layers (2..6; default 4)\n"
     "  --devices         split the layers evenly over these devices (a layer split)\n"
+    "  --tensor-parallel share every layer among the --devices GPUs instead (heads and MLP columns)\n"
     "  --cpu-layers N    run the first N layers on the CPU\n"
     "  --write-only      write the models into DIR/<format> (--dir required) and measure nothing\n"
     "Writes synthetic Llama-2-7B-shaped models with random weights and measures load time, batch-1\n"
@@ -47,7 +49,7 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
     io.out << kUsage;
     return 0;
   }
-  if (!args.error().empty() || args.unknown({"help", "keep", "json", "write-only"}) || !args.positionals().empty()) {
+  if (!args.error().empty() || args.unknown({"help", "keep", "json", "write-only", "tensor-parallel"}) || !args.positionals().empty()) {
     io.err << "nibble-cli bench: " << (args.error().empty() ? "unexpected argument" : args.error()) << "\n" << kUsage;
     return 2;
   }
@@ -55,6 +57,7 @@ int cmd_bench(int argc, char** argv, CommandIo io) {
   o.device = args.value_or("device", "cuda:0");
   o.work_dir = args.value_or("dir", "");
   o.keep_files = args.flag("keep");
+  o.tensor_parallel = args.flag("tensor-parallel");
   if (auto d = args.value("devices")) {
     std::stringstream ss(*d);
     std::string item;

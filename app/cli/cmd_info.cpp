@@ -22,12 +22,14 @@ constexpr const char* usage =
     "       nibble-cli info MODEL_DIR --vram [--context N] [--cache fp16|q8|q4] [--gpu-memory GiB[,GiB...]]...\n"
     "                       [--max-batch N] [--page-size N] [--split-layers L1,L2,...] [--json]\n"
     "       nibble-cli info MODEL_DIR --plan [--gpu-split auto|GB,GB,...] [--cpu-layers N|auto] [--reserve GB]\n"
-    "                       [--context N|fit] [--cache fp16|q8|q4] [--gpu-memory GiB[,GiB...]] [--json]\n"
+    "                       [--context N|fit] [--cache fp16|q8|q4] [--gpu-memory GiB[,GiB...]] [--tensor-parallel]\n"
+    "                       [--json]\n"
     "  --vram          the memory plan: weights, KV cache and scratch on the GPU (CUDA backend) and on\n"
     "                  the CPU backend, and whether it fits each GPU (--gpu-memory, else the GPUs found)\n"
     "  --plan          the placement: which layers go on which device, each device's bytes against its\n"
     "                  free memory (--gpu-memory: GPUs with that much free, else the GPUs found), and\n"
-    "                  what to change when it does not fit; --context fit finds the longest context\n";
+    "                  what to change when it does not fit; --context fit finds the longest context;\n"
+    "                  --tensor-parallel: every layer shared among the GPUs, each GPU's share\n";
 
 std::string fmt(const char* format, double v) {
   char buf[64];
@@ -229,6 +231,10 @@ int placement_plan(const Args& args, CommandIo io) {
   if (!parse_placement_flags(args, load, fake, po, error)) return usage_error(error);
   if (!args.value("cpu-layers")) po.cpu_layers = fit ? 0 : -1;  // info shows what auto would do
   if (fit) po.mode = SplitMode::fit_context;
+  po.tensor_parallel = args.flag("tensor-parallel");
+  if (po.tensor_parallel && (args.value("gpu-split") || args.value("cpu-layers") || fit))
+    return usage_error("--tensor-parallel shares every layer among the GPUs; it does not go with --gpu-split, "
+                       "--cpu-layers or --context fit");
   auto planner = MemoryPlanner::open(args.positionals()[0]);
   if (!planner) {
     io.err << "nibble-cli info: " << planner.error().to_string() << "\n";
@@ -238,7 +244,7 @@ int placement_plan(const Args& args, CommandIo io) {
   if (!p) return usage_error(p.error().to_string());
   if (args.flag("json")) {
     nlohmann::ordered_json j = {{"context", p->context}, {"fits", p->fits}, {"cpu_layers", p->cpu_layer_count},
-                                {"kv_cache", kv_cache_mode_name(po.plan.kv_cache)}};
+                                {"kv_cache", kv_cache_mode_name(po.plan.kv_cache)}, {"tensor_parallel", p->tensor_parallel}};
     auto& ranges = j["ranges"] = nlohmann::ordered_json::array();
     for (const DevicePlacement& r : p->ranges)
       ranges.push_back({{"device", r.device}, {"name", r.name}, {"first_layer", r.first_layer},
@@ -251,13 +257,18 @@ int placement_plan(const Args& args, CommandIo io) {
   }
   io.out << "context       " << p->context << " tokens, KV cache " << kv_cache_mode_name(po.plan.kv_cache)
          << (p->fits ? "" : "  -- DOES NOT FIT") << "\n\n";
-  io.out << "device    layers           weights      kv cache     scratch      runtime      needed / budget\n";
+  const int width = p->tensor_parallel ? 26 : 16;  // "share of 0-79 +emb +head"
+  char header[256];
+  std::snprintf(header, sizeof header, "%-9s %-*s %-12s %-12s %-12s %-12s %s\n", "device", width, "layers", "weights",
+                "kv cache", "scratch", "runtime", "needed / budget");
+  io.out << header;
   for (const DevicePlacement& r : p->ranges) {
     std::string layers = std::to_string(r.first_layer) + "-" + std::to_string(r.last_layer - 1);
     if (r.embedding) layers += " +emb";
     if (r.head) layers += " +head";
+    if (p->tensor_parallel) layers = "share of " + layers;
     char line[256];
-    std::snprintf(line, sizeof line, "%-9s %-16s %-12s %-12s %-12s %-12s %s / %s\n", r.device.c_str(), layers.c_str(),
+    std::snprintf(line, sizeof line, "%-9s %-*s %-12s %-12s %-12s %-12s %s / %s\n", r.device.c_str(), width, layers.c_str(),
                   mib(r.bytes.weights).c_str(), mib(r.bytes.kv_cache).c_str(), mib(r.bytes.scratch).c_str(),
                   mib(r.runtime_overhead).c_str(), gib(r.needed()).c_str(), gib(r.budget_bytes).c_str());
     io.out << line;
@@ -276,7 +287,7 @@ int cmd_info(int argc, char** argv, CommandIo io) {
     (args.flag("help") ? io.out : io.err) << usage;
     return args.flag("help") ? 0 : 2;
   }
-  if (auto bad = args.unknown({"json", "help", "vram", "plan"})) {
+  if (auto bad = args.unknown({"json", "help", "vram", "plan", "tensor-parallel"})) {
     io.err << "nibble-cli info: unknown option " << *bad << "\n" << usage;
     return 2;
   }
@@ -289,8 +300,8 @@ int cmd_info(int argc, char** argv, CommandIo io) {
     return 2;
   }
   if (args.flag("plan")) return placement_plan(args, io);
-  if (args.value("gpu-split") || args.value("cpu-layers") || args.value("reserve")) {
-    io.err << "nibble-cli info: --gpu-split, --cpu-layers and --reserve go with --plan\n";
+  if (args.value("gpu-split") || args.value("cpu-layers") || args.value("reserve") || args.flag("tensor-parallel")) {
+    io.err << "nibble-cli info: --gpu-split, --cpu-layers, --reserve and --tensor-parallel go with --plan\n";
     return 2;
   }
   if (args.flag("vram")) return vram_plan(args, io);

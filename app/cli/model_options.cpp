@@ -1,6 +1,7 @@
 // Parsing of the model-loading options and the placement flags.
 #include "model_options.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nibble/devices.h"
@@ -79,6 +80,17 @@ bool parse_placement_flags(const Args& args, const LoadOptions& load, const std:
 }
 
 int place_model(const Args& args, const std::string& model_dir, LoadOptions& load, std::string& error) {
+  if (args.value("tensor-parallel") && (args.value("gpu-split") || args.value("cpu-layers"))) {
+    error = "--tensor-parallel shares every layer among the GPUs; it does not go with --gpu-split or --cpu-layers";
+    return 2;
+  }
+  if (!load.tensor_parallel.empty()) {
+    if (auto r = args.value("reserve"); r && !parse_gib(*r, load.reserve_bytes)) {
+      error = "--reserve takes GiB like 0.5 (got '" + *r + "')";
+      return 2;
+    }
+    return 0;
+  }
   if (!args.value("gpu-split") && !args.value("cpu-layers") && !args.value("reserve")) return 0;
   if (load.device == "cpu" && args.value("device")) {
     error = "--gpu-split, --cpu-layers and --reserve place layers on GPUs; drop --device cpu";
@@ -126,6 +138,33 @@ bool parse_model_options(const Args& args, LoadOptions& out, std::string& error)
       return false;
     }
     out.context = static_cast<int>(v);
+  }
+  if (auto t = args.value("tensor-parallel")) {
+    out.tensor_parallel.clear();
+    if (*t == "auto") {
+      for (const GpuInfo& g : list_gpus()) out.tensor_parallel.push_back("cuda:" + std::to_string(g.index));
+      if (out.tensor_parallel.size() < 2) {
+        error = "--tensor-parallel auto: " + std::to_string(out.tensor_parallel.size()) +
+                " CUDA GPU(s) found; sharing layers needs two or more";
+        return false;
+      }
+    } else {
+      std::size_t at = 0;
+      while (at <= t->size()) {
+        const std::size_t comma = std::min(t->find(',', at), t->size());
+        const std::string d = t->substr(at, comma - at);
+        if (d.rfind("cuda:", 0) != 0 || d.size() == 5) {
+          error = "--tensor-parallel takes auto or GPUs like cuda:0,cuda:1 (got '" + *t + "')";
+          return false;
+        }
+        out.tensor_parallel.push_back(d);
+        at = comma + 1;
+      }
+      if (out.tensor_parallel.size() < 2) {
+        error = "--tensor-parallel needs two or more GPUs (got '" + *t + "')";
+        return false;
+      }
+    }
   }
   return true;
 }

@@ -14,7 +14,7 @@ namespace nibble::cli {
 
 // The value options these flags add to a command's parser.
 inline const std::set<std::string> kModelValueOptions = {"device", "threads", "context", "gpu-split", "cpu-layers",
-                                                          "reserve"};
+                                                          "reserve", "tensor-parallel"};
 inline constexpr const char* kModelOptionsUsage =
     "  --device cpu|cuda:N   where the model runs (default cpu)\n"
     "  --threads N           CPU threads (default: all cores)\n"
@@ -22,7 +22,10 @@ inline constexpr const char* kModelOptionsUsage =
     "  --gpu-split auto|GB,GB,...  spread the layers over the GPUs: fill them in order (auto), or at\n"
     "                        most these GiB on GPU 0, 1, ... (the CUDA runtime's share included)\n"
     "  --cpu-layers N|auto   run the first N layers on the CPU (auto: as many as the GPUs need)\n"
-    "  --reserve GB          GiB to leave free on each GPU (default 0)\n";
+    "  --reserve GB          GiB to leave free on each GPU (default 0)\n"
+    "  --tensor-parallel auto|cuda:0,cuda:1,...  share every layer among these GPUs (attention heads and\n"
+    "                        MLP columns per GPU, NCCL between them; auto: every GPU) instead of\n"
+    "                        splitting the layers\n";
 
 // Fills `out`; false with a message in `error` on a malformed value.
 bool parse_model_options(const Args& args, LoadOptions& out, std::string& error);

@@ -22,6 +22,7 @@ shot conversation-dark.png conversation dark
 shot model-card.png model-card light
 shot model-card-plan-light.png model-card-plan light
 shot model-card-plan-dark.png model-card-plan dark
+shot model-card-shared.png model-card-shared light
 shot error.png error light
 shot server-settings.png server-settings light
 shot dashboard-light.png dashboard light

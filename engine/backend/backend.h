@@ -12,6 +12,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backend/batch.h"
 #include "nibble/error.h"
@@ -43,6 +45,11 @@ struct SegmentOptions {
   int kv_pages = 0;              // pages in this segment's KV pool (per layer)
   int page_size = 256;
   KvCacheType kv_type = KvCacheType::fp16;
+  // Tensor parallelism (CUDA): this segment holds share `shard` of `shards` of every layer (its
+  // attention heads, its part of the MLP's intermediate columns; o_proj whole), driven layer by
+  // layer by the tensor-parallel segment, which adds the collectives between the shares.
+  int shard = 0;
+  int shards = 1;
 };
 
 // Progress during weight upload: done/total bytes; returning false cancels the load.
@@ -88,6 +95,9 @@ class Segment {
     std::size_t scratch = 0;
   };
   virtual MemoryUse memory_use() const = 0;
+  // Each device a segment spans with its bytes, when it spans several (tensor parallelism); empty
+  // otherwise, and the model counts memory_use() on the segment's one device.
+  virtual std::vector<std::pair<std::string, MemoryUse>> memory_by_device() const { return {}; }
 };
 
 class Backend {

@@ -67,7 +67,8 @@ Result<std::vector<BenchResult>> run_bench(const BenchOptions& o, const BenchLog
     r.format = synthetic_format_name(f);
     std::vector<std::string> gpus = o.devices.empty() ? std::vector<std::string>{o.device} : o.devices;
     r.device = o.cpu_layers > 0 ? "cpu(" + std::to_string(o.cpu_layers) + " layers)+" : "";
-    for (std::size_t i = 0; i < gpus.size(); ++i) r.device += (i ? "+" : "") + gpus[i];
+    for (std::size_t i = 0; i < gpus.size(); ++i) r.device += (i ? (o.tensor_parallel ? "|" : "+") : "") + gpus[i];
+    if (o.tensor_parallel) r.device = "tp(" + r.device + ")";
     const std::string dir = (fs::path(work) / r.format).string();
     if (!fs::exists(fs::path(dir) / "config.json")) {
       say("writing synthetic " + r.format + " model to " + dir);
@@ -84,7 +85,11 @@ Result<std::vector<BenchResult>> run_bench(const BenchOptions& o, const BenchLog
     const int n_layers = o.shape.layers;
     if (o.cpu_layers < 0 || o.cpu_layers >= n_layers)
       return make_error(ErrorKind::invalid_argument, "bench: cpu_layers must be in [0, ", n_layers, ")");
-    if (o.cpu_layers > 0 || gpus.size() > 1) {
+    if (o.tensor_parallel) {
+      if (gpus.size() < 2 || o.cpu_layers > 0)
+        return make_error(ErrorKind::invalid_argument, "bench: tensor parallelism takes two or more --devices and no CPU layers");
+      lo.tensor_parallel = gpus;
+    } else if (o.cpu_layers > 0 || gpus.size() > 1) {
       lo.placement.clear();
       if (o.cpu_layers > 0) lo.placement.push_back({"cpu", 0, o.cpu_layers});
       const int rest = n_layers - o.cpu_layers;

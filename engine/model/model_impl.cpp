@@ -86,7 +86,10 @@ std::string gib(std::size_t bytes) {
 // Before anything is allocated: each device's share by the memory plan (plus, on a GPU, the CUDA
 // runtime allowance and the reserve) against what it has free (host RAM available for the CPU). out_of_memory naming the device,
 // the numbers and what to change. A model the planner cannot read is left to the load's own checks.
-Status check_memory(const WeightSource& weights, const std::vector<LayerPlacement>& ranges, const LoadOptions& o) {
+// With `tensor_parallel` (GPU ordinals), each GPU's share under tensor parallelism instead
+// (MemoryPlanner::tensor_parallel_share).
+Status check_memory(const WeightSource& weights, const std::vector<LayerPlacement>& ranges, const LoadOptions& o,
+                    const std::vector<int>& tensor_parallel = {}) {
   auto planner = MemoryPlanner::from_weights(weights);
   if (!planner.ok()) return {};
   PlanOptions po;
@@ -101,7 +104,10 @@ Status check_memory(const WeightSource& weights, const std::vector<LayerPlacemen
     MemorySplit bytes;
   };
   std::vector<Need> needs;
-  for (std::size_t i = 0; i < ranges.size(); ++i) {
+  for (std::size_t i = 0; i < tensor_parallel.size(); ++i)
+    needs.push_back({"cuda:" + std::to_string(tensor_parallel[i]),
+                     planner->tensor_parallel_share(po, static_cast<int>(tensor_parallel.size()), static_cast<int>(i))});
+  for (std::size_t i = 0; i < ranges.size() && tensor_parallel.empty(); ++i) {
     const LayerPlacement& r = ranges[i];
     const SegmentMemory m = planner->segment(po, r.first_layer, r.last_layer, i == 0, i + 1 == ranges.size());
     auto it = std::find_if(needs.begin(), needs.end(), [&](const Need& n) { return n.device == r.device; });
@@ -144,6 +150,7 @@ Status check_memory(const WeightSource& weights, const std::vector<LayerPlacemen
     PlacementOptions pl;
     pl.plan = po;
     pl.reserve_bytes = o.reserve_bytes;
+    pl.tensor_parallel = !tensor_parallel.empty();
     pl.cpu.free_bytes = host_memory().available_bytes;
     for (const GpuInfo& g : gpus) pl.gpus.push_back({"cuda:" + std::to_string(g.index), g.name, g.free_bytes});
     if (auto advice = plan_placement(*planner, pl); advice.ok() && !advice->advice.empty()) {
@@ -168,8 +175,27 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
   const auto started = std::chrono::steady_clock::now();
   NIBBLE_ASSIGN_OR_RETURN(auto weights, WeightSource::open(path));
   const ModelSpec& spec = weights->spec();
-  NIBBLE_ASSIGN_OR_RETURN(std::vector<LayerPlacement> ranges, resolve_placement(o, spec));
-  NIBBLE_TRY(check_memory(*weights, ranges, o));
+  std::vector<int> tp_gpus;
+  std::vector<LayerPlacement> ranges;
+  if (!o.tensor_parallel.empty()) {
+    NIBBLE_TRY(check_layout_options("load options", o.max_batch_tokens, o.page_size, o.context, {}, spec.n_layers));
+    for (const std::string& d : o.tensor_parallel) {
+      NIBBLE_TRY(check_device("load options: tensor_parallel", d));
+      const std::optional<int> g = parse_cuda_device(d);
+      if (!g)
+        return make_error(ErrorKind::invalid_argument, "load options: tensor_parallel names '", d,
+                          "'; only GPUs (cuda:N) share layers");
+      tp_gpus.push_back(*g);
+    }
+    if (tp_gpus.size() < 2)
+      return make_error(ErrorKind::invalid_argument, "load options: tensor parallelism needs two or more GPUs (got ",
+                        tp_gpus.size(), ")");
+    ranges.push_back({"cuda:" + std::to_string(tp_gpus[0]), 0, spec.n_layers});
+    NIBBLE_TRY(check_memory(*weights, ranges, o, tp_gpus));
+  } else {
+    NIBBLE_ASSIGN_OR_RETURN(ranges, resolve_placement(o, spec));
+    NIBBLE_TRY(check_memory(*weights, ranges, o));
+  }
   std::unique_ptr<ModelImpl> m(new ModelImpl());
   NIBBLE_ASSIGN_OR_RETURN(m->info_, build_model_info(*weights));
   m->spec_ = spec;
@@ -187,7 +213,9 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     const LayerPlacement& r = ranges[i];
     const bool on_gpu = r.device != "cpu";
     // One backend per range: two ranges on one GPU get their own streams and handles.
-    if (on_gpu) {
+    if (!tp_gpus.empty()) {
+      // Tensor parallelism: one segment over every GPU of the group (no backend of its own).
+    } else if (on_gpu) {
 #if NIBBLE_HAVE_CUDA
       NIBBLE_ASSIGN_OR_RETURN(auto gpu, make_cuda_backend(*parse_cuda_device(r.device)));
       m->backends_.push_back(std::move(gpu));
@@ -211,7 +239,14 @@ Result<std::unique_ptr<Model>> ModelImpl::load(const std::string& path, const Lo
     LoadProgressFn progress;
     if (o.progress)
       progress = [&](std::size_t done, std::size_t) { return o.progress(done_before + done, total); };
-    NIBBLE_ASSIGN_OR_RETURN(auto seg, m->backends_.back()->create_segment(spec, *weights, so, progress));
+    std::unique_ptr<Segment> seg;
+    if (!tp_gpus.empty()) {
+#if NIBBLE_HAVE_CUDA
+      NIBBLE_ASSIGN_OR_RETURN(seg, make_tensor_parallel_segment(tp_gpus, spec, *weights, so, progress));
+#endif
+    } else {
+      NIBBLE_ASSIGN_OR_RETURN(seg, m->backends_.back()->create_segment(spec, *weights, so, progress));
+    }
     done_before += static_cast<std::size_t>(so.last_layer - so.first_layer) + 2;
     m->segments_.push_back(std::move(seg));
     m->devices_.push_back(r.device);
@@ -239,6 +274,24 @@ std::vector<DeviceMemoryUse> ModelImpl::memory_use() const {
     it->weights += u.weights;
     it->kv_cache += u.kv_cache;
     it->scratch += u.scratch;
+  }
+  // A segment over several GPUs (tensor parallelism) counts each GPU's share on that GPU.
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    const auto shares = segments_[i]->memory_by_device();
+    if (shares.empty()) continue;
+    auto own = std::find_if(out.begin(), out.end(), [&](const DeviceMemoryUse& d) { return d.device == devices_[i]; });
+    if (own != out.end()) out.erase(own);
+    for (const auto& [device, u] : shares) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const DeviceMemoryUse& d) { return d.device == device; });
+      if (it == out.end()) {
+        out.push_back({});
+        it = out.end() - 1;
+        it->device = device;
+      }
+      it->weights += u.weights;
+      it->kv_cache += u.kv_cache;
+      it->scratch += u.scratch;
+    }
   }
   return out;
 }

@@ -13,7 +13,15 @@ namespace nibble {
 
 std::vector<LayerPlacement> Placement::layers() const {
   std::vector<LayerPlacement> out;
+  if (tensor_parallel) return out;
   for (const DevicePlacement& r : ranges) out.push_back({r.device, r.first_layer, r.last_layer});
+  return out;
+}
+
+std::vector<std::string> Placement::tensor_parallel_devices() const {
+  std::vector<std::string> out;
+  if (!tensor_parallel) return out;
+  for (const DevicePlacement& r : ranges) out.push_back(r.device);
   return out;
 }
 
@@ -132,6 +140,65 @@ int longest_context(const MemoryPlanner& planner, const PlacementOptions& o, int
   return lo * page;
 }
 
+// Tensor parallelism: one range per GPU over every layer, with that GPU's share of the bytes.
+Placement place_shared(const MemoryPlanner& planner, const PlacementOptions& o, const PlanOptions& po, std::size_t rt) {
+  Placement p;
+  p.tensor_parallel = true;
+  p.fits = true;
+  const int shards = static_cast<int>(o.gpus.size());
+  for (int i = 0; i < shards; ++i) {
+    const PlacementDevice& g = o.gpus[static_cast<std::size_t>(i)];
+    DevicePlacement r;
+    r.device = g.device;
+    r.name = g.name;
+    r.first_layer = 0;
+    r.last_layer = planner.layers();
+    r.embedding = true;
+    r.head = i == 0;
+    r.bytes = planner.tensor_parallel_share(po, shards, i);
+    r.runtime_overhead = rt;
+    r.free_bytes = g.free_bytes;
+    r.budget_bytes = g.free_bytes > o.reserve_bytes ? g.free_bytes - o.reserve_bytes : 0;
+    p.fits = p.fits && r.needed() <= r.budget_bytes;
+    p.ranges.push_back(r);
+  }
+  return p;
+}
+
+Result<Placement> plan_shared(const MemoryPlanner& planner, const PlacementOptions& o, std::size_t rt) {
+  if (o.gpus.size() < 2)
+    return make_error(ErrorKind::invalid_argument, "placement: tensor parallelism needs two or more GPUs (",
+                      o.gpus.size(), " given)");
+  PlanOptions po = o.plan;
+  po.split_layers.clear();
+  Placement p = place_shared(planner, o, po, rt);
+  const int ctx_tokens = po.context > 0 ? po.context : std::min(planner.max_positions(), 8192);
+  p.context = (ctx_tokens + po.page_size - 1) / po.page_size * po.page_size;
+  if (p.fits) return p;
+  for (const DevicePlacement& r : p.ranges)
+    if (r.needed() > r.budget_bytes)
+      p.advice.push_back(r.device + " would need " + gib(r.needed()) + " for its share of every layer but has " +
+                         gib(r.budget_bytes) + " to use (free memory less the reserve)");
+  int lo = 0, hi = std::max(1, planner.max_positions() / po.page_size);  // pages
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    PlanOptions c = po;
+    c.context = mid * po.page_size;
+    if (place_shared(planner, o, c, rt).fits) lo = mid;
+    else hi = mid - 1;
+  }
+  if (lo > 0 && lo * po.page_size < p.context)
+    p.advice.push_back("Use a context of " + std::to_string(lo * po.page_size) + " tokens or less");
+  if (o.plan.kv_cache != KvCacheMode::q4) {
+    PlanOptions q = po;
+    q.kv_cache = o.plan.kv_cache == KvCacheMode::fp16 ? KvCacheMode::q8 : KvCacheMode::q4;
+    if (place_shared(planner, o, q, rt).fits) p.advice.push_back(std::string("Use the ") + kv_cache_mode_name(q.kv_cache) + " KV cache");
+  }
+  p.advice.push_back("Split the layers across the GPUs instead, where some can run on the CPU (tensor parallelism keeps "
+                     "every layer on the GPUs)");
+  return p;
+}
+
 }  // namespace
 
 Result<Placement> plan_placement(const MemoryPlanner& planner, const PlacementOptions& o) {
@@ -139,6 +206,12 @@ Result<Placement> plan_placement(const MemoryPlanner& planner, const PlacementOp
   const int n = planner.layers();
   if (n <= 0) return bad("no model (MemoryPlanner::open first)");
   NIBBLE_TRY(check_layout_options("placement", o.plan.max_batch_tokens, o.plan.page_size, o.plan.context, {}, n));
+  if (o.tensor_parallel) {
+    for (const PlacementDevice& d : o.gpus)
+      if (d.device.rfind("cuda", 0) != 0) return bad("'" + d.device + "' is not a GPU (cuda:N)");
+    NIBBLE_ASSIGN_OR_RETURN(MemoryPlan base, planner.plan(o.plan));
+    return plan_shared(planner, o, base.cuda_runtime_overhead);
+  }
   if (o.cpu_layers < -1 || o.cpu_layers > n)
     return bad("cpu_layers must be -1 (auto) or 0.." + std::to_string(n) + ", not " + std::to_string(o.cpu_layers));
   if (o.gpus.empty() && o.cpu_layers == 0) return bad("no GPU to place layers on, and the CPU is not allowed (cpu_layers 0)");

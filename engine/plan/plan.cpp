@@ -3,6 +3,7 @@
 #include "nibble/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "formats/exl2.h"
@@ -379,12 +380,18 @@ SegmentInputs segment_inputs(const ModelSpec& s, const PlanOptions& o) {
 }
 
 // The bytes CudaSegment::load + allocate_scratch and CpuSegment::load allocate for one segment.
+// `shards` > 1: one GPU's share under tensor parallelism (its heads and about 1/shards of the
+// intermediate columns, cut at the group boundary nearest 1/shards: up to half a group, 64, more)
+// for the CUDA scratch.
 SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o, const SegmentInputs& in, int first,
-                            int last, bool embedding, bool head) {
+                            int last, bool embedding, bool head, int shards = 1) {
   const ModelSpec& s = c.spec;
-  const int H = s.hidden_size, I = s.intermediate_size;
+  const int H = s.hidden_size;
+  const int I = shards > 1 ? std::min(s.intermediate_size, (s.intermediate_size + shards - 1) / shards + 64) : s.intermediate_size;
+  const int heads = s.n_heads / shards, kv_heads = s.n_kv_heads / shards;
+  const std::size_t q_dim = static_cast<std::size_t>(heads) * s.head_dim;
   const std::size_t rows = static_cast<std::size_t>(o.max_batch_tokens);
-  const std::size_t qkv_w = static_cast<std::size_t>(s.q_dim()) + 2 * s.kv_dim();
+  const std::size_t qkv_w = q_dim + 2 * static_cast<std::size_t>(kv_heads) * s.head_dim;
   MemorySplit cu, cp;
   std::size_t ws = 0, counters = 0;
   bool any_quant = false;
@@ -411,7 +418,7 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
   const bool head_quant = head && c.cuda_head_quantized;
 
   // CUDA scratch (CudaSegment::allocate_scratch, every buffer at least 16 bytes).
-  cu.scratch += at_least16(rows * H * 4) + at_least16(rows * qkv_w * 4) + at_least16(rows * s.q_dim() * 2) +
+  cu.scratch += at_least16(rows * H * 4) + at_least16(rows * qkv_w * 4) + at_least16(rows * q_dim * 2) +
                 at_least16(rows * I * 2);
   const bool prefill = o.max_batch_tokens > kDecodeRows;
   if (prefill) cu.scratch += at_least16(rows * H * 2) + at_least16(rows * 2 * I * 4);
@@ -430,8 +437,8 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
   cu.scratch += at_least16(ws * 4) + at_least16(counters * 4);
   cu.scratch += at_least16(2u * kDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
   const std::size_t decode_rows = std::min<std::size_t>(rows, kDecodeRows);
-  cu.scratch += at_least16(decode_rows * s.n_heads * (in.positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
-  cu.scratch += at_least16(decode_rows * s.n_kv_heads * 4);
+  cu.scratch += at_least16(decode_rows * heads * (in.positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
+  cu.scratch += at_least16(decode_rows * kv_heads * 4);
 
   // CPU scratch (CpuSegment::load).
   cp.scratch += rows * (2 * static_cast<std::size_t>(H) + qkv_w + s.q_dim() + 3 * static_cast<std::size_t>(I) +
@@ -455,6 +462,28 @@ SegmentMemory MemoryPlanner::segment(const PlanOptions& o, int first, int last, 
   first = std::clamp(first, 0, costs_->spec.n_layers);
   last = std::clamp(last, first, costs_->spec.n_layers);
   return segment_bytes(*costs_, o, segment_inputs(costs_->spec, o), first, last, embedding, head);
+}
+
+MemorySplit MemoryPlanner::tensor_parallel_share(const PlanOptions& o, int shards, int shard) const {
+  if (!costs_ || shards < 1) return {};
+  const Costs& c = *costs_;
+  const ModelSpec& s = c.spec;
+  const SegmentInputs in = segment_inputs(s, o);
+  // The whole model's CUDA bytes (the embedding on every share, the head on share 0), then the
+  // layers' weights and KV cache replaced by this share's part: o_proj whole, the rest divided.
+  MemorySplit m = segment_bytes(c, o, in, 0, s.n_layers, true, shard == 0, shards).cuda;
+  const double hd = s.hidden_size, qd = s.q_dim(), kvd = s.kv_dim(), inter = s.intermediate_size;
+  const double o_part = qd * hd / (2.0 * hd * qd + 2.0 * hd * kvd + 3.0 * hd * inter);
+  std::size_t layer_weights = 0;
+  for (const Costs::Layer& L : c.layers) layer_weights += L.cuda_weights;
+  const double n = static_cast<double>(shards);
+  m.weights = m.weights - layer_weights +
+              static_cast<std::size_t>(static_cast<double>(layer_weights) * ((1.0 - o_part) / n + o_part));
+  m.kv_cache = static_cast<std::size_t>(std::ceil(static_cast<double>(m.kv_cache) / n));
+  // The gathered attention rows (two copies) and the partial MLP sums.
+  const std::size_t rows = static_cast<std::size_t>(o.max_batch_tokens);
+  m.scratch += 2 * at_least16(rows * static_cast<std::size_t>(s.q_dim()) * 2) + at_least16(rows * static_cast<std::size_t>(s.hidden_size) * 4);
+  return m;
 }
 
 Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {

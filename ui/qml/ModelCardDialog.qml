@@ -123,12 +123,13 @@ Dialog {
                 visible: dialog.gpus.length > 0
                 textRole: "text"
                 valueRole: "mode"
-                currentIndex: dialog.placement ? Math.max(0, ["auto", "manual", "fit"].indexOf(dialog.placement.mode)) : 0
+                currentIndex: dialog.placement ? Math.max(0, ["auto", "manual", "fit", "shared"].indexOf(dialog.placement.mode)) : 0
+                // Sharing every layer (tensor parallelism) needs two or more GPUs.
                 model: [
                     { text: qsTr("Automatic"), mode: "auto" },
                     { text: qsTr("Manual (GB per GPU)"), mode: "manual" },
                     { text: qsTr("Largest context that fits"), mode: "fit" }
-                ]
+                ].concat(dialog.gpus.length > 1 ? [{ text: qsTr("Tensor parallel (all GPUs)"), mode: "shared" }] : [])
                 Accessible.name: qsTr("How to split the model over the GPUs")
                 onActivated: { if (dialog.placement) dialog.placement.mode = currentValue }
             }
@@ -183,7 +184,7 @@ Dialog {
 
         RowLayout {
             Layout.fillWidth: true
-            visible: dialog.gpus.length > 0
+            visible: dialog.gpus.length > 0 && !(dialog.placement && dialog.placement.mode === "shared")
             Label { text: qsTr("Layers on the CPU"); Accessible.name: text }
             Slider {
                 id: cpuSlider

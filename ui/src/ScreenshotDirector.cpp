@@ -51,7 +51,7 @@ const char* kReasoning =
 
 QStringList ScreenshotDirector::states() {
   return {QStringLiteral("empty"),          QStringLiteral("conversation"),         QStringLiteral("model-card"),
-          QStringLiteral("model-card-plan"),
+          QStringLiteral("model-card-plan"), QStringLiteral("model-card-shared"),
           QStringLiteral("error"),          QStringLiteral("dashboard"),            QStringLiteral("server-settings"),
           QStringLiteral("quantize-source"), QStringLiteral("quantize-target"),    QStringLiteral("quantize-calibration"),
           QStringLiteral("quantize-output"), QStringLiteral("quantize-running"),   QStringLiteral("quantize-result")};
@@ -106,6 +106,25 @@ void ScreenshotDirector::stage() {
       devices.append(host);
       plan->setDevices(devices);
       plan->setCpuLayers(2);
+      capture(800);
+    });
+    dropFolder(m_s.engine->modelPath());
+    return;
+  }
+  if (m_state == QLatin1String("model-card-shared")) {
+    // Every layer shared between two simulated GPUs (tensor parallelism), each with room for its
+    // share and some to spare.
+    connect(m_s.inspector, &ModelInspector::cardReady, this, [this] {
+      PlacementModel* plan = m_s.inspector->placement();
+      QVariantList devices;
+      for (int i = 0; i < 2; ++i)
+        devices.append(QVariantMap{{QStringLiteral("id"), QStringLiteral("cuda:%1").arg(i)},
+                                   {QStringLiteral("name"), QStringLiteral("Simulated GPU %1").arg(i)},
+                                   {QStringLiteral("freeBytes"), qint64(1'600'000'000)}});
+      devices.append(QVariantMap{{QStringLiteral("id"), QStringLiteral("cpu")}, {QStringLiteral("name"), QStringLiteral("CPU")},
+                                 {QStringLiteral("freeBytes"), qint64(16'000'000'000)}});
+      plan->setDevices(devices);
+      plan->setMode(QStringLiteral("shared"));
       capture(800);
     });
     dropFolder(m_s.engine->modelPath());

@@ -38,13 +38,13 @@ MetaView meta_view(void* base, int max_rows, int max_pages) {
   return {p, p + max_rows, p + 2 * max_rows, p + 3 * max_rows, p + 4 * max_rows, reinterpret_cast<int4*>(p + tiles_at)};
 }
 
+}  // namespace
+
 int context_bucket(int needed, int capacity) {
   int b = 256;
   while (b < needed) b *= 2;
   return std::min(b, capacity);
 }
-
-}  // namespace
 
 Result<int> CudaSegment::upload_plan(const BatchPlan& plan, bool tokens, bool logit_rows) {
   const int rows = plan.n_rows();
@@ -155,91 +155,134 @@ Status CudaSegment::gemv(const DeviceLinear* const* mats, int count, const void*
 }
 
 Status CudaSegment::enqueue_decode_layers(int rows, int context) {
+  for (std::size_t li = 0; li < layers_.size(); ++li) {
+    NIBBLE_TRY(decode_attention(li, rows, context));
+    NIBBLE_TRY(decode_mlp(li, rows));
+  }
+  return {};
+}
+
+namespace {
+
+bool all_quantized(std::initializer_list<const DeviceLinear*> ms) {
+  for (const DeviceLinear* x : ms)
+    if (!x->quantized) return false;
+  return true;
+}
+
+}  // namespace
+
+// q/k/v GEMV (RMSNorm in), RoPE + KV append and attention over this share's heads into attn_.
+Status CudaSegment::decode_attention(std::size_t li, int rows, int context) {
   const ModelSpec& sp = spec_;
-  const int hidden = sp.hidden_size, qd = sp.q_dim(), kvd = sp.kv_dim(), inter = sp.intermediate_size;
+  const int hidden = sp.hidden_size, qd = qd_, kvd = kvd_;
   const int qkv_w = qd + 2 * kvd;
+  CudaLayer& L = layers_[li];
   float* h = hidden_.as<float>();
   float* qkv = qkv_.as<float>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
   // RMSNorm statistics handed from the residual-adding GEMV (o, down) to the next normalising one
   // (gate/up, the next layer's q/k/v) when both are quantized; otherwise each GEMV computes its own.
+  // Under tensor parallelism the down GEMV leaves a partial sum, so q/k/v computes its own.
+  float* const stats_attn = norm_stats_.as<float>();
+  const bool stats_in = li > 0 && hidden % 32 == 0 && opts_.shards == 1 && layers_[li - 1].down.quantized &&
+                        all_quantized({&L.q, &L.k, &L.v});
+  const DeviceLinear* qkv_m[3] = {&L.q, &L.k, &L.v};
+  void* qkv_out[3] = {qkv, qkv + qd, qkv + qd + kvd};
+  const int qkv_ld[3] = {qkv_w, qkv_w, qkv_w};
+  NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows, nullptr,
+                  stats_in ? stats_attn : nullptr));
+  if (sp.qk_norm) {
+    const float eps = static_cast<float>(sp.rms_norm_eps);
+    NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, heads_, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
+    NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
+  }
+  kernels::RopeKvArgs r;
+  r.q = qkv;
+  r.k = qkv + qd;
+  r.v = qkv + qd + kvd;
+  r.ldq = r.ldk = r.ldv = qkv_w;
+  r.rows = rows;
+  r.heads = heads_;
+  r.kv_heads = kv_heads_;
+  r.head_dim = sp.head_dim;
+  r.rotary_dim = sp.head_dim;
+  r.inv_freq = inv_freq_.as<const float>();
+  r.attn_factor = attn_factor_;
+  r.positions = m.positions;
+  r.row_seq = m.row_seq;
+  r.block_tables = m.tables;
+  r.max_pages = max_pages_;
+  r.page_size = opts_.page_size;
+  kernels::AttentionArgs at;
+  bind_kv(L, r, at);
+  NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
+  at.q = qkv;
+  at.ldq = qkv_w;
+  at.out = attn_.as<__half>();
+  at.ldo = qd;
+  at.rows = rows;
+  at.heads = heads_;
+  at.kv_heads = kv_heads_;
+  at.head_dim = sp.head_dim;
+  at.page_size = opts_.page_size;
+  at.max_pages = max_pages_;
+  at.positions = m.positions;
+  at.row_seq = m.row_seq;
+  at.block_tables = m.tables;
+  at.window = L.sliding_window;
+  at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+  at.max_context = context;
+  at.workspace = attn_ws_.as<float>();
+  at.counters = attn_counters_.as<unsigned>();
+  return check(kernels::attention_rows(at, stream_), "attention");
+}
+
+const __half* CudaSegment::o_input(int rows, int& ld) {
+  ld = spec_.q_dim();
+  if (opts_.shards == 1) return attn_.as<const __half>();
+  if (peer_collectives_) return attn_cat_.as<const __half>();  // the peer all-gather writes whole rows
+  if (rows == 1) return attn_all_.as<const __half>();  // [shards][1][q_dim / shards] is already one row
+  return attn_cat_.as<const __half>();
+}
+
+// o GEMV (+ residual), gate/up GEMV (RMSNorm in, SiLU-gated product out), down GEMV (+ residual;
+// under tensor parallelism share 0 adds its partial sum to the residual and the others store
+// theirs, so the all-reduce that follows leaves the residual + every share's sum on each GPU).
+Status CudaSegment::decode_mlp(std::size_t li, int rows) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size;
+  CudaLayer& L = layers_[li];
+  const int inter = L.gate.N;
+  float* h = hidden_.as<float>();
   float* const stats_attn = norm_stats_.as<float>();
   float* const stats_mlp = stats_attn + static_cast<std::size_t>(kDecodeRows) * (hidden / 32 + 1);
   const bool stats_ok = hidden % 32 == 0 && rows <= kDecodeRows;
-  auto all_quant = [](std::initializer_list<const DeviceLinear*> ms) {
-    for (const DeviceLinear* x : ms)
-      if (!x->quantized) return false;
-    return true;
-  };
-  bool attn_stats_ready = false;
-  for (auto& L : layers_) {
-    const DeviceLinear* qkv_m[3] = {&L.q, &L.k, &L.v};
-    void* qkv_out[3] = {qkv, qkv + qd, qkv + qd + kvd};
-    const int qkv_ld[3] = {qkv_w, qkv_w, qkv_w};
-    const bool qkv_quant = all_quant({&L.q, &L.k, &L.v});
-    NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows, nullptr,
-                    attn_stats_ready && qkv_quant ? stats_attn : nullptr));
-    if (sp.qk_norm) {
-      const float eps = static_cast<float>(sp.rms_norm_eps);
-      NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, sp.n_heads, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
-      NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, sp.n_kv_heads, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
-    }
-    kernels::RopeKvArgs r;
-    r.q = qkv;
-    r.k = qkv + qd;
-    r.v = qkv + qd + kvd;
-    r.ldq = r.ldk = r.ldv = qkv_w;
-    r.rows = rows;
-    r.heads = sp.n_heads;
-    r.kv_heads = sp.n_kv_heads;
-    r.head_dim = sp.head_dim;
-    r.rotary_dim = sp.head_dim;
-    r.inv_freq = inv_freq_.as<const float>();
-    r.attn_factor = attn_factor_;
-    r.positions = m.positions;
-    r.row_seq = m.row_seq;
-    r.block_tables = m.tables;
-    r.max_pages = max_pages_;
-    r.page_size = opts_.page_size;
-    kernels::AttentionArgs at;
-    bind_kv(L, r, at);
-    NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
-    at.q = qkv;
-    at.ldq = qkv_w;
-    at.out = attn_.as<__half>();
-    at.ldo = qd;
-    at.rows = rows;
-    at.heads = sp.n_heads;
-    at.kv_heads = sp.n_kv_heads;
-    at.head_dim = sp.head_dim;
-    at.page_size = opts_.page_size;
-    at.max_pages = max_pages_;
-    at.positions = m.positions;
-    at.row_seq = m.row_seq;
-    at.block_tables = m.tables;
-    at.window = L.sliding_window;
-    at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
-    at.max_context = context;
-    at.workspace = attn_ws_.as<float>();
-    at.counters = attn_counters_.as<unsigned>();
-    NIBBLE_TRY(check(kernels::attention_rows(at, stream_), "attention"));
-    const DeviceLinear* o_m[1] = {&L.o};
-    void* o_out[1] = {h};
-    const int o_ld[1] = {hidden};
-    const bool mlp_stats = stats_ok && L.o.quantized && all_quant({&L.gate, &L.up});
-    NIBBLE_TRY(gemv(o_m, 1, attn_.data(), qd, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows,
-                    mlp_stats ? stats_mlp : nullptr));
-    const DeviceLinear* gu_m[2] = {&L.gate, &L.up};
-    void* gu_out[2] = {act_.data(), act_.data()};
-    const int gu_ld[2] = {inter, inter};
-    NIBBLE_TRY(gemv(gu_m, 2, h, hidden, true, &L.mlp_norm, QGemvOutput::silu_mul, gu_out, gu_ld, rows, nullptr,
-                    mlp_stats ? stats_mlp : nullptr));
-    const DeviceLinear* d_m[1] = {&L.down};
-    attn_stats_ready = stats_ok && L.down.quantized;
-    NIBBLE_TRY(gemv(d_m, 1, act_.data(), inter, false, nullptr, QGemvOutput::add_fp32, o_out, o_ld, rows,
-                    attn_stats_ready ? stats_attn : nullptr));
+  if (opts_.shards > 1 && rows > 1 && !peer_collectives_)
+    NIBBLE_TRY(check(kernels::interleave_chunks_f16(attn_all_.as<const __half>(), opts_.shards, rows, qd_,
+                                                    attn_cat_.as<__half>(), sp.q_dim(), stream_),
+                     "gathering attention heads"));
+  int o_ld = 0;
+  const __half* o_x = o_input(rows, o_ld);
+  const DeviceLinear* o_m[1] = {&L.o};
+  void* h_out[1] = {h};
+  const int h_ld[1] = {hidden};
+  const bool mlp_stats = stats_ok && L.o.quantized && all_quantized({&L.gate, &L.up});
+  NIBBLE_TRY(gemv(o_m, 1, o_x, o_ld, false, nullptr, QGemvOutput::add_fp32, h_out, h_ld, rows,
+                  mlp_stats ? stats_mlp : nullptr));
+  const DeviceLinear* gu_m[2] = {&L.gate, &L.up};
+  void* gu_out[2] = {act_.data(), act_.data()};
+  const int gu_ld[2] = {inter, inter};
+  NIBBLE_TRY(gemv(gu_m, 2, h, hidden, true, &L.mlp_norm, QGemvOutput::silu_mul, gu_out, gu_ld, rows, nullptr,
+                  mlp_stats ? stats_mlp : nullptr));
+  const DeviceLinear* d_m[1] = {&L.down};
+  const bool stats_out = stats_ok && L.down.quantized && opts_.shards == 1;
+  if (peer_collectives_) {  // every share stores its partial sum; the peer all-reduce adds them to h
+    void* p_out[1] = {partial_.data()};
+    return gemv(d_m, 1, act_.data(), inter, false, nullptr, QGemvOutput::store_fp32, p_out, h_ld, rows);
   }
-  return {};
+  const QGemvOutput down_out = opts_.shard == 0 ? QGemvOutput::add_fp32 : QGemvOutput::store_fp32;
+  return gemv(d_m, 1, act_.data(), inter, false, nullptr, down_out, h_out, h_ld, rows, stats_out ? stats_attn : nullptr);
 }
 
 Status CudaSegment::gemm(const DeviceLinear& w, const __half* a, int lda, int rows, void* c, int ldc, bool c_fp32,
@@ -280,164 +323,202 @@ Status CudaSegment::gemm(const DeviceLinear& w, const __half* a, int lda, int ro
   return {};
 }
 
-// One GEMM of the prefill path: 1-3 matrices sharing an input, outputs side by side in C.
-struct PrefillGemm {
-  const DeviceLinear* m[3] = {nullptr, nullptr, nullptr};
-  int count = 0;
-  const __half* a = nullptr;
-  int lda = 0;
-  float* c = nullptr;
-  int ldc = 0;
-  float beta = 0.0f;
-  bool quantized() const {
-    for (int i = 0; i < count; ++i)
-      if (!m[i]->quantized) return false;
-    return true;
+bool CudaSegment::PrefillGemm::quantized() const {
+  for (int i = 0; i < count; ++i)
+    if (!m[i]->quantized) return false;
+  return true;
+}
+
+int CudaSegment::PrefillGemm::n_total() const {
+  int n = 0;
+  for (int i = 0; i < count; ++i) n += m[i]->N;
+  return n;
+}
+
+// GEMM p of the prefill step: layer p / 4, product p % 4 (q/k/v, o, gate/up, down).
+CudaSegment::PrefillGemm CudaSegment::prefill_point(int p) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size;
+  CudaLayer& L = layers_[static_cast<std::size_t>(p / 4)];
+  const int inter = L.gate.N;
+  PrefillGemm g;
+  switch (p % 4) {
+    case 0:
+      g.m[0] = &L.q; g.m[1] = &L.k; g.m[2] = &L.v; g.count = 3;
+      g.a = normed_.as<const __half>(); g.lda = hidden; g.c = qkv_.as<float>(); g.ldc = qd_ + 2 * kvd_;
+      break;
+    case 1: {
+      int ld = 0;
+      g.m[0] = &L.o; g.count = 1; g.a = o_input(kDecodeRows + 1, ld);  // prefill rows: the interleaved copy
+      g.lda = ld; g.c = hidden_.as<float>(); g.ldc = hidden; g.beta = 1.0f;
+      break;
+    }
+    case 2:
+      g.m[0] = &L.gate; g.m[1] = &L.up; g.count = 2;
+      g.a = normed_.as<const __half>(); g.lda = hidden; g.c = gate_up_.as<float>(); g.ldc = 2 * inter;
+      break;
+    default:
+      // Tensor parallelism: share 0 adds its partial sum to the residual, the others store theirs.
+      g.m[0] = &L.down; g.count = 1; g.a = act_.as<const __half>(); g.lda = inter; g.c = hidden_.as<float>(); g.ldc = hidden;
+      g.beta = opts_.shard == 0 ? 1.0f : 0.0f;
+      if (peer_collectives_) {  // every share stores its partial sum; the peer all-reduce adds them
+        g.c = partial_.as<float>();
+        g.beta = 0.0f;
+      }
+      break;
   }
-  int n_total() const {
-    int n = 0;
-    for (int i = 0; i < count; ++i) n += m[i]->N;
-    return n;
-  }
-};
+  return g;
+}
 
 // Quantized weights are dequantized on the auxiliary stream one GEMM ahead, into the scratch
 // buffer the GEMM before last has finished with, so dequantization (memory-bound) overlaps the
 // tensor-core GEMMs (compute-bound) instead of adding to them.
+Status CudaSegment::prefill_dequant(int p) {
+  if (p >= 4 * static_cast<int>(layers_.size())) return {};
+  const PrefillGemm g = prefill_point(p);
+  if (!g.quantized()) return {};
+  if (p >= 2) NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(aux_, gemm_done_[p % 2], 0)), "stream order"));
+  __half* buf = wscratch_[p % 2].as<__half>();
+  const int nt = g.n_total();
+  int off = 0;
+  for (int i = 0; i < g.count; ++i) {
+    NIBBLE_TRY(check(kernels::qmatrix_dequant_f16(g.m[i]->quant, 0, g.m[i]->N, buf, nt, off, aux_), "dequantize"));
+    off += g.m[i]->N;
+  }
+  return check(static_cast<int>(cudaEventRecord(deq_done_[p % 2], aux_)), "stream order");
+}
+
+Status CudaSegment::prefill_gemm(int p, int rows) {
+  const PrefillGemm g = prefill_point(p);
+  if (!g.quantized()) {
+    int off = 0;
+    for (int i = 0; i < g.count; ++i) {
+      NIBBLE_TRY(gemm(*g.m[i], g.a, g.lda, rows, g.c + off, g.ldc, true, g.beta, 0));
+      off += g.m[i]->N;
+    }
+    return {};
+  }
+  NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(stream_, deq_done_[p % 2], 0)), "stream order"));
+  kernels::GemmArgs a;
+  a.m = rows;
+  a.n = g.n_total();
+  a.k = g.m[0]->K;
+  a.a = g.a;
+  a.lda = g.lda;
+  a.b = wscratch_[p % 2].as<const __half>();
+  a.ldb = a.n;
+  a.c = g.c;
+  a.ldc = g.ldc;
+  a.beta = g.beta;
+  NIBBLE_TRY(check(kernels::gemm_f16(cublas_, a, stream_), "GEMM"));
+  NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[p % 2], stream_)), "stream order"));
+  int off = 0;
+  for (int i = 0; i < g.count; ++i) {
+    if (g.m[i]->quant.bias)
+      NIBBLE_TRY(check(kernels::add_bias_f32(g.c + off, g.ldc, rows, g.m[i]->N, g.m[i]->quant.bias, stream_), "bias"));
+    off += g.m[i]->N;
+  }
+  return {};
+}
+
+Status CudaSegment::prefill_begin() {
+  // The auxiliary stream starts after everything already queued on the main stream.
+  NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[0], stream_)), "stream order"));
+  NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(aux_, gemm_done_[0], 0)), "stream order"));
+  return prefill_dequant(0);
+}
+
 Status CudaSegment::enqueue_prefill_layers(int rows) {
+  NIBBLE_TRY(prefill_begin());
+  for (std::size_t li = 0; li < layers_.size(); ++li) {
+    NIBBLE_TRY(prefill_attention(li, rows));
+    NIBBLE_TRY(prefill_mlp(li, rows));
+  }
+  return {};
+}
+
+// RMSNorm, q/k/v GEMM, RoPE + KV append and attention over this share's heads into attn_.
+Status CudaSegment::prefill_attention(std::size_t li, int rows) {
   const ModelSpec& sp = spec_;
-  const int hidden = sp.hidden_size, qd = sp.q_dim(), kvd = sp.kv_dim(), inter = sp.intermediate_size;
+  const int hidden = sp.hidden_size, qd = qd_, kvd = kvd_;
   const int qkv_w = qd + 2 * kvd;
   const float eps = static_cast<float>(sp.rms_norm_eps);
   float* h = hidden_.as<float>();
   float* qkv = qkv_.as<float>();
-  float* gu = gate_up_.as<float>();
   __half* normed = normed_.as<__half>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
-  const int n_points = 4 * static_cast<int>(layers_.size());
-  auto point = [&](int p) {
-    CudaLayer& L = layers_[static_cast<std::size_t>(p / 4)];
-    PrefillGemm g;
-    switch (p % 4) {
-      case 0: g.m[0] = &L.q; g.m[1] = &L.k; g.m[2] = &L.v; g.count = 3; g.a = normed; g.lda = hidden; g.c = qkv; g.ldc = qkv_w; break;
-      case 1: g.m[0] = &L.o; g.count = 1; g.a = attn_.as<const __half>(); g.lda = qd; g.c = h; g.ldc = hidden; g.beta = 1.0f; break;
-      case 2: g.m[0] = &L.gate; g.m[1] = &L.up; g.count = 2; g.a = normed; g.lda = hidden; g.c = gu; g.ldc = 2 * inter; break;
-      default: g.m[0] = &L.down; g.count = 1; g.a = act_.as<const __half>(); g.lda = inter; g.c = h; g.ldc = hidden; g.beta = 1.0f; break;
-    }
-    return g;
-  };
-  auto issue_dequant = [&](int p) -> Status {
-    if (p >= n_points) return {};
-    const PrefillGemm g = point(p);
-    if (!g.quantized()) return {};
-    if (p >= 2) NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(aux_, gemm_done_[p % 2], 0)), "stream order"));
-    __half* buf = wscratch_[p % 2].as<__half>();
-    const int nt = g.n_total();
-    int off = 0;
-    for (int i = 0; i < g.count; ++i) {
-      NIBBLE_TRY(check(kernels::qmatrix_dequant_f16(g.m[i]->quant, 0, g.m[i]->N, buf, nt, off, aux_), "dequantize"));
-      off += g.m[i]->N;
-    }
-    return check(static_cast<int>(cudaEventRecord(deq_done_[p % 2], aux_)), "stream order");
-  };
-  auto run_gemm = [&](int p) -> Status {
-    const PrefillGemm g = point(p);
-    if (!g.quantized()) {
-      int off = 0;
-      for (int i = 0; i < g.count; ++i) {
-        NIBBLE_TRY(gemm(*g.m[i], g.a, g.lda, rows, g.c + off, g.ldc, true, g.beta, 0));
-        off += g.m[i]->N;
-      }
-      return {};
-    }
-    NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(stream_, deq_done_[p % 2], 0)), "stream order"));
-    kernels::GemmArgs a;
-    a.m = rows;
-    a.n = g.n_total();
-    a.k = g.m[0]->K;
-    a.a = g.a;
-    a.lda = g.lda;
-    a.b = wscratch_[p % 2].as<const __half>();
-    a.ldb = a.n;
-    a.c = g.c;
-    a.ldc = g.ldc;
-    a.beta = g.beta;
-    NIBBLE_TRY(check(kernels::gemm_f16(cublas_, a, stream_), "GEMM"));
-    NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[p % 2], stream_)), "stream order"));
-    int off = 0;
-    for (int i = 0; i < g.count; ++i) {
-      if (g.m[i]->quant.bias)
-        NIBBLE_TRY(check(kernels::add_bias_f32(g.c + off, g.ldc, rows, g.m[i]->N, g.m[i]->quant.bias, stream_), "bias"));
-      off += g.m[i]->N;
-    }
-    return {};
-  };
-
-  // The auxiliary stream starts after everything already queued on the main stream.
-  NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[0], stream_)), "stream order"));
-  NIBBLE_TRY(check(static_cast<int>(cudaStreamWaitEvent(aux_, gemm_done_[0], 0)), "stream order"));
-  NIBBLE_TRY(issue_dequant(0));
-  for (std::size_t li = 0; li < layers_.size(); ++li) {
-    CudaLayer& L = layers_[li];
-    const int p0 = 4 * static_cast<int>(li);
-    NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.attn_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
-    NIBBLE_TRY(issue_dequant(p0 + 1));
-    NIBBLE_TRY(run_gemm(p0));
-    if (sp.qk_norm) {
-      NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, sp.n_heads, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
-      NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, sp.n_kv_heads, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
-    }
-    kernels::RopeKvArgs r;
-    r.q = qkv;
-    r.k = qkv + qd;
-    r.v = qkv + qd + kvd;
-    r.ldq = r.ldk = r.ldv = qkv_w;
-    r.rows = rows;
-    r.heads = sp.n_heads;
-    r.kv_heads = sp.n_kv_heads;
-    r.head_dim = sp.head_dim;
-    r.rotary_dim = sp.head_dim;
-    r.inv_freq = inv_freq_.as<const float>();
-    r.attn_factor = attn_factor_;
-    r.positions = m.positions;
-    r.row_seq = m.row_seq;
-    r.block_tables = m.tables;
-    r.max_pages = max_pages_;
-    r.page_size = opts_.page_size;
-    kernels::AttentionArgs at;
-    bind_kv(L, r, at);
-    NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
-    at.q = qkv;
-    at.ldq = qkv_w;
-    at.out = attn_.as<__half>();
-    at.ldo = qd;
-    at.rows = rows;
-    at.heads = sp.n_heads;
-    at.kv_heads = sp.n_kv_heads;
-    at.head_dim = sp.head_dim;
-    at.page_size = opts_.page_size;
-    at.max_pages = max_pages_;
-    at.positions = m.positions;
-    at.row_seq = m.row_seq;
-    at.block_tables = m.tables;
-    at.window = L.sliding_window;
-    at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
-    at.max_context = opts_.kv_pages * opts_.page_size;
-    if (kernels::attention_prefill_supports(sp.head_dim)) {
-      NIBBLE_TRY(check(kernels::attention_prefill(at, m.tiles, n_tiles_, stream_), "attention"));
-    } else {
-      NIBBLE_TRY(check(kernels::attention_rows_serial(at, stream_), "attention"));
-    }
-    NIBBLE_TRY(issue_dequant(p0 + 2));
-    NIBBLE_TRY(run_gemm(p0 + 1));
-    NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.mlp_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
-    NIBBLE_TRY(issue_dequant(p0 + 3));
-    NIBBLE_TRY(run_gemm(p0 + 2));
-    NIBBLE_TRY(check(kernels::silu_mul_f16(gu, 2 * inter, gu + inter, 2 * inter, rows, inter, act_.as<__half>(), inter, stream_), "SiLU"));
-    NIBBLE_TRY(issue_dequant(p0 + 4));
-    NIBBLE_TRY(run_gemm(p0 + 3));
+  CudaLayer& L = layers_[li];
+  const int p0 = 4 * static_cast<int>(li);
+  NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.attn_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
+  NIBBLE_TRY(prefill_dequant(p0 + 1));
+  NIBBLE_TRY(prefill_gemm(p0, rows));
+  if (sp.qk_norm) {
+    NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, heads_, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
+    NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
   }
-  return {};
+  kernels::RopeKvArgs r;
+  r.q = qkv;
+  r.k = qkv + qd;
+  r.v = qkv + qd + kvd;
+  r.ldq = r.ldk = r.ldv = qkv_w;
+  r.rows = rows;
+  r.heads = heads_;
+  r.kv_heads = kv_heads_;
+  r.head_dim = sp.head_dim;
+  r.rotary_dim = sp.head_dim;
+  r.inv_freq = inv_freq_.as<const float>();
+  r.attn_factor = attn_factor_;
+  r.positions = m.positions;
+  r.row_seq = m.row_seq;
+  r.block_tables = m.tables;
+  r.max_pages = max_pages_;
+  r.page_size = opts_.page_size;
+  kernels::AttentionArgs at;
+  bind_kv(L, r, at);
+  NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
+  at.q = qkv;
+  at.ldq = qkv_w;
+  at.out = attn_.as<__half>();
+  at.ldo = qd;
+  at.rows = rows;
+  at.heads = heads_;
+  at.kv_heads = kv_heads_;
+  at.head_dim = sp.head_dim;
+  at.page_size = opts_.page_size;
+  at.max_pages = max_pages_;
+  at.positions = m.positions;
+  at.row_seq = m.row_seq;
+  at.block_tables = m.tables;
+  at.window = L.sliding_window;
+  at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+  at.max_context = opts_.kv_pages * opts_.page_size;
+  if (kernels::attention_prefill_supports(sp.head_dim)) return check(kernels::attention_prefill(at, m.tiles, n_tiles_, stream_), "attention");
+  return check(kernels::attention_rows_serial(at, stream_), "attention");
+}
+
+// o GEMM (+ residual), RMSNorm, gate/up GEMM, SiLU product, down GEMM (+ residual, or this
+// share's partial sum under tensor parallelism).
+Status CudaSegment::prefill_mlp(std::size_t li, int rows) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size;
+  const float eps = static_cast<float>(sp.rms_norm_eps);
+  float* h = hidden_.as<float>();
+  float* gu = gate_up_.as<float>();
+  CudaLayer& L = layers_[li];
+  const int inter = L.gate.N;
+  const int p0 = 4 * static_cast<int>(li);
+  if (opts_.shards > 1 && !peer_collectives_)
+    NIBBLE_TRY(check(kernels::interleave_chunks_f16(attn_all_.as<const __half>(), opts_.shards, rows, qd_,
+                                                    attn_cat_.as<__half>(), sp.q_dim(), stream_),
+                     "gathering attention heads"));
+  NIBBLE_TRY(prefill_dequant(p0 + 2));
+  NIBBLE_TRY(prefill_gemm(p0 + 1, rows));
+  NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.mlp_norm.as<const __half>(), eps, rows, hidden, normed_.as<__half>(), hidden, stream_), "RMSNorm"));
+  NIBBLE_TRY(prefill_dequant(p0 + 3));
+  NIBBLE_TRY(prefill_gemm(p0 + 2, rows));
+  NIBBLE_TRY(check(kernels::silu_mul_f16(gu, 2 * inter, gu + inter, 2 * inter, rows, inter, act_.as<__half>(), inter, stream_), "SiLU"));
+  NIBBLE_TRY(prefill_dequant(p0 + 4));
+  return prefill_gemm(p0 + 3, rows);
 }
 
 Status CudaSegment::embed(const BatchPlan& plan) {
@@ -576,11 +657,6 @@ Status CudaSegment::hidden_from_host(const float* src, int rows) {
   return fail(check(static_cast<int>(cudaStreamSynchronize(stream_)), "copying hidden state"));
 }
 
-namespace {
-
-// Whether `from` can write into `to`'s memory; enables peer access the first time a pair is asked.
-// NIBBLE_DISABLE_PEER=1 turns peer copies off (systems whose peer-to-peer path is broken or
-// slow): every GPU -> GPU hand-off then goes through pinned host memory.
 bool peer_access(int from, int to) {
   if (const char* off = std::getenv("NIBBLE_DISABLE_PEER"); off && off[0] == '1') return false;
   static std::mutex mu;
@@ -603,8 +679,6 @@ bool peer_access(int from, int to) {
   known[key] = ok;
   return ok;
 }
-
-}  // namespace
 
 Status CudaSegment::hidden_to_segment(Segment& next_segment, int rows) {
   auto* next = dynamic_cast<CudaSegment*>(&next_segment);

@@ -219,7 +219,117 @@ Result<bool> linear_uniform4(const LinearDesc& d) {
   return kernels::qgemv_uniform4(groups);
 }
 
-Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch_tiles, bool uniform_launch) {
+Result<QuantHost> shard_quant_host(const QuantHost& h, const LinearShard& s) {
+  const int G = static_cast<int>(h.groups.size());
+  int g0 = 0, g1 = G, k0 = 0, k1 = h.K;
+  const bool rows = s.k_end >= 0;
+  if (rows) {
+    k0 = s.k_begin;
+    k1 = s.k_end;
+    g0 = -1;
+    g1 = -1;
+    for (int g = 0; g < G; ++g) {
+      if (h.groups[g].k_begin == k0) g0 = g;
+      if (h.groups[g].k_end == k1) g1 = g + 1;
+    }
+    if (k0 >= k1 || g0 < 0 || g1 < 0 || g0 >= g1)
+      return make_error(ErrorKind::invalid_argument, "tensor-parallel share: rows ", k0, "..", k1,
+                        " do not start and end at group boundaries");
+  }
+  std::vector<int> cols = s.cols;
+  if (cols.empty()) {
+    cols.resize(static_cast<std::size_t>(h.N));
+    std::iota(cols.begin(), cols.end(), 0);
+  }
+  for (int c : cols)
+    if (c < 0 || c >= h.N) return make_error(ErrorKind::invalid_argument, "tensor-parallel share: column ", c, " of ", h.N);
+  QuantHost o;
+  o.K = k1 - k0;
+  o.N = static_cast<int>(cols.size());
+  o.n_pad = round_up(o.N, kTileN);
+  const int w0 = h.groups[g0].word_begin;
+  const int w1 = g1 < G ? h.groups[g1].word_begin : static_cast<int>(h.q_words);
+  o.q_words = static_cast<std::size_t>(w1 - w0);
+  o.q_weight.assign(o.q_words * o.n_pad, 0u);
+  // The column gather is most of a share's load time: rows of words in parallel.
+  auto gather_rows = [&](int r0, int r1) {
+    for (int r = r0; r < r1; ++r) {
+      std::uint32_t* dst = &o.q_weight[static_cast<std::size_t>(r - w0) * o.n_pad];
+      const std::size_t row = static_cast<std::size_t>(r) * h.n_pad;
+      if (h.q_weight_src) {
+        for (int i = 0; i < o.N; ++i) std::memcpy(&dst[i], h.q_weight_src + (row + cols[i]) * 4, 4);
+      } else {
+        for (int i = 0; i < o.N; ++i) dst[i] = h.q_weight[row + cols[i]];
+      }
+    }
+  };
+  const int threads = static_cast<int>(std::max(1u, std::min(8u, std::thread::hardware_concurrency())));
+  if (threads == 1 || (w1 - w0) < 64) {
+    gather_rows(w0, w1);
+  } else {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back(gather_rows, w0 + (w1 - w0) * t / threads, w0 + (w1 - w0) * (t + 1) / threads);
+    for (auto& th : pool) th.join();
+  }
+  for (int g = g0; g < g1; ++g) {
+    const kernels::QGroup& q = h.groups[g];
+    o.groups.push_back({q.k_begin - k0, q.k_end - k0, q.bits, q.word_begin - w0});
+  }
+  if (!h.q_scale.empty()) {
+    const int sw = h.n_pad / 8, dw = o.n_pad / 8;
+    o.q_scale.assign(static_cast<std::size_t>(g1 - g0) * dw, 0u);
+    for (int g = g0; g < g1; ++g)
+      for (int i = 0; i < o.N; ++i) {
+        const int n = cols[i];
+        const std::uint32_t code = (h.q_scale[static_cast<std::size_t>(g) * sw + n / 8] >> (4 * (n % 8))) & 15u;
+        o.q_scale[static_cast<std::size_t>(g - g0) * dw + i / 8] |= code << (4 * (i % 8));
+      }
+    o.q_scale_max.assign(h.q_scale_max.begin() + g0, h.q_scale_max.begin() + g1);
+  }
+  auto gather = [&](const std::vector<std::uint16_t>& src, std::vector<std::uint16_t>& dst) {
+    if (src.empty()) return;
+    dst.assign(static_cast<std::size_t>(g1 - g0) * o.n_pad, 0);
+    for (int g = g0; g < g1; ++g)
+      for (int i = 0; i < o.N; ++i)
+        dst[static_cast<std::size_t>(g - g0) * o.n_pad + i] = src[static_cast<std::size_t>(g) * h.n_pad + cols[i]];
+  };
+  gather(h.scales, o.scales);
+  gather(h.zeros, o.zeros);
+  if (rows) {
+    o.perm.resize(static_cast<std::size_t>(o.K));
+    std::iota(o.perm.begin(), o.perm.end(), 0);
+  } else {
+    o.perm = h.perm;
+  }
+  if (s.bias && !h.bias.empty())
+    for (int c : cols) o.bias.push_back(h.bias[static_cast<std::size_t>(c)]);
+  return o;
+}
+
+Result<std::vector<int>> shard_row_cuts(const std::vector<kernels::QGroup>& groups, int K, int ranks) {
+  std::vector<int> cuts{0};
+  for (int r = 1; r < ranks; ++r) {
+    const double target = static_cast<double>(K) * r / ranks;
+    int best = -1;
+    if (groups.empty()) {
+      best = static_cast<int>(std::lround(target / 128.0)) * 128;
+    } else {
+      for (const auto& g : groups)
+        if (best < 0 || std::fabs(g.k_begin - target) < std::fabs(best - target)) best = g.k_begin;
+    }
+    cuts.push_back(best);
+  }
+  cuts.push_back(K);
+  for (int r = 0; r < ranks; ++r)
+    if (cuts[r + 1] <= cuts[r])
+      return make_error(ErrorKind::unsupported, "tensor parallelism: ", K, " rows cannot be shared among ", ranks,
+                        " GPUs at the layer's group boundaries");
+  return cuts;
+}
+
+Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch_tiles, bool uniform_launch,
+                                   const LinearShard* shard) {
   DeviceLinear L;
   L.K = d.K;
   L.N = d.N;
@@ -227,7 +337,32 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
     if (d.K % 8 != 0)
       return make_error(ErrorKind::unsupported, d.name, ": in_features ", d.K, " is not a multiple of 8 (CUDA kernels)");
     DeviceBuffer wb;
-    if (d.weight.dtype == DType::f16) {  // fp16 goes up straight from the file's bytes
+    std::vector<std::uint16_t> bias;
+    if (d.bias) {
+      NIBBLE_ASSIGN_OR_RETURN(bias, to_fp16(*d.bias));
+    }
+    if (shard) {  // the share's rows of [N, K]: its columns, cut to [k_begin, k_end)
+      NIBBLE_ASSIGN_OR_RETURN(std::vector<std::uint16_t> w, to_fp16(d.weight));
+      std::vector<int> cols = shard->cols;
+      if (cols.empty()) {
+        cols.resize(static_cast<std::size_t>(d.N));
+        std::iota(cols.begin(), cols.end(), 0);
+      }
+      const int k0 = shard->k_end >= 0 ? shard->k_begin : 0, k1 = shard->k_end >= 0 ? shard->k_end : d.K;
+      if (k0 < 0 || k1 > d.K || k0 >= k1 || (k1 - k0) % 8 != 0)
+        return make_error(ErrorKind::invalid_argument, d.name, ": tensor-parallel rows ", k0, "..", k1);
+      std::vector<std::uint16_t> part(cols.size() * static_cast<std::size_t>(k1 - k0));
+      std::vector<std::uint16_t> part_bias;
+      for (std::size_t i = 0; i < cols.size(); ++i) {
+        if (cols[i] < 0 || cols[i] >= d.N) return make_error(ErrorKind::invalid_argument, d.name, ": column ", cols[i]);
+        std::memcpy(&part[i * (k1 - k0)], &w[static_cast<std::size_t>(cols[i]) * d.K + k0], static_cast<std::size_t>(k1 - k0) * 2);
+        if (!bias.empty() && shard->bias) part_bias.push_back(bias[static_cast<std::size_t>(cols[i])]);
+      }
+      L.N = static_cast<int>(cols.size());
+      L.K = k1 - k0;
+      bias = std::move(part_bias);
+      NIBBLE_ASSIGN_OR_RETURN(wb, put(part, d.name, "uploading weights"));
+    } else if (d.weight.dtype == DType::f16) {  // fp16 goes up straight from the file's bytes
       const std::size_t bytes = static_cast<std::size_t>(d.weight.numel()) * 2;
       NIBBLE_ASSIGN_OR_RETURN(wb, DeviceBuffer::allocate(bytes, d.name.c_str()));
       NIBBLE_TRY(wb.upload(d.weight.data, bytes, 0, "uploading weights"));
@@ -237,18 +372,29 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
     }
     L.dense.w = wb.data();
     L.dense.type = kernels::WeightType::fp16;
-    L.dense.k = d.K;
-    L.dense.n = d.N;
+    L.dense.k = L.K;
+    L.dense.n = L.N;
     L.buffers.push_back(std::move(wb));
-    if (d.bias) {
-      NIBBLE_ASSIGN_OR_RETURN(std::vector<std::uint16_t> b, to_fp16(*d.bias));
-      NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer bb, put(b, d.name, "uploading bias"));
+    if (!bias.empty()) {
+      NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer bb, put(bias, d.name, "uploading bias"));
       L.dense.bias = bb.as<const __half>();
       L.buffers.push_back(std::move(bb));
     }
     return L;
   }
   NIBBLE_ASSIGN_OR_RETURN(QuantHost h, quant_host_layout(d));
+  if (shard) {
+    NIBBLE_ASSIGN_OR_RETURN(QuantHost part, shard_quant_host(h, *shard));
+    return upload_quant(part, d.name, sm_count, launch_tiles, uniform_launch);
+  }
+  return upload_quant(h, d.name, sm_count, launch_tiles, uniform_launch);
+}
+
+Result<DeviceLinear> upload_quant(const QuantHost& h, const std::string& name, int sm_count, int launch_tiles,
+                                  bool uniform_launch) {
+  DeviceLinear L;
+  L.K = h.K;
+  L.N = h.N;
   L.quantized = true;
   kernels::QMatrix& q = L.quant;
   q.k = h.K;
@@ -260,36 +406,36 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
   q.n_splits = static_cast<int>(splits.size());
   kernels::qgemv_describe_splits(q, h.groups, splits);
   if (q.max_split_k > 1024 && !(uniform_launch && kernels::qgemv_uniform4(h.groups)))
-    return make_error(ErrorKind::unsupported, d.name, ": a group of ", q.max_split_k, " rows exceeds the kernel limit of 1024");
+    return make_error(ErrorKind::unsupported, name, ": a group of ", q.max_split_k, " rows exceeds the kernel limit of 1024");
   DeviceBuffer qw;
   if (h.q_weight_src) {
     const std::size_t bytes = h.q_words * static_cast<std::size_t>(h.n_pad) * 4;
-    NIBBLE_ASSIGN_OR_RETURN(qw, DeviceBuffer::allocate(bytes, d.name.c_str()));
+    NIBBLE_ASSIGN_OR_RETURN(qw, DeviceBuffer::allocate(bytes, name.c_str()));
     NIBBLE_TRY(qw.upload(h.q_weight_src, bytes, 0, "uploading q_weight"));
   } else {
-    NIBBLE_ASSIGN_OR_RETURN(qw, put(h.q_weight, d.name, "uploading q_weight"));
+    NIBBLE_ASSIGN_OR_RETURN(qw, put(h.q_weight, name, "uploading q_weight"));
   }
   q.q_weight = qw.as<const std::uint32_t>();
   L.buffers.push_back(std::move(qw));
   if (!h.q_scale.empty()) {
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer s, put(h.q_scale, d.name, "uploading q_scale"));
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sm, put(h.q_scale_max, d.name, "uploading q_scale_max"));
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer s, put(h.q_scale, name, "uploading q_scale"));
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sm, put(h.q_scale_max, name, "uploading q_scale_max"));
     q.q_scale = s.as<const std::uint32_t>();
     q.q_scale_max = sm.as<const __half>();
     L.buffers.push_back(std::move(s));
     L.buffers.push_back(std::move(sm));
   } else {
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer s, put(h.scales, d.name, "uploading scales"));
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer s, put(h.scales, name, "uploading scales"));
     q.scales = s.as<const __half>();
     L.buffers.push_back(std::move(s));
     if (!h.zeros.empty()) {
-      NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer z, put(h.zeros, d.name, "uploading zeros"));
+      NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer z, put(h.zeros, name, "uploading zeros"));
       q.zeros = z.as<const __half>();
       L.buffers.push_back(std::move(z));
     }
   }
-  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer g, put(h.groups, d.name, "uploading groups"));
-  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sp, put(splits, d.name, "uploading split plan"));
+  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer g, put(h.groups, name, "uploading groups"));
+  NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sp, put(splits, name, "uploading split plan"));
   q.groups = g.as<const kernels::QGroup>();
   q.splits = sp.as<const int2>();
   L.buffers.push_back(std::move(g));
@@ -297,12 +443,12 @@ Result<DeviceLinear> upload_linear(const LinearDesc& d, int sm_count, int launch
   bool identity = true;
   for (std::size_t i = 0; i < h.perm.size() && identity; ++i) identity = h.perm[i] == static_cast<std::int32_t>(i);
   if (!identity) {  // an identity permutation needs no gather
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer pm, put(h.perm, d.name, "uploading permutation"));
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer pm, put(h.perm, name, "uploading permutation"));
     q.perm = pm.as<const int>();
     L.buffers.push_back(std::move(pm));
   }
   if (!h.bias.empty()) {
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer b, put(h.bias, d.name, "uploading bias"));
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer b, put(h.bias, name, "uploading bias"));
     q.bias = b.as<const __half>();
     L.buffers.push_back(std::move(b));
   }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
+#include <optional>
 
 #include "model/rope.h"
 #include "model/weight_source.h"
@@ -30,7 +32,14 @@ std::size_t linear_bytes(const LinearDesc& d) {
 }  // namespace
 
 CudaSegment::CudaSegment(int device, const ModelSpec& spec, const SegmentOptions& opts)
-    : device_(device), spec_(spec), opts_(opts) {}
+    : device_(device), spec_(spec), opts_(opts) {
+  const int shards = std::max(1, opts.shards);
+  heads_ = spec.n_heads / shards;
+  kv_heads_ = spec.n_kv_heads / shards;
+  qd_ = heads_ * spec.head_dim;
+  kvd_ = kv_heads_ * spec.head_dim;
+  inter_max_ = spec.intermediate_size;
+}
 
 CudaSegment::~CudaSegment() {
   cudaSetDevice(device_);
@@ -75,6 +84,12 @@ Result<std::unique_ptr<CudaSegment>> CudaSegment::create(int device, const Model
                       " KV cache needs an even head_dim of at most 256 whose quantization group (32, or head_dim) is a "
                       "multiple of 8; this model's head_dim is ",
                       spec.head_dim, ": load it with the fp16 cache (--cache fp16)");
+  if (opts.shards < 1 || opts.shard < 0 || opts.shard >= opts.shards)
+    return make_error(ErrorKind::invalid_argument, "CUDA segment: share ", opts.shard, " of ", opts.shards);
+  if (opts.shards > 1 && (spec.n_heads % opts.shards != 0 || spec.n_kv_heads % opts.shards != 0))
+    return make_error(ErrorKind::unsupported, "tensor parallelism over ", opts.shards, " GPUs needs the attention heads (",
+                      spec.n_heads, ") and KV heads (", spec.n_kv_heads, ") to divide evenly among them: use ",
+                      "a GPU count that divides ", spec.n_kv_heads, ", or split the layers across the GPUs instead (--gpu-split)");
   std::unique_ptr<CudaSegment> s(new CudaSegment(device, spec, opts));
   if (!quant_cache) s->opts_.kv_type = KvCacheType::fp16;  // fp32 requests map to fp16 on the GPU
   NIBBLE_TRY(s->init_device());
@@ -112,7 +127,7 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
       bool b;
       shape_of(j, K, N, b);
       NIBBLE_ASSIGN_OR_RETURN(LinearDesc d, w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
-      total += linear_bytes(d);
+      total += linear_bytes(d) / static_cast<std::size_t>(j == 3 ? 1 : opts_.shards);
     }
   auto report = [&](std::size_t add) -> Status {
     done += add;
@@ -153,22 +168,62 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
       NIBBLE_ASSIGN_OR_RETURN(d[j], w.linear(WeightSource::layer_name(l, names[j]), K, N, b));
       NIBBLE_ASSIGN_OR_RETURN(uniform[j], linear_uniform4(d[j]));
     }
+    // Tensor parallelism: this GPU's heads of q/k/v, o_proj whole (it reads every head after the
+    // all-gather), and a share of the MLP: the down matrix's permuted rows cut at group boundaries,
+    // with gate/up producing exactly those intermediate columns, in that order.
+    LinearShard share[7];
+    const LinearShard* shard_of[7] = {};
+    std::optional<QuantHost> down_host;
+    int inter_l = inter;
+    if (opts_.shards > 1) {
+      const int r = opts_.shard;
+      auto range = [](int a, int b) {
+        std::vector<int> v(static_cast<std::size_t>(b - a));
+        std::iota(v.begin(), v.end(), a);
+        return v;
+      };
+      share[0].cols = range(r * qd_, (r + 1) * qd_);
+      share[1].cols = share[2].cols = range(r * kvd_, (r + 1) * kvd_);
+      std::vector<kernels::QGroup> groups;
+      if (d[6].format == LinearFormat::exl2 || d[6].format == LinearFormat::gptq) {
+        NIBBLE_ASSIGN_OR_RETURN(down_host, quant_host_layout(d[6]));
+        groups = down_host->groups;
+      }
+      NIBBLE_ASSIGN_OR_RETURN(std::vector<int> cuts, shard_row_cuts(groups, inter, opts_.shards));
+      share[6].k_begin = cuts[static_cast<std::size_t>(r)];
+      share[6].k_end = cuts[static_cast<std::size_t>(r) + 1];
+      share[6].bias = r == 0;
+      std::vector<int> cols = range(share[6].k_begin, share[6].k_end);
+      if (down_host)
+        for (int& c : cols) c = down_host->perm[static_cast<std::size_t>(c)];
+      share[4].cols = share[5].cols = std::move(cols);
+      inter_l = share[6].k_end - share[6].k_begin;
+      for (int j : {0, 1, 2, 4, 5, 6}) shard_of[j] = &share[j];
+    }
     for (int j = 0; j < 7; ++j) {
       // Layers launched together share the GPU: q/k/v in one GEMV, gate/up in another; the uniform
       // 4-bit kernel's plan applies only when every layer of the launch takes it.
-      const int launch_tiles = j < 3   ? gemv_tiles(sp.q_dim()) + 2 * gemv_tiles(sp.kv_dim())
-                               : j == 4 || j == 5 ? 2 * gemv_tiles(inter)
+      const int launch_tiles = j < 3   ? gemv_tiles(qd_) + 2 * gemv_tiles(kvd_)
+                               : j == 4 || j == 5 ? 2 * gemv_tiles(inter_l)
                                                   : gemv_tiles(d[j].N);
       const bool uniform_launch = j < 3 ? uniform[0] && uniform[1] && uniform[2]
                                   : j == 4 || j == 5 ? uniform[4] && uniform[5]
                                                      : uniform[j];
-      NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d[j], sm_count_, launch_tiles, uniform_launch));
+      if (j == 6 && down_host) {
+        NIBBLE_ASSIGN_OR_RETURN(QuantHost part, shard_quant_host(*down_host, share[6]));
+        down_host.reset();
+        NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_quant(part, d[j].name, sm_count_, launch_tiles, uniform_launch));
+      } else {
+        NIBBLE_ASSIGN_OR_RETURN(*dst[j], upload_linear(d[j], sm_count_, launch_tiles, uniform_launch, shard_of[j]));
+      }
       weight_bytes_ += dst[j]->bytes();
-      NIBBLE_TRY(report(linear_bytes(d[j])));
+      NIBBLE_TRY(report(linear_bytes(d[j]) / static_cast<std::size_t>(j == 3 ? 1 : opts_.shards)));
     }
+    if (L.gate.N != L.up.N || L.gate.N != L.down.K)
+      return make_error(ErrorKind::internal, "layer ", l, ": MLP share shapes disagree");
     weight_bytes_ += L.attn_norm.size() + L.mlp_norm.size() + L.q_norm.size() + L.k_norm.size();
     L.sliding_window = l < static_cast<int>(sp.sliding_window.size()) ? sp.sliding_window[l] : 0;
-    const std::size_t cache_rows = static_cast<std::size_t>(opts_.kv_pages) * opts_.page_size * sp.n_kv_heads;
+    const std::size_t cache_rows = static_cast<std::size_t>(opts_.kv_pages) * opts_.page_size * kv_heads_;
     const std::size_t kv = cache_rows * kernels::kv_row_bytes(kv_type(), sp.head_dim);
     NIBBLE_ASSIGN_OR_RETURN(L.k_cache, DeviceBuffer::allocate(kv, "KV cache"));
     NIBBLE_ASSIGN_OR_RETURN(L.v_cache, DeviceBuffer::allocate(kv, "KV cache"));
@@ -180,6 +235,9 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
       kv_bytes_ += 2 * sc;
     }
   }
+  inter_max_ = 0;
+  for (const auto& L : layers_) inter_max_ = std::max(inter_max_, L.gate.N);
+  if (layers_.empty()) inter_max_ = inter;
   if (opts_.has_head) {
     NIBBLE_ASSIGN_OR_RETURN(final_norm_, upload_norm(w, "model.norm.weight", hidden));
     weight_bytes_ += final_norm_.size();
@@ -206,8 +264,8 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
 Status CudaSegment::allocate_scratch() {
   const ModelSpec& sp = spec_;
   const std::size_t rows = static_cast<std::size_t>(opts_.max_rows);
-  const std::size_t hidden = sp.hidden_size, inter = sp.intermediate_size;
-  const std::size_t qkv_w = static_cast<std::size_t>(sp.q_dim()) + 2 * sp.kv_dim();
+  const std::size_t hidden = sp.hidden_size, inter = static_cast<std::size_t>(inter_max_);
+  const std::size_t qkv_w = static_cast<std::size_t>(qd_) + 2 * static_cast<std::size_t>(kvd_);
   max_pages_ = opts_.kv_pages;
   auto alloc = [&](DeviceBuffer& b, std::size_t bytes, const char* what) -> Status {
     NIBBLE_ASSIGN_OR_RETURN(b, DeviceBuffer::allocate(std::max<std::size_t>(bytes, 16), what));
@@ -216,7 +274,12 @@ Status CudaSegment::allocate_scratch() {
   };
   NIBBLE_TRY(alloc(hidden_, rows * hidden * 4, "hidden state"));
   NIBBLE_TRY(alloc(qkv_, rows * qkv_w * 4, "q/k/v scratch"));
-  NIBBLE_TRY(alloc(attn_, rows * sp.q_dim() * 2, "attention output"));
+  NIBBLE_TRY(alloc(attn_, rows * qd_ * 2, "attention output"));
+  if (opts_.shards > 1) {
+    NIBBLE_TRY(alloc(attn_all_, rows * sp.q_dim() * 2, "gathered attention output"));
+    NIBBLE_TRY(alloc(attn_cat_, rows * sp.q_dim() * 2, "gathered attention output"));
+    NIBBLE_TRY(alloc(partial_, rows * hidden * 4, "partial MLP sums"));
+  }
   NIBBLE_TRY(alloc(act_, rows * inter * 2, "MLP activation"));
   const bool prefill = opts_.max_rows > kDecodeRows;
   if (prefill) {
@@ -277,9 +340,9 @@ Status CudaSegment::allocate_scratch() {
   NIBBLE_TRY(alloc(norm_stats_, 2u * kDecodeRows * (sp.hidden_size / 32 + 1) * 4, "GEMV norm statistics"));
   const int capacity = opts_.kv_pages * opts_.page_size;
   const int decode_rows = std::min(opts_.max_rows, kDecodeRows);
-  NIBBLE_TRY(alloc(attn_ws_, kernels::attention_workspace_floats(decode_rows, sp.n_heads, sp.head_dim, capacity) * 4,
+  NIBBLE_TRY(alloc(attn_ws_, kernels::attention_workspace_floats(decode_rows, heads_, sp.head_dim, capacity) * 4,
                    "attention workspace"));
-  NIBBLE_TRY(alloc(attn_counters_, kernels::attention_counter_count(decode_rows, sp.n_kv_heads) * 4, "attention counters"));
+  NIBBLE_TRY(alloc(attn_counters_, kernels::attention_counter_count(decode_rows, kv_heads_) * 4, "attention counters"));
   NIBBLE_TRY(check(static_cast<int>(cudaMemset(attn_counters_.data(), 0, attn_counters_.size())), "clearing counters"));
   return {};
 }

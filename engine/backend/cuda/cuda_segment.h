@@ -24,6 +24,16 @@
 
 namespace nibble::cuda {
 
+class TensorParallelSegment;
+
+// The context length a decode graph is captured for: a power of two from 256 up, at most capacity.
+int context_bucket(int needed, int capacity);
+
+// Whether `from` can write into `to`'s memory; enables peer access the first time a pair is asked.
+// NIBBLE_DISABLE_PEER=1 turns peer access off (systems whose peer-to-peer path is broken or slow):
+// GPU -> GPU hand-offs then go through pinned host memory, tensor parallelism through NCCL.
+bool peer_access(int from, int to);
+
 struct CudaLayer {
   DeviceBuffer attn_norm;  // [hidden] fp16
   DeviceBuffer mlp_norm;   // [hidden] fp16
@@ -61,6 +71,21 @@ class CudaSegment final : public Segment {
   static constexpr int kDecodeRows = 16;
 
  private:
+  friend class TensorParallelSegment;
+  // One of the quantized/dense products of the prefill path: 1-3 matrices sharing an input,
+  // outputs side by side in C.
+  struct PrefillGemm {
+    const DeviceLinear* m[3] = {nullptr, nullptr, nullptr};
+    int count = 0;
+    const __half* a = nullptr;
+    int lda = 0;
+    float* c = nullptr;
+    int ldc = 0;
+    float beta = 0.0f;
+    bool quantized() const;
+    int n_total() const;
+  };
+
   CudaSegment(int device, const ModelSpec& spec, const SegmentOptions& opts);
   Status init_device();
   Status load(const WeightSource& weights, const LoadProgressFn& progress);
@@ -74,6 +99,18 @@ class CudaSegment final : public Segment {
   Result<int> upload_plan(const BatchPlan& plan, bool tokens, bool logit_rows);
   Status enqueue_decode_layers(int rows, int context);
   Status enqueue_prefill_layers(int rows);
+  // The halves of one layer, split where a tensor-parallel step gathers the attention output
+  // (after *_attention) and sums the MLP's partial outputs (after *_mlp).
+  Status decode_attention(std::size_t li, int rows, int context);
+  Status decode_mlp(std::size_t li, int rows);
+  Status prefill_begin();
+  Status prefill_attention(std::size_t li, int rows);
+  Status prefill_mlp(std::size_t li, int rows);
+  PrefillGemm prefill_point(int p);
+  Status prefill_dequant(int p);
+  Status prefill_gemm(int p, int rows);
+  // Tensor parallelism: the all-gathered attention output as o_proj reads it ([rows, q_dim]).
+  const __half* o_input(int rows, int& ld);
   Status enqueue_head(int n, float* out_logits);
   Status gemv(const DeviceLinear* const* mats, int count, const void* x, int ldx, bool rmsnorm_input,
               const DeviceBuffer* norm, kernels::QGemvOutput output, void* const* outs, const int* lds, int rows,
@@ -84,6 +121,15 @@ class CudaSegment final : public Segment {
   int device_;
   ModelSpec spec_;
   SegmentOptions opts_;
+  // This segment's share of each layer (the whole layer unless opts_.shards > 1).
+  int heads_ = 0;
+  int kv_heads_ = 0;
+  int qd_ = 0;         // heads_ * head_dim
+  int kvd_ = 0;        // kv_heads_ * head_dim
+  int inter_max_ = 0;  // widest intermediate share over the layers (MLP cuts follow each layer's groups)
+  // Tensor parallelism through peer-access kernels (set by the tensor-parallel segment): the down
+  // projection stores its partial sum into partial_, and the all-gather writes whole rows of attn_cat_.
+  bool peer_collectives_ = false;
   bool lost_ = false;
   cudaStream_t stream_ = nullptr;
   cudaStream_t aux_ = nullptr;            // prefill: dequantization one GEMM ahead
@@ -105,10 +151,13 @@ class CudaSegment final : public Segment {
   // Scratch (rows = opts_.max_rows unless noted).
   DeviceBuffer hidden_;     // [rows, hidden] fp32 residual stream
   DeviceBuffer qkv_;        // [rows, q_dim + 2 kv_dim] fp32
-  DeviceBuffer attn_;       // [rows, q_dim] fp16
+  DeviceBuffer attn_;       // [rows, q_dim] fp16 (this share's heads)
+  DeviceBuffer attn_all_;   // tensor parallel: [shards][rows][q_dim / shards] fp16, the all-gather's result
+  DeviceBuffer attn_cat_;   // tensor parallel: [rows, q_dim] fp16, every share's heads side by side
+  DeviceBuffer partial_;    // tensor parallel over peer access: [rows, hidden] fp32, this share's MLP sum
   DeviceBuffer normed_;     // [rows, hidden] fp16 (prefill GEMM input)
   DeviceBuffer gate_up_;    // [rows, 2 intermediate] fp32 (prefill)
-  DeviceBuffer act_;        // [rows, intermediate] fp16
+  DeviceBuffer act_;        // [rows, intermediate] fp16 (this share's columns, in the down matrix's row order)
   DeviceBuffer wscratch_[2];  // dequantized weights of the current and the next prefill GEMM
   std::size_t wscratch_elems_ = 0;
   DeviceBuffer head_in_;    // [rows, hidden] fp32 gathered logit rows

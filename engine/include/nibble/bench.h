@@ -38,6 +38,9 @@ struct BenchOptions {
   // Layer split: the layers in equal shares over these devices in order (empty = all on `device`),
   // after the first `cpu_layers` layers, which run on the CPU (with the embedding).
   std::vector<std::string> devices;
+  // With two or more `devices`: every layer shared among them (tensor parallelism) instead of a
+  // layer split.
+  bool tensor_parallel = false;
   int cpu_layers = 0;
   std::vector<SyntheticFormat> formats = {SyntheticFormat::exl2, SyntheticFormat::gptq, SyntheticFormat::fp16};
   SyntheticShape shape;

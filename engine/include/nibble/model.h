@@ -54,6 +54,11 @@ struct LoadOptions {
   // and the CPU ranges' share against the host's available RAM: out_of_memory naming the device
   // when it does not fit (as plan_placement budgets them).
   std::size_t reserve_bytes = 0;
+  // Tensor parallelism: every layer shared among these GPUs ("cuda:N", two or more, distinct):
+  // each holds its attention heads with their KV cache, o_proj, and a share of the MLP's columns;
+  // NCCL (loaded at run time) gathers and sums between them. When set, `device`, `split_layers`
+  // and `placement` are ignored. The heads and KV heads must divide evenly among the GPUs.
+  std::vector<std::string> tensor_parallel;
   KvCacheMode kv_cache = KvCacheMode::fp16;
   ProgressFn progress;           // bytes of weights placed so far / total
 };

@@ -88,6 +88,11 @@ class MemoryPlanner {
   Result<MemoryPlan> plan(const PlanOptions& options) const;
   // One segment's bytes (options.context/batch/page/cache; split_layers ignored).
   SegmentMemory segment(const PlanOptions& options, int first_layer, int last_layer, bool embedding, bool head) const;
+  // One GPU's CUDA bytes under tensor parallelism over `shards` GPUs (share `shard`; share 0 holds
+  // the head): every layer's o_proj and the embedding whole, the other layer weights and the KV
+  // cache divided (the weights by their parameter counts, so within a few percent for EXL2, whose
+  // cut follows group boundaries), the working buffers whole plus the gathered attention rows.
+  MemorySplit tensor_parallel_share(const PlanOptions& options, int shards, int shard) const;
   int layers() const;
   int max_positions() const;
 
@@ -124,6 +129,9 @@ struct PlacementOptions {
   // first N layers exactly (the CPU also takes the embedding, a table lookup; the head stays on
   // the last GPU). 0 = never.
   int cpu_layers = -1;
+  // Tensor parallelism: every layer shared among all of `gpus` (two or more) instead of a layer
+  // split; mode, gpu_split_bytes and cpu_layers are then ignored (no layer runs on the CPU).
+  bool tensor_parallel = false;
 };
 
 // One device's part of a placement.
@@ -147,8 +155,12 @@ struct Placement {
   // "Use a context of 4096 tokens or less", "Use the q4 KV cache"), one line each.
   std::vector<std::string> advice;
   int cpu_layer_count = 0;
-  // LoadOptions::placement for this plan.
+  // Every range spans all the layers on its GPU, each GPU holding a share of every layer.
+  bool tensor_parallel = false;
+  // LoadOptions::placement for this plan (empty under tensor parallelism).
   std::vector<LayerPlacement> layers() const;
+  // LoadOptions::tensor_parallel for this plan (empty for a layer split).
+  std::vector<std::string> tensor_parallel_devices() const;
 };
 
 // Places the model's layers (see SplitMode). Never fails for lack of memory: an unfitting model

@@ -66,6 +66,10 @@ int silu_mul_f16(const float* a, int lda, const float* b, int ldb, int rows, int
 int gather_rows_f32(const float* src, int lds, const int* index, int rows, int n, float* dst, int ldd,
                     cudaStream_t stream);
 
+// dst[r, c * width + j] = src[c][r][j]: `chunks` blocks of [rows, width] (an all-gather's rank-major
+// result) side by side as rows of chunks * width (row stride ldd).
+int interleave_chunks_f16(const __half* src, int chunks, int rows, int width, __half* dst, int ldd, cudaStream_t stream);
+
 // out[r, i] += bias[i] (fp32 rows, fp16 bias).
 int add_bias_f32(float* out, int ldo, int rows, int n, const __half* bias, cudaStream_t stream);
 

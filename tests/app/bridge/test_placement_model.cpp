@@ -1,7 +1,8 @@
 // PlacementModel (the model card's plan) on the demo model with injected devices (fake GPUs with
 // given free bytes, as a machine without a GPU can still plan for one): ranges in layer order
 // covering every layer, the manual split moving layers between GPUs, the CPU slider putting
-// exactly N layers on the CPU, a setup too small for the model giving advice and no load. Byte
+// exactly N layers on the CPU, a setup too small for the model giving advice and no load, every
+// layer shared between two GPUs (tensor parallelism). Byte
 // figures are checked against engine/plan's own per-segment counts, the spec the view shows.
 #include <QSignalSpy>
 #include <QtTest>
@@ -309,6 +310,45 @@ class TestPlacementModel : public QObject {
     QVERIFY(m.resultContext() >= 1024);
     QVERIFY(m.resultContext() < 2048);
     QCOMPARE(m.resultContext() % 64, 0);
+  }
+
+  // Sharing every layer (tensor parallelism) on two GPUs: one row per GPU over every layer, the
+  // head on the first, each GPU holding less than the whole model and half its KV cache; the load
+  // takes the GPUs, not ranges. On one GPU the mode falls back to a plain placement.
+  void sharedModeSplitsEveryLayer() {
+    PlacementModel m;
+    setUp(m, {device(QStringLiteral("cuda:0"), QStringLiteral("Fake GPU A"), 8'000'000'000),
+              device(QStringLiteral("cuda:1"), QStringLiteral("Fake GPU B"), 8'000'000'000), cpu()});
+    m.setMode(QStringLiteral("shared"));
+    QCOMPARE(m.mode(), QStringLiteral("shared"));
+    QVERIFY2(m.fits(), qPrintable(m.advice().join('\n') + m.error()));
+    QCOMPARE(m.rowCount(), 2);
+    QVERIFY(m.layerRanges().isEmpty());
+    QCOMPARE(m.tensorParallelDevices(), (QStringList{QStringLiteral("cuda:0"), QStringLiteral("cuda:1")}));
+    const nibble::SegmentMemory whole = planner->segment(options, 0, 8, true, true);
+    for (const PlacementModel::Row& r : m.rows()) {
+      QCOMPARE(r.firstLayer, 0);
+      QCOMPARE(r.lastLayer, 8);
+      QCOMPARE(r.head, r.device == QStringLiteral("cuda:0"));
+      QVERIFY(r.weights < qint64(whole.cuda.weights));
+      QCOMPARE(r.kvCache, qint64(whole.cuda.kv_cache / 2));
+      QVERIFY(r.layersText.contains(QStringLiteral("share")));
+    }
+    // Too little memory on each: advice, no load.
+    PlacementModel small;
+    setUp(small, {device(QStringLiteral("cuda:0"), QStringLiteral("Fake GPU A"), qint64(reserve + runtime)),
+                  device(QStringLiteral("cuda:1"), QStringLiteral("Fake GPU B"), qint64(reserve + runtime)), cpu()});
+    small.setMode(QStringLiteral("shared"));
+    QVERIFY(small.ready());
+    QVERIFY(!small.fits());
+    QVERIFY(!small.advice().isEmpty());
+    // One GPU: a plain placement.
+    PlacementModel one;
+    setUp(one, {device(QStringLiteral("cuda:0"), QStringLiteral("Fake GPU A"), 8'000'000'000), cpu()});
+    one.setMode(QStringLiteral("shared"));
+    QVERIFY(one.fits());
+    QVERIFY(one.tensorParallelDevices().isEmpty());
+    QCOMPARE(coverageProblem(one), QString());
   }
 
   void noPlannerNoPlan() {

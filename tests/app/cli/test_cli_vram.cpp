@@ -97,5 +97,44 @@ TEST(CliPlan, ManualSplitAndAdvice) {
   EXPECT_NE(mixed.err.find("go with --plan"), std::string::npos) << mixed.err;
 }
 
+// info --plan --tensor-parallel: one range per GPU over every layer, the head on the first, each
+// GPU's bytes the planner's share for it (half the KV cache of the whole model on one GPU); a
+// single GPU, or a CPU layer count with it, is refused; --tensor-parallel on a loading command
+// needs two GPUs.
+TEST(CliPlan, TensorParallelSharesEveryLayer) {
+  auto r = run_cli_args({"info", kDemoDir, "--plan", "--context", "2048", "--gpu-memory", "8,8", "--tensor-parallel", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["fits"], true);
+  EXPECT_EQ(j["tensor_parallel"], true);
+  ASSERT_EQ(j["ranges"].size(), 2u);
+  auto planner = MemoryPlanner::open(kDemoDir);
+  ASSERT_TRUE(planner);
+  PlanOptions po;
+  po.context = 2048;
+  const SegmentMemory whole = planner->segment(po, 0, 8, true, true);
+  for (int i = 0; i < 2; ++i) {
+    const auto& g = j["ranges"][static_cast<std::size_t>(i)];
+    EXPECT_EQ(g["device"], "cuda:" + std::to_string(i));
+    EXPECT_EQ(g["first_layer"], 0);
+    EXPECT_EQ(g["last_layer"], 8);
+    EXPECT_EQ(g["head"], i == 0);
+    EXPECT_EQ(g["bytes"]["total"], planner->tensor_parallel_share(po, 2, i).total());
+    EXPECT_EQ(g["bytes"]["kv_cache"], whole.cuda.kv_cache / 2);
+    EXPECT_LT(g["bytes"]["weights"].get<std::size_t>(), whole.cuda.weights);
+  }
+  auto text = run_cli_args({"info", kDemoDir, "--plan", "--gpu-memory", "8,8", "--tensor-parallel"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("share of 0-7"), std::string::npos) << text.out;
+  auto one = run_cli_args({"info", kDemoDir, "--plan", "--gpu-memory", "8", "--tensor-parallel"});
+  EXPECT_EQ(one.code, 2);
+  EXPECT_NE(one.err.find("two or more GPUs"), std::string::npos) << one.err;
+  auto cpu = run_cli_args({"info", kDemoDir, "--plan", "--gpu-memory", "8,8", "--tensor-parallel", "--cpu-layers", "2"});
+  EXPECT_EQ(cpu.code, 2);
+  auto gen = run_cli_args({"generate", kDemoDir, "--prompt", "x", "--tensor-parallel", "cuda:0"});
+  EXPECT_EQ(gen.code, 2);
+  EXPECT_NE(gen.err.find("two or more GPUs"), std::string::npos) << gen.err;
+}
+
 }  // namespace
 }  // namespace nibble::cli::test

@@ -44,6 +44,7 @@ struct Options {
   float temperature = 0.0f;  // --sample T,P: concurrent jobs sample at temperature T with top-p P
   float top_p = 1.0f;
   bool json = false;
+  bool tensor_parallel = false;  // --tensor-parallel: every layer shared among --devices
 };
 
 std::vector<std::int32_t> random_ids(std::mt19937_64& g, int n, int vocab) {
@@ -188,6 +189,7 @@ bool parse_args(int argc, char** argv, Options& o) {
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
     if (a == "--json") { o.json = true; continue; }
+    if (a == "--tensor-parallel") { o.tensor_parallel = true; continue; }
     if (!(v = next())) return false;
     if (a == "--model") o.model = v;
     else if (a == "--synthetic-dir") o.synthetic_dir = v;
@@ -223,7 +225,8 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv, o)) {
     std::fprintf(stderr,
                  "usage: bench_runtime [--model DIR | --synthetic-dir DIR] [--device cuda:0] [--devices cuda:0,cuda:1] [--jobs 8,32]\n"
-                 "                     [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--page-size 64] [--max-batch 512] [--sample T,P] [--json]\n");
+                 "                     [--prompt 128] [--new 256] [--context 16384] [--history 2000] [--page-size 64] [--max-batch 512] [--sample T,P] [--json]\n"
+                 "                     [--tensor-parallel]\n");
     return 2;
   }
   std::string dir = o.model;
@@ -242,7 +245,12 @@ int main(int argc, char** argv) {
   lo.context = o.context;
   lo.page_size = o.page_size;
   lo.max_batch_tokens = o.max_batch;
-  if (o.devices.size() > 1) {
+  if (o.devices.size() > 1 && o.tensor_parallel) {
+    lo.tensor_parallel = o.devices;
+    o.device = "tp(";
+    for (std::size_t i = 0; i < o.devices.size(); ++i) o.device += (i ? "|" : "") + o.devices[i];
+    o.device += ")";
+  } else if (o.devices.size() > 1) {
     auto info = inspect_model(dir);
     if (!info) {
       std::fprintf(stderr, "%s\n", info.error().to_string().c_str());
