@@ -16,6 +16,7 @@
 
 #include "../engine/model/ref_util.h"
 #include "gpu_test_util.h"
+#include "model_test_util.h"
 #include "io/text_file.h"
 #include "nibble/bench.h"
 #include "nibble/devices.h"
@@ -44,16 +45,11 @@ LoadOptions options(std::vector<LayerPlacement> placement) {
   return o;
 }
 
-const std::vector<std::int32_t>& prompt() {
-  static const std::vector<std::int32_t> ids = {648, 579, 275, 276, 521, 35, 743, 806, 80, 460, 2081, 393, 371, 16};
-  return ids;
-}
-
 std::vector<std::int32_t> greedy(Model& m, int n = 64) {
   GenerateOptions g;
   g.max_tokens = n;
   g.stop_at_eos = false;
-  auto r = generate(m, prompt(), g);
+  auto r = generate(m, gpu_test::split_prompt(), g);
   EXPECT_TRUE(r) << r.error().to_string();
   return r ? *r : std::vector<std::int32_t>{};
 }
@@ -61,23 +57,12 @@ std::vector<std::int32_t> greedy(Model& m, int n = 64) {
 std::vector<float> prefill_logits(Model& m) {
   std::vector<float> logits;
   auto seq = m.new_sequence();
-  EXPECT_TRUE(seq->append(prompt(), true, logits).ok());
+  EXPECT_TRUE(seq->append(gpu_test::split_prompt(), true, logits).ok());
   return logits;
 }
 
-const std::vector<std::int32_t>& corpus_ids() {
-  static std::vector<std::int32_t> ids = [] {
-    auto tok = Tokenizer::load(demo_model_dir());
-    auto text = read_text_file(std::string(NIBBLE_TEST_DATA_DIR) + "/corpus/heldout_raw.txt.gz");
-    if (!tok || !text) return std::vector<std::int32_t>{};
-    auto r = (*tok)->encode(*text, false);
-    return r ? *r : std::vector<std::int32_t>{};
-  }();
-  return ids;
-}
-
 double ppl(Model& m) {
-  auto r = perplexity_windows(m, corpus_ids(), 64, 512);
+  auto r = perplexity_windows(m, gpu_test::heldout_ids(), 64, 512);
   EXPECT_TRUE(r) << r.error().to_string();
   return r ? r->perplexity : 0;
 }
@@ -90,7 +75,7 @@ std::string describe(const std::vector<LayerPlacement>& p) {
 
 TEST(PlacementGpu, GpuAndCpuMatchAllGpu) {
   NIBBLE_REQUIRE_GPU();
-  ASSERT_FALSE(corpus_ids().empty());
+  ASSERT_FALSE(gpu_test::heldout_ids().empty());
   for (const std::string& dir : {demo_model_dir(), exl2_model_dir()}) {
     std::vector<std::int32_t> want_tokens;
     double want_ppl = 0;

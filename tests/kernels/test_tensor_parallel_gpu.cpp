@@ -20,6 +20,7 @@
 #include "../engine/model/ref_util.h"
 #include "backend/cuda/cuda_linear.h"
 #include "gpu_test_util.h"
+#include "model_test_util.h"
 #include "io/text_file.h"
 #include "model/weight_source.h"
 #include "nibble/bench.h"
@@ -131,22 +132,6 @@ TEST(TensorParallelGpu, OneGpuNamedTwiceIsRefused) {
   EXPECT_NE(m.error().message.find("named twice"), std::string::npos) << m.error().message;
 }
 
-const std::vector<std::int32_t>& prompt() {
-  static const std::vector<std::int32_t> ids = {648, 579, 275, 276, 521, 35, 743, 806, 80, 460, 2081, 393, 371, 16};
-  return ids;
-}
-
-const std::vector<std::int32_t>& corpus_ids() {
-  static std::vector<std::int32_t> ids = [] {
-    auto tok = Tokenizer::load(demo_model_dir());
-    auto text = read_text_file(std::string(NIBBLE_TEST_DATA_DIR) + "/corpus/heldout_raw.txt.gz");
-    if (!tok || !text) return std::vector<std::int32_t>{};
-    auto r = (*tok)->encode(*text, false);
-    return r ? *r : std::vector<std::int32_t>{};
-  }();
-  return ids;
-}
-
 struct Outputs {
   std::vector<float> logits;
   std::vector<std::int32_t> greedy;
@@ -158,12 +143,12 @@ Outputs measure(Model& m) {
   Outputs r;
   {
     auto seq = m.new_sequence();
-    EXPECT_TRUE(seq->append(prompt(), true, r.logits).ok());
+    EXPECT_TRUE(seq->append(gpu_test::split_prompt(), true, r.logits).ok());
   }
   GenerateOptions g;
   g.max_tokens = 64;
   g.stop_at_eos = false;
-  auto t = generate(m, prompt(), g);
+  auto t = generate(m, gpu_test::split_prompt(), g);
   EXPECT_TRUE(t) << t.error().to_string();
   if (t) r.greedy = *t;
   auto gen = Generator::create(m, GeneratorOptions{});
@@ -172,7 +157,7 @@ Outputs measure(Model& m) {
     std::vector<std::uint64_t> ids;
     for (int k = 0; k < 8; ++k) {
       JobSettings j;
-      j.prompt = {prompt().begin(), prompt().begin() + 3 + k};
+      j.prompt = {gpu_test::split_prompt().begin(), gpu_test::split_prompt().begin() + 3 + k};
       j.max_new_tokens = 32;
       j.stop_at_model_eos = false;
       j.sampler.temperature = 0.0f;
@@ -187,7 +172,7 @@ Outputs measure(Model& m) {
       if (res) r.batch.push_back(res->ids);
     }
   }
-  auto p = perplexity_windows(m, corpus_ids(), 64, 512);
+  auto p = perplexity_windows(m, gpu_test::heldout_ids(), 64, 512);
   EXPECT_TRUE(p) << p.error().to_string();
   r.ppl = p ? p->perplexity : 0;
   return r;
@@ -290,7 +275,7 @@ TEST(TensorParallelGpu, PeerCollectivesMatchTheirDefinition) {
 // Both collective paths: the peer-access kernels (the default here) and NCCL (NIBBLE_TP_NCCL=1).
 void check_two_gpus(bool nccl) {
   if (gpu_count() < 2) GTEST_SKIP() << "needs two GPUs";
-  ASSERT_FALSE(corpus_ids().empty());
+  ASSERT_FALSE(gpu_test::heldout_ids().empty());
   if (nccl) setenv("NIBBLE_TP_NCCL", "1", 1);
   for (const std::string& dir : {demo_model_dir(), exl2_model_dir()}) {
     LoadOptions one;

@@ -172,35 +172,22 @@ bool all_quantized(std::initializer_list<const DeviceLinear*> ms) {
 
 }  // namespace
 
-// q/k/v GEMV (RMSNorm in), RoPE + KV append and attention over this share's heads into attn_.
-Status CudaSegment::decode_attention(std::size_t li, int rows, int context) {
+// Per-head q/k norms (Qwen3), RoPE + the KV append of this share's heads, and the attention
+// arguments both paths share (the caller adds the context bound and launches).
+Status CudaSegment::rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at) {
   const ModelSpec& sp = spec_;
-  const int hidden = sp.hidden_size, qd = qd_, kvd = kvd_;
-  const int qkv_w = qd + 2 * kvd;
-  CudaLayer& L = layers_[li];
-  float* h = hidden_.as<float>();
+  const int qkv_w = qd_ + 2 * kvd_;
   float* qkv = qkv_.as<float>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
-  // RMSNorm statistics handed from the residual-adding GEMV (o, down) to the next normalising one
-  // (gate/up, the next layer's q/k/v) when both are quantized; otherwise each GEMV computes its own.
-  // Under tensor parallelism the down GEMV leaves a partial sum, so q/k/v computes its own.
-  float* const stats_attn = norm_stats_.as<float>();
-  const bool stats_in = li > 0 && hidden % 32 == 0 && opts_.shards == 1 && layers_[li - 1].down.quantized &&
-                        all_quantized({&L.q, &L.k, &L.v});
-  const DeviceLinear* qkv_m[3] = {&L.q, &L.k, &L.v};
-  void* qkv_out[3] = {qkv, qkv + qd, qkv + qd + kvd};
-  const int qkv_ld[3] = {qkv_w, qkv_w, qkv_w};
-  NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows, nullptr,
-                  stats_in ? stats_attn : nullptr));
   if (sp.qk_norm) {
     const float eps = static_cast<float>(sp.rms_norm_eps);
     NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, heads_, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
-    NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
+    NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd_, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
   }
   kernels::RopeKvArgs r;
   r.q = qkv;
-  r.k = qkv + qd;
-  r.v = qkv + qd + kvd;
+  r.k = qkv + qd_;
+  r.v = qkv + qd_ + kvd_;
   r.ldq = r.ldk = r.ldv = qkv_w;
   r.rows = rows;
   r.heads = heads_;
@@ -214,13 +201,12 @@ Status CudaSegment::decode_attention(std::size_t li, int rows, int context) {
   r.block_tables = m.tables;
   r.max_pages = max_pages_;
   r.page_size = opts_.page_size;
-  kernels::AttentionArgs at;
   bind_kv(L, r, at);
   NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
   at.q = qkv;
   at.ldq = qkv_w;
   at.out = attn_.as<__half>();
-  at.ldo = qd;
+  at.ldo = qd_;
   at.rows = rows;
   at.heads = heads_;
   at.kv_heads = kv_heads_;
@@ -232,6 +218,30 @@ Status CudaSegment::decode_attention(std::size_t li, int rows, int context) {
   at.block_tables = m.tables;
   at.window = L.sliding_window;
   at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+  return {};
+}
+
+// q/k/v GEMV (RMSNorm in), RoPE + KV append and attention over this share's heads into attn_.
+Status CudaSegment::decode_attention(std::size_t li, int rows, int context) {
+  const ModelSpec& sp = spec_;
+  const int hidden = sp.hidden_size, qd = qd_, kvd = kvd_;
+  const int qkv_w = qd + 2 * kvd;
+  CudaLayer& L = layers_[li];
+  float* h = hidden_.as<float>();
+  float* qkv = qkv_.as<float>();
+  // RMSNorm statistics handed from the residual-adding GEMV (o, down) to the next normalising one
+  // (gate/up, the next layer's q/k/v) when both are quantized; otherwise each GEMV computes its own.
+  // Under tensor parallelism the down GEMV leaves a partial sum, so q/k/v computes its own.
+  float* const stats_attn = norm_stats_.as<float>();
+  const bool stats_in = li > 0 && hidden % 32 == 0 && opts_.shards == 1 && layers_[li - 1].down.quantized &&
+                        all_quantized({&L.q, &L.k, &L.v});
+  const DeviceLinear* qkv_m[3] = {&L.q, &L.k, &L.v};
+  void* qkv_out[3] = {qkv, qkv + qd, qkv + qd + kvd};
+  const int qkv_ld[3] = {qkv_w, qkv_w, qkv_w};
+  NIBBLE_TRY(gemv(qkv_m, 3, h, hidden, true, &L.attn_norm, QGemvOutput::store_fp32, qkv_out, qkv_ld, rows, nullptr,
+                  stats_in ? stats_attn : nullptr));
+  kernels::AttentionArgs at;
+  NIBBLE_TRY(rope_kv_and_attention_args(L, rows, at));
   at.max_context = context;
   at.workspace = attn_ws_.as<float>();
   at.counters = attn_counters_.as<unsigned>();
@@ -440,11 +450,9 @@ Status CudaSegment::enqueue_prefill_layers(int rows) {
 // RMSNorm, q/k/v GEMM, RoPE + KV append and attention over this share's heads into attn_.
 Status CudaSegment::prefill_attention(std::size_t li, int rows) {
   const ModelSpec& sp = spec_;
-  const int hidden = sp.hidden_size, qd = qd_, kvd = kvd_;
-  const int qkv_w = qd + 2 * kvd;
+  const int hidden = sp.hidden_size;
   const float eps = static_cast<float>(sp.rms_norm_eps);
   float* h = hidden_.as<float>();
-  float* qkv = qkv_.as<float>();
   __half* normed = normed_.as<__half>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
   CudaLayer& L = layers_[li];
@@ -452,45 +460,8 @@ Status CudaSegment::prefill_attention(std::size_t li, int rows) {
   NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.attn_norm.as<const __half>(), eps, rows, hidden, normed, hidden, stream_), "RMSNorm"));
   NIBBLE_TRY(prefill_dequant(p0 + 1));
   NIBBLE_TRY(prefill_gemm(p0, rows));
-  if (sp.qk_norm) {
-    NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, heads_, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
-    NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
-  }
-  kernels::RopeKvArgs r;
-  r.q = qkv;
-  r.k = qkv + qd;
-  r.v = qkv + qd + kvd;
-  r.ldq = r.ldk = r.ldv = qkv_w;
-  r.rows = rows;
-  r.heads = heads_;
-  r.kv_heads = kv_heads_;
-  r.head_dim = sp.head_dim;
-  r.rotary_dim = sp.head_dim;
-  r.inv_freq = inv_freq_.as<const float>();
-  r.attn_factor = attn_factor_;
-  r.positions = m.positions;
-  r.row_seq = m.row_seq;
-  r.block_tables = m.tables;
-  r.max_pages = max_pages_;
-  r.page_size = opts_.page_size;
   kernels::AttentionArgs at;
-  bind_kv(L, r, at);
-  NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
-  at.q = qkv;
-  at.ldq = qkv_w;
-  at.out = attn_.as<__half>();
-  at.ldo = qd;
-  at.rows = rows;
-  at.heads = heads_;
-  at.kv_heads = kv_heads_;
-  at.head_dim = sp.head_dim;
-  at.page_size = opts_.page_size;
-  at.max_pages = max_pages_;
-  at.positions = m.positions;
-  at.row_seq = m.row_seq;
-  at.block_tables = m.tables;
-  at.window = L.sliding_window;
-  at.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+  NIBBLE_TRY(rope_kv_and_attention_args(L, rows, at));
   at.max_context = opts_.kv_pages * opts_.page_size;
   if (kernels::attention_prefill_supports(sp.head_dim)) return check(kernels::attention_prefill(at, m.tiles, n_tiles_, stream_), "attention");
   return check(kernels::attention_rows_serial(at, stream_), "attention");

@@ -101,6 +101,7 @@ class CudaSegment final : public Segment {
   Status enqueue_prefill_layers(int rows);
   // The halves of one layer, split where a tensor-parallel step gathers the attention output
   // (after *_attention) and sums the MLP's partial outputs (after *_mlp).
+  Status rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at);
   Status decode_attention(std::size_t li, int rows, int context);
   Status decode_mlp(std::size_t li, int rows);
   Status prefill_begin();
