@@ -1,6 +1,7 @@
 // Sampler: penalty, then temperature, softmax over the candidates that survive top-k, then top-p
-// and min-p, then one draw. Candidates are kept sorted by probability (id breaks ties) so the
-// result for a given seed does not depend on the order the standard library visits them.
+// and min-p, then one draw. Candidates are read in order of probability (id breaks ties) so the
+// result for a given seed does not depend on the order the standard library visits them; they are
+// sorted only as far as they are read.
 #include "Sampler.h"
 
 #include <algorithm>
@@ -56,37 +57,61 @@ std::int32_t Sampler::sample(std::span<const float> logits, std::span<const std:
     m_candidates[static_cast<std::size_t>(i)] = {
         static_cast<float>(std::exp((static_cast<double>(scores[static_cast<std::size_t>(i)]) - best) * invT)), i};
 
-  // Top-k first (a partial sort), otherwise the whole vocabulary sorted once.
-  auto end = m_candidates.end();
-  if (m_settings.topK > 0 && m_settings.topK < vocab) {
-    end = m_candidates.begin() + m_settings.topK;
-    std::partial_sort(m_candidates.begin(), end, m_candidates.end(), before);
-  } else {
-    std::sort(m_candidates.begin(), m_candidates.end(), before);
-  }
+  // Candidates in order of probability, sorted only as far as they are read: top-k sorts its k;
+  // otherwise the sorted prefix widens (four times, or at once to the end when that is near)
+  // until top-p / min-p / the draw stop reading, so a 128k vocabulary is not sorted whole for a
+  // nucleus of a few hundred tokens. Every prefix read equals the full sort's, so the draw is the
+  // full sort's.
+  const std::size_t vocab_n = m_candidates.size();
+  std::size_t count = vocab_n, sorted = 0;
   double total = 0;
-  for (auto it = m_candidates.begin(); it != end; ++it) total += it->first;
+  if (m_settings.topK > 0 && m_settings.topK < vocab) {
+    count = static_cast<std::size_t>(m_settings.topK);
+    std::partial_sort(m_candidates.begin(), m_candidates.begin() + static_cast<std::ptrdiff_t>(count), m_candidates.end(), before);
+    sorted = count;
+    for (std::size_t i = 0; i < count; ++i) total += m_candidates[i].first;
+  } else {
+    for (const auto& c : m_candidates) total += c.first;  // in id order
+  }
+  auto sorted_to = [&](std::size_t n) {  // m_candidates[0, n) in final order
+    if (n <= sorted) return;
+    std::size_t w = std::max({n, 4 * sorted, std::size_t{64}});
+    if (16 * w > count) w = count;  // a large nucleus: sort the rest once
+    w = std::min(w, count);
+    // [0, sorted) already holds the largest in order: sort the next largest after them.
+    std::partial_sort(m_candidates.begin() + static_cast<std::ptrdiff_t>(sorted), m_candidates.begin() + static_cast<std::ptrdiff_t>(w),
+                      m_candidates.end(), before);
+    sorted = w;
+  };
 
-  // Top-p: the smallest prefix whose mass reaches topP (at least one token).
-  std::size_t kept = 0;
-  double mass = 0;
-  const auto count = static_cast<std::size_t>(end - m_candidates.begin());
-  while (kept < count && (kept == 0 || mass < m_settings.topP * total)) mass += m_candidates[kept++].first;
-  // Min-p: relative to the most likely token (probability 1 before normalisation).
+  // Min-p: tokens below minP times the most likely one's probability (1 before normalisation)
+  // go; counted without sorting, they bound how far top-p has to look.
+  std::size_t cap = count;
   if (m_settings.minP > 0) {
-    const double floor = m_settings.minP * m_candidates[0].first;
-    std::size_t n = 1;
-    double m = m_candidates[0].first;
-    while (n < kept && m_candidates[n].first >= floor) m += m_candidates[n++].first;
-    kept = n;
-    mass = m;
+    const double floor = m_settings.minP;  // the best candidate's exp(0)
+    cap = 0;
+    for (std::size_t i = 0; i < vocab_n; ++i) cap += m_candidates[i].first >= floor ? 1 : 0;
+    cap = std::clamp<std::size_t>(cap, 1, count);
+  }
+  // Top-p: the smallest prefix whose mass reaches topP (at least one token); all of them at 1.
+  std::size_t kept = cap;
+  double mass = total;
+  if (m_settings.topP < 1.0 || cap < count) {
+    kept = 0;
+    mass = 0;
+    while (kept < cap && (kept == 0 || m_settings.topP >= 1.0 || mass < m_settings.topP * total)) {
+      sorted_to(kept + 1);
+      mass += m_candidates[kept++].first;
+    }
   }
 
   std::uniform_real_distribution<double> uniform(0.0, mass);
   double u = uniform(m_rng);
   for (std::size_t i = 0; i < kept; ++i) {
+    sorted_to(i + 1);
     u -= m_candidates[i].first;
     if (u <= 0) return m_candidates[i].second;
   }
+  sorted_to(kept);
   return m_candidates[kept - 1].second;
 }

@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 
 #include "DeltaCoalescer.h"
 #include "ErrorInfo.h"
@@ -220,6 +221,59 @@ class TestBridgeParts : public QObject {
     w.repetitionWindow = 1;
     Sampler windowed(w);
     QCOMPARE(windowed.sample(both, std::vector<std::int32_t>{0, 1}), 0);
+  }
+
+  // A vocabulary large enough for the partial sorts: every draw equals the one a full sort of
+  // the candidates gives (the definition written out below, with the same random stream).
+  void partialSortingDrawsWhatAFullSortDraws() {
+    const int vocab = 5000;
+    std::mt19937 g(11);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    struct Case {
+      double t, topP, minP;
+      int topK;
+    } cases[] = {{0.8, 0.9, 0, 0}, {1.0, 0.95, 0.05, 0}, {0.7, 0.9, 0, 40}, {1.2, 1.0, 0.1, 0}, {0.6, 0.5, 0, 0}, {1.0, 0.99, 0, 0}};
+    for (const Case& c : cases) {
+      SamplerSettings s;
+      s.temperature = c.t;
+      s.topP = c.topP;
+      s.minP = c.minP;
+      s.topK = c.topK;
+      s.seed = 77;
+      Sampler sampler(s);
+      std::mt19937_64 rng(77);
+      std::vector<float> logits(vocab);
+      for (int it = 0; it < 100; ++it) {
+        for (float& x : logits) x = normal(g);
+        const std::int32_t got = sampler.sample(logits, {});
+        // Reference: all candidates sorted, then top-k, top-p, min-p, one draw.
+        const float best = *std::max_element(logits.begin(), logits.end());
+        std::vector<std::pair<float, std::int32_t>> cand;
+        for (int i = 0; i < vocab; ++i)
+          cand.push_back({static_cast<float>(std::exp((static_cast<double>(logits[i]) - best) / c.t)), i});
+        std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+        std::size_t count = c.topK > 0 ? std::size_t(c.topK) : cand.size();
+        double total = 0;
+        for (std::size_t i = 0; i < count; ++i) total += cand[i].first;
+        std::size_t kept = 0;
+        double mass = 0;
+        while (kept < count && (kept == 0 || c.topP >= 1.0 || mass < c.topP * total)) {
+          if (c.minP > 0 && kept > 0 && cand[kept].first < c.minP) break;
+          mass += cand[kept++].first;
+        }
+        std::uniform_real_distribution<double> uniform(0.0, mass);
+        double u = uniform(rng);
+        std::int32_t want = cand[kept - 1].second;
+        for (std::size_t i = 0; i < kept; ++i) {
+          u -= cand[i].first;
+          if (u <= 0) {
+            want = cand[i].second;
+            break;
+          }
+        }
+        QCOMPARE(got, want);
+      }
+    }
   }
 
   void aSeedRepeatsTheDraws() {
