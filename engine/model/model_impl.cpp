@@ -281,7 +281,9 @@ std::vector<DeviceMemoryUse> ModelImpl::memory_use() const {
     if (shares.empty()) continue;
     auto own = std::find_if(out.begin(), out.end(), [&](const DeviceMemoryUse& d) { return d.device == devices_[i]; });
     if (own != out.end()) out.erase(own);
-    for (const auto& [device, u] : shares) {
+    for (const auto& share : shares) {
+      const std::string& device = share.first;
+      const Segment::MemoryUse& u = share.second;
       auto it = std::find_if(out.begin(), out.end(), [&](const DeviceMemoryUse& d) { return d.device == device; });
       if (it == out.end()) {
         out.push_back({});
