@@ -105,15 +105,14 @@ Result<std::unique_ptr<Segment>> TensorParallelSegment::create(const std::vector
     t->shards_.push_back(std::move(m).value());
     t->shards_.back()->peer_collectives_ = peer;
   }
+  t->opts_.kv_type = t->shards_[0]->opts_.kv_type;
   if (peer) {
     for (auto& s : t->shards_) {  // the signal blocks are cleared before the first barrier
       NIBBLE_TRY(select(s->device_));
       NIBBLE_TRY(check(static_cast<int>(cudaDeviceSynchronize()), "clearing tensor-parallel signals"));
     }
-    t->opts_.kv_type = t->shards_[0]->opts_.kv_type;
     return std::unique_ptr<Segment>(std::move(t));
   }
-  t->opts_.kv_type = t->shards_[0]->opts_.kv_type;
   // One small collective of each kind up front: NCCL connects the GPUs on first use, which should
   // not happen inside a graph capture.
   NIBBLE_TRY(t->gather_attention(1));
