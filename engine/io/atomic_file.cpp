@@ -7,10 +7,15 @@
 namespace nibble {
 
 Status write_file_atomic(const std::string& path, const void* data, std::size_t n) {
+  return write_file_atomic(path, {{data, n}});
+}
+
+Status write_file_atomic(const std::string& path, std::initializer_list<ByteRange> parts) {
   const std::string tmp = path + ".partial";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) return make_error(ErrorKind::io, tmp, ": cannot create: ", std::strerror(errno));
-  const bool wrote = n == 0 || std::fwrite(data, 1, n, f) == n;
+  bool wrote = true;
+  for (const ByteRange& p : parts) wrote = wrote && (p.size == 0 || std::fwrite(p.data, 1, p.size, f) == p.size);
   const bool closed = std::fclose(f) == 0;
   if (!wrote || !closed) {
     std::remove(tmp.c_str());

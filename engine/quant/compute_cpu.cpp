@@ -1,4 +1,6 @@
 // The CPU QuantCompute: forwards to linalg.cpp, gptq.cpp and LayerEvaluator on one ThreadPool.
+#include <cstring>
+#include <new>
 #include <string>
 
 #include "quant/compute.h"
@@ -87,6 +89,43 @@ class CpuQuantCompute final : public QuantCompute {
 };
 
 }  // namespace
+
+Result<Activations> QuantCompute::activations(std::size_t count) {
+  Activations a;
+  try {
+    auto v = std::make_shared<std::vector<float>>(count);
+    a.data = v->data();
+    a.keep = std::move(v);
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorKind::out_of_memory, "quantizer: no host memory for ", count * 4 >> 20, " MB of calibration activations");
+  }
+  a.size = count;
+  return a;
+}
+
+Status QuantCompute::read_back(const float* src, std::size_t count, float* host) {
+  if (count) std::memcpy(host, src, count * sizeof(float));
+  return {};
+}
+
+Status QuantCompute::write_in(float* dst, const float* host, std::size_t count) {
+  if (count) std::memcpy(dst, host, count * sizeof(float));
+  return {};
+}
+
+Status QuantCompute::copy_floats(float* dst, const float* src, std::size_t count) {
+  if (count && dst != src) std::memmove(dst, src, count * sizeof(float));
+  return {};
+}
+
+double QuantCompute::squared_distance(const float* a, const float* b, std::size_t count) {
+  double s = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const double d = b ? static_cast<double>(a[i]) - b[i] : static_cast<double>(a[i]);
+    s += d * d;
+  }
+  return s;
+}
 
 std::unique_ptr<QuantCompute> make_cpu_quant_compute(const ModelSpec& spec, int length, ThreadPool& pool) {
   return std::make_unique<CpuQuantCompute>(spec, length, pool);

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstdio>
 #include <fstream>
+#include <new>
+#include <system_error>
 
 #include "quant/allocate.h"
 #include "quant/head.h"
@@ -85,22 +87,65 @@ std::vector<std::int32_t> Job::row_ids(const std::vector<int>& rows) const {
   return ids;
 }
 
-Result<std::vector<float>> Job::load_hidden(std::size_t count, const std::vector<std::int32_t>& ids) {
+Result<std::vector<float>> Job::load_hidden_host(std::size_t count, const std::vector<std::int32_t>& ids) {
+  NIBBLE_TRY(finish_save());
   const std::string name = job_.state().value("hidden", "");
   if (!name.empty()) return job_.read_floats(name, count);
   return embed_tokens(*in_.ws, ids);
 }
 
-Status Job::save_hidden(const std::vector<float>& x, const std::string& name) {
+Result<Activations> Job::load_hidden(std::size_t count, const std::vector<std::int32_t>& ids) {
+  NIBBLE_ASSIGN_OR_RETURN(std::vector<float> host, load_hidden_host(count, ids));
+  if (host.size() != count)
+    return make_error(ErrorKind::internal, "quantizer: ", host.size(), " hidden-state values where ", count, " were expected");
+  NIBBLE_ASSIGN_OR_RETURN(Activations x, qc_.activations(count));
+  NIBBLE_TRY(qc_.write_in(x.data, host.data(), count));
+  return x;
+}
+
+// The hidden states come back to the host here; the file and then the state naming it are written
+// by a background task while the next layer computes. A kill before that task ends leaves the
+// previous record, which resumes one layer earlier to the same bits.
+Status Job::save_hidden(const Activations& x, const std::string& name) {
+  NIBBLE_TRY(finish_save());
   const auto t0 = std::chrono::steady_clock::now();
+  try {
+    host_hidden_.resize(x.size);
+  } catch (const std::bad_alloc&) {
+    return make_error(ErrorKind::out_of_memory, "quantizer: no host memory to save ", x.size * 4 >> 20, " MB of hidden states");
+  }
+  NIBBLE_TRY(qc_.read_back(x.data, x.size, host_hidden_.data()));
   const std::string old = job_.state().value("hidden", "");
-  NIBBLE_TRY(job_.write_floats(name, x));
   job_.state()["hidden"] = name;
-  Status st = job_.save({old == name ? "" : old});
-  if (std::getenv("NIBBLE_QUANT_PROFILE"))
-    std::fprintf(stderr, "quant profile: saved %zu MB of hidden states in %.3f s\n", x.size() * 4 >> 20,
+  const bool profile = std::getenv("NIBBLE_QUANT_PROFILE") != nullptr;
+  if (profile)
+    std::fprintf(stderr, "quant profile: read back %zu MB of hidden states in %.3f s\n", x.size * 4 >> 20,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  return st;
+  auto task = [this, name, profile, text = job_.state().dump(), obsolete = std::vector<std::string>{old == name ? "" : old}]() -> Status {
+    const auto w0 = std::chrono::steady_clock::now();
+    NIBBLE_TRY(job_.write_floats(name, host_hidden_.data(), host_hidden_.size()));
+    Status st = job_.save_text(text, obsolete);
+    if (profile)
+      std::fprintf(stderr, "quant profile: wrote %zu MB of hidden states in %.3f s (background)\n", host_hidden_.size() * 4 >> 20,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count());
+    return st;
+  };
+  try {
+    pending_ = std::async(std::launch::async, task);
+  } catch (const std::system_error&) {  // no thread to spare: write it now
+    return task();
+  }
+  return {};
+}
+
+Status Job::finish_save() {
+  if (!pending_.valid()) return {};
+  return pending_.get();
+}
+
+Status Job::save_record(const std::vector<std::string>& obsolete) {
+  NIBBLE_TRY(finish_save());
+  return job_.save(obsolete);
 }
 
 Status Job::stage_measure() {
@@ -117,14 +162,14 @@ Status Job::stage_measure() {
     m.model = measurement_model_key(s);
     st["measurement"] = measurement_to_json(m);
   }
-  NIBBLE_ASSIGN_OR_RETURN(std::vector<float> x, load_hidden(count, ids));
-  std::vector<float> mid(count);
+  NIBBLE_ASSIGN_OR_RETURN(Activations x, load_hidden(count, ids));
+  NIBBLE_ASSIGN_OR_RETURN(Activations mid, qc_.activations(count));
   for (int l = st.value("next_layer", 0); l < s.n_layers; ++l) {
     NIBBLE_TRY(progress(QuantStage::measure, l, s.n_layers, static_cast<double>(l) / s.n_layers, "measuring layer " + std::to_string(l)));
     const auto t0 = std::chrono::steady_clock::now();
     NIBBLE_ASSIGN_OR_RETURN(LayerWeights fp, load_layer_weights(*in_.ws, l, qc_.pool()));
-    NIBBLE_ASSIGN_OR_RETURN(BlockMeasurement attn, measure_block(qc_, *in_.ws, fp, l, BlockKind::attn, x.data(), seqs, mid.data(), o_.cancel));
-    NIBBLE_ASSIGN_OR_RETURN(BlockMeasurement mlp, measure_block(qc_, *in_.ws, fp, l, BlockKind::mlp, mid.data(), seqs, x.data(), o_.cancel));
+    NIBBLE_ASSIGN_OR_RETURN(BlockMeasurement attn, measure_block(qc_, *in_.ws, fp, l, BlockKind::attn, x.data, seqs, mid.data, o_.cancel));
+    NIBBLE_ASSIGN_OR_RETURN(BlockMeasurement mlp, measure_block(qc_, *in_.ws, fp, l, BlockKind::mlp, mid.data, seqs, x.data, o_.cancel));
     Measurement one;
     one.blocks = {attn, mlp};
     const nlohmann::json measured = measurement_to_json(one);
@@ -137,7 +182,7 @@ Status Job::stage_measure() {
   const int ppl_seqs = std::max(1, std::min(seqs, 16384 / in_.calibration.length));
   NIBBLE_ASSIGN_OR_RETURN(auto final_norm, dense_f32(*in_.ws, "model.norm.weight", s.hidden_size));
   std::vector<float> normed(static_cast<std::size_t>(ppl_seqs) * in_.calibration.length * s.hidden_size);
-  qc_.rmsnorm(x.data(), final_norm, static_cast<std::int64_t>(ppl_seqs) * in_.calibration.length, normed.data());
+  qc_.rmsnorm(x.data, final_norm, static_cast<std::int64_t>(ppl_seqs) * in_.calibration.length, normed.data());
   NIBBLE_ASSIGN_OR_RETURN(LinearDesc head, in_.ws->head());
   NIBBLE_ASSIGN_OR_RETURN(CpuMatrix head_fp, cpu_matrix_from({&head}, qc_.pool()));
   st["measurement"]["ppl_fp"] = calibration_perplexity(qc_, head_fp, normed.data(), ids.data(), ppl_seqs, in_.calibration.length);
@@ -148,7 +193,7 @@ Status Job::stage_measure() {
   st["stage"] = "allocate";
   st["next_layer"] = 0;
   st["hidden"] = "";
-  return job_.save({old});
+  return save_record({old});
 }
 
 Status Job::stage_allocate() {
@@ -172,7 +217,7 @@ Status Job::stage_allocate() {
   if (m.ppl_fp > 0) st["ppl_fp"] = m.ppl_fp;
   st["stage"] = "quantize";
   st["next_layer"] = 0;
-  return job_.save();
+  return save_record();
 }
 
 Result<QuantReport> Job::run() {
@@ -181,7 +226,7 @@ Result<QuantReport> Job::run() {
     st["stage"] = in_.reused_measurement ? "allocate" : "measure";
     st["next_layer"] = 0;
     st["hidden"] = "";
-    NIBBLE_TRY(job_.save());
+    NIBBLE_TRY(save_record());
   } else {
     st["resumed_stage"] = st["stage"];
     st["resumed_at_layer"] = st.value("next_layer", 0);
@@ -191,6 +236,7 @@ Result<QuantReport> Job::run() {
     QuantReport r = build_report();
     r.calibration_ppl_fp = st["measurement"].value("ppl_fp", 0.0);
     NIBBLE_TRY(progress(QuantStage::done, 0, 0, 1, "measurement saved to " + o_.measurement_file));
+    NIBBLE_TRY(finish_save());
     NIBBLE_TRY(job_.remove());
     return r;
   }
@@ -203,6 +249,7 @@ Result<QuantReport> Job::run() {
   if (st["stage"] == "write") NIBBLE_TRY(stage_write());
   QuantReport r = build_report();
   NIBBLE_TRY(progress(QuantStage::done, 0, 0, 1, "done"));
+  NIBBLE_TRY(finish_save());
   if (!o_.keep_job_record) NIBBLE_TRY(job_.remove());
   return r;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,8 +46,13 @@ class Job {
   bool cancelled() const;
   void add_stage_seconds(const std::string& stage, double seconds);
   std::vector<std::int32_t> row_ids(const std::vector<int>& rows) const;
-  Result<std::vector<float>> load_hidden(std::size_t count, const std::vector<std::int32_t>& ids);
-  Status save_hidden(const std::vector<float>& x, const std::string& name);
+  // The stage's starting hidden states: the record's file, or the embeddings of `ids`.
+  Result<std::vector<float>> load_hidden_host(std::size_t count, const std::vector<std::int32_t>& ids);
+  Result<Activations> load_hidden(std::size_t count, const std::vector<std::int32_t>& ids);
+  // Records x as the hidden states after this layer (written in the background, see job.cpp).
+  Status save_hidden(const Activations& x, const std::string& name);
+  Status finish_save();  // waits for the background write; its error
+  Status save_record(const std::vector<std::string>& obsolete = {});  // finish_save, then job_.save
   QuantReport build_report() const;
 
   JobInputs in_;
@@ -58,6 +64,8 @@ class Job {
   double run_fraction_start_ = -1;  // job fraction when this run started reporting (for the ETA)
   double last_fraction_ = 0;
   std::vector<std::string> files_;
+  std::vector<float> host_hidden_;  // the hidden states being written by pending_
+  std::future<Status> pending_;     // last: destroyed (and waited for) first
 };
 
 }  // namespace nibble::quant

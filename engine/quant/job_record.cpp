@@ -71,21 +71,22 @@ Result<JobRecord> JobRecord::open(const std::string& output_dir, const nlohmann:
   return job;
 }
 
-Status JobRecord::save(const std::vector<std::string>& obsolete) {
-  NIBBLE_TRY(write_text_atomic(path("state.json"), state_.dump()));
+Status JobRecord::save(const std::vector<std::string>& obsolete) { return save_text(state_.dump(), obsolete); }
+
+Status JobRecord::save_text(const std::string& state_text, const std::vector<std::string>& obsolete) const {
+  NIBBLE_TRY(write_text_atomic(path("state.json"), state_text));
   std::error_code ec;
   for (const auto& name : obsolete)
     if (!name.empty()) fs::remove(path(name), ec);
   return {};
 }
 
-Status JobRecord::write_floats(const std::string& name, const std::vector<float>& data) const {
-  std::vector<char> bytes(16 + data.size() * sizeof(float));
-  const std::uint64_t n = data.size();
-  std::memcpy(bytes.data(), kFloatsMagic, 8);
-  std::memcpy(bytes.data() + 8, &n, 8);
-  if (!data.empty()) std::memcpy(bytes.data() + 16, data.data(), data.size() * sizeof(float));
-  return write_file_atomic(path(name), bytes.data(), bytes.size());
+Status JobRecord::write_floats(const std::string& name, const float* data, std::size_t count) const {
+  char head[16];
+  const std::uint64_t n = count;
+  std::memcpy(head, kFloatsMagic, 8);
+  std::memcpy(head + 8, &n, 8);
+  return write_file_atomic(path(name), {{head, sizeof head}, {data, count * sizeof(float)}});
 }
 
 Result<std::vector<float>> JobRecord::read_floats(const std::string& name, std::size_t count) const {

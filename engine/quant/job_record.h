@@ -29,9 +29,12 @@ class JobRecord {
 
   // Writes state() atomically, then removes the files listed in `obsolete` (superseded hidden states).
   Status save(const std::vector<std::string>& obsolete = {});
+  // The same for a state serialized earlier (state().dump()): what a background save writes while
+  // the caller goes on changing state(). Callers never run two saves at once.
+  Status save_text(const std::string& state_text, const std::vector<std::string>& obsolete = {}) const;
 
   // Raw fp32 arrays (hidden states) with a small header; read checks the element count.
-  Status write_floats(const std::string& name, const std::vector<float>& data) const;
+  Status write_floats(const std::string& name, const float* data, std::size_t count) const;
   Result<std::vector<float>> read_floats(const std::string& name, std::size_t count) const;
 
   // Removes the whole record (after the output is complete).

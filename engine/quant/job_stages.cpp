@@ -33,7 +33,7 @@ Status Job::stage_quantize() {
   const int seqs = in_.calibration.rows;
   const int check_seqs = std::min(seqs, in_.resolved.measurement_rows);
   const std::size_t count = in_.calibration.ids.size() * static_cast<std::size_t>(s.hidden_size);
-  NIBBLE_ASSIGN_OR_RETURN(std::vector<float> x, load_hidden(count, in_.calibration.ids));
+  NIBBLE_ASSIGN_OR_RETURN(Activations x, load_hidden(count, in_.calibration.ids));
   const auto& alloc = st["allocation"]["blocks"];
   for (int l = st.value("next_layer", 0); l < s.n_layers; ++l) {
     NIBBLE_TRY(progress(QuantStage::quantize, l, s.n_layers, static_cast<double>(l) / s.n_layers,
@@ -45,7 +45,7 @@ Status Job::stage_quantize() {
     for (BlockKind kind : {BlockKind::attn, BlockKind::mlp}) {
       const auto& a = alloc[static_cast<std::size_t>(2 * l + (kind == BlockKind::mlp ? 1 : 0))];
       const auto& cand = block_candidates(kind)[a["candidate"].get<std::size_t>()];
-      NIBBLE_ASSIGN_OR_RETURN(QuantizedBlock b, quantize_block(qc_, *in_.ws, fp, l, kind, cand.mixes, x.data(), seqs, check_seqs, o_.cancel));
+      NIBBLE_ASSIGN_OR_RETURN(QuantizedBlock b, quantize_block(qc_, *in_.ws, fp, l, kind, cand.mixes, x.data, seqs, check_seqs, o_.cancel));
       const std::string k = block_kind_name(kind);
       rep[k + "_choice"] = cand.name;
       rep[k + "_bpw"] = ratio(b.bits, b.weights);
@@ -68,7 +68,7 @@ Status Job::stage_quantize() {
     NIBBLE_TRY(save_hidden(x, numbered("hidden-quantize", l + 1, ".bin")));
   }
   st["stage"] = "head";
-  return job_.save();
+  return save_record();
 }
 
 Status Job::stage_head() {
@@ -78,7 +78,7 @@ Status Job::stage_head() {
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t T = static_cast<std::int64_t>(in_.calibration.ids.size());
   const std::size_t H = static_cast<std::size_t>(s.hidden_size), L = static_cast<std::size_t>(in_.calibration.length);
-  NIBBLE_ASSIGN_OR_RETURN(std::vector<float> x, load_hidden(static_cast<std::size_t>(T) * H, in_.calibration.ids));
+  NIBBLE_ASSIGN_OR_RETURN(std::vector<float> x, load_hidden_host(static_cast<std::size_t>(T) * H, in_.calibration.ids));
   NIBBLE_ASSIGN_OR_RETURN(auto final_norm, dense_f32(*in_.ws, "model.norm.weight", s.hidden_size));
   qc_.rmsnorm(x.data(), final_norm, T, x.data());
   NIBBLE_ASSIGN_OR_RETURN(HeadResult head, quantize_head(qc_, *in_.ws, x.data(), T, o_.head_bits, o_.cancel));
@@ -107,7 +107,7 @@ Status Job::stage_head() {
   const std::string old = st.value("hidden", "");
   st["stage"] = "write";
   st["hidden"] = "";
-  return job_.save({old});
+  return save_record({old});
 }
 
 Status Job::stage_write() {
@@ -134,7 +134,7 @@ Status Job::stage_write() {
   add_stage_seconds("write", seconds_since(t0));
   st["files"] = files_;
   st["stage"] = "done";
-  NIBBLE_TRY(job_.save());
+  NIBBLE_TRY(save_record());
   const QuantReport r = build_report();
   nlohmann::ordered_json j;
   j["target_bpw"] = o_.bits;

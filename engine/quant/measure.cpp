@@ -37,25 +37,28 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
   const std::size_t Tz = static_cast<std::size_t>(T);
   const int n_lin = block_linear_count(kind), last = n_lin - 1;
 
-  std::vector<float> normed(Tz * static_cast<std::size_t>(H)), middle(Tz * static_cast<std::size_t>(mid));
-  qc.rmsnorm(x, attn ? fp.attn_norm : fp.mlp_norm, T, normed.data());
+  const std::size_t n_hidden = Tz * static_cast<std::size_t>(H);
+  NIBBLE_ASSIGN_OR_RETURN(Activations normed, qc.activations(n_hidden));
+  NIBBLE_ASSIGN_OR_RETURN(Activations middle, qc.activations(Tz * static_cast<std::size_t>(mid)));
+  qc.rmsnorm(x, attn ? fp.attn_norm : fp.mlp_norm, T, normed.data);
   auto run_middle = [&](const std::vector<const CpuMatrix*>& in, float* out) {
-    if (attn) qc.attention_core(*in[0], *in[1], *in[2], fp, normed.data(), seqs, out);
-    else qc.swiglu(*in[0], *in[1], normed.data(), T, out);
+    if (attn) qc.attention_core(*in[0], *in[1], *in[2], fp, normed.data, seqs, out);
+    else qc.swiglu(*in[0], *in[1], normed.data, T, out);
   };
   const std::vector<const CpuMatrix*> fp_in = attn ? std::vector<const CpuMatrix*>{&fp.q, &fp.k, &fp.v}
                                                   : std::vector<const CpuMatrix*>{&fp.gate, &fp.up};
   const CpuMatrix& fp_out = attn ? fp.o : fp.down;
   Hessian h_in = qc.make_hessian(H);
   Hessian h_mid = qc.make_hessian(mid);
-  qc.hessian_add(normed.data(), T, H, h_in);
-  run_middle(fp_in, middle.data());
-  qc.hessian_add(middle.data(), T, mid, h_mid);
-  std::vector<float> ref(x, x + Tz * static_cast<std::size_t>(H));
-  qc.linear(fp_out, middle.data(), T, ref.data(), true);
-  std::copy(ref.begin(), ref.end(), y);
-  double ref_norm = 0;
-  for (float v : ref) ref_norm += static_cast<double>(v) * v;
+  qc.hessian_add(normed.data, T, H, h_in);
+  run_middle(fp_in, middle.data);
+  qc.hessian_add(middle.data, T, mid, h_mid);
+  // The fp block output goes straight to y, which is also the scoring's reference.
+  float* ref = y;
+  NIBBLE_TRY(qc.copy_floats(ref, x, n_hidden));
+  qc.linear(fp_out, middle.data, T, ref, true);
+  middle = Activations{};
+  double ref_norm = qc.squared_distance(ref, nullptr, n_hidden);
   if (!(ref_norm > 0)) ref_norm = 1;
 
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian p_in, qc.prepare_hessian(h_in));
@@ -102,7 +105,7 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
   };
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return key(a) < key(b); });
   bm.scores.resize(table.size());
-  NIBBLE_TRY(qc.begin_scores(kind, x, ref.data(), normed.data(), seqs, fp));
+  NIBBLE_TRY(qc.begin_scores(kind, x, ref, normed.data, seqs, fp));
   for (std::size_t at = 0; at < order.size();) {
     if (cancel && cancel->load()) return make_error(ErrorKind::cancelled, "quantization cancelled");
     const auto k = key(order[at]);

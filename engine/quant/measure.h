@@ -47,6 +47,7 @@ Result<Measurement> measurement_from_json(const nlohmann::json& j, const std::st
 
 // Measures the attention block (x: layer input) or the MLP block (x: input after attention) of
 // `layer` over `seqs` rows; writes the fp block output (x + block(x)) to y ([seqs * length][hidden]).
+// x and y are distinct arrays from qc.activations() or host memory.
 // cancelled when *cancel turns true between candidates.
 Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws, const LayerWeights& fp, int layer,
                                        BlockKind kind, const float* x, int seqs, float* y,

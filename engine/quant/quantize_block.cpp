@@ -13,7 +13,10 @@ namespace {
 
 constexpr int kChunkSeqs = 8;
 
-Result<QuantizedLinear> quantize_linear(QuantCompute& qc, const LinearDesc& d, int mix, const PreparedHessian& ph) {
+// The packed linear, and its solved weight as a matrix for the block's later products (with the
+// device copy the solver left, so a GPU need not upload it again).
+Result<QuantizedLinear> quantize_linear(QuantCompute& qc, const LinearDesc& d, int mix, const PreparedHessian& ph,
+                                        CpuMatrix* as_matrix) {
   QuantizedLinear q;
   q.name = d.name;
   q.K = d.K;
@@ -26,21 +29,9 @@ Result<QuantizedLinear> quantize_linear(QuantCompute& qc, const LinearDesc& d, i
   q.weight = std::move(r.weight);
   q.bits = layout_bits(layout, d.K, d.N);
   for (float b : linear_bias(d)) q.bias.push_back(fp32_to_fp16(b));
+  *as_matrix = cpu_matrix_f32(q.weight, q.N, q.K, linear_bias(d));
+  as_matrix->device = std::move(r.device_weight);
   return q;
-}
-
-CpuMatrix as_matrix(const QuantizedLinear& q, const LinearDesc& d) {
-  return cpu_matrix_f32(q.weight, q.N, q.K, linear_bias(d));
-}
-
-double rel_error(const float* a, const float* b, std::size_t n) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return den > 0 ? num / den : 0.0;
 }
 
 }  // namespace
@@ -59,65 +50,66 @@ Result<QuantizedBlock> quantize_block(QuantCompute& qc, const WeightSource& ws, 
 
   NIBBLE_ASSIGN_OR_RETURN(auto descs, block_linears(ws, layer, kind));
   QuantizedBlock out;
-  std::vector<float> normed(static_cast<std::size_t>(T) * Hz);
-  qc.rmsnorm(x, attn ? fp.attn_norm : fp.mlp_norm, T, normed.data());
+  NIBBLE_ASSIGN_OR_RETURN(Activations normed, qc.activations(static_cast<std::size_t>(T) * Hz));
+  qc.rmsnorm(x, attn ? fp.attn_norm : fp.mlp_norm, T, normed.data);
   Hessian h_in = qc.make_hessian(H);
-  qc.hessian_add(normed.data(), T, H, h_in);
+  qc.hessian_add(normed.data, T, H, h_in);
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian p_in, qc.prepare_hessian(h_in));
   h_in = Hessian{};
-  std::vector<CpuMatrix> qm;
+  std::vector<CpuMatrix> qm(static_cast<std::size_t>(last));
   for (int i = 0; i < last; ++i) {
     if (cancelled()) return make_error(ErrorKind::cancelled, "quantization cancelled");
-    NIBBLE_ASSIGN_OR_RETURN(QuantizedLinear q, quantize_linear(qc, descs[static_cast<std::size_t>(i)], mixes[static_cast<std::size_t>(i)], p_in));
-    qm.push_back(as_matrix(q, descs[static_cast<std::size_t>(i)]));
+    NIBBLE_ASSIGN_OR_RETURN(QuantizedLinear q, quantize_linear(qc, descs[static_cast<std::size_t>(i)], mixes[static_cast<std::size_t>(i)],
+                                                               p_in, &qm[static_cast<std::size_t>(i)]));
     out.linears.push_back(std::move(q));
   }
 
   // The fp block output on the check rows, from the same input, for the reported error.
   const std::int64_t Tc = static_cast<std::int64_t>(check_seqs) * L;
-  std::vector<float> ref(x, x + static_cast<std::size_t>(Tc) * Hz);
+  const std::size_t ref_n = static_cast<std::size_t>(Tc) * Hz;
+  NIBBLE_ASSIGN_OR_RETURN(Activations ref, qc.activations(ref_n));
+  NIBBLE_TRY(qc.copy_floats(ref.data, x, ref_n));
   {
-    std::vector<float> m(static_cast<std::size_t>(Tc) * midz);
-    if (attn) qc.attention_core(fp.q, fp.k, fp.v, fp, normed.data(), check_seqs, m.data());
-    else qc.swiglu(fp.gate, fp.up, normed.data(), Tc, m.data());
-    qc.linear(attn ? fp.o : fp.down, m.data(), Tc, ref.data(), true);
+    NIBBLE_ASSIGN_OR_RETURN(Activations m, qc.activations(static_cast<std::size_t>(Tc) * midz));
+    if (attn) qc.attention_core(fp.q, fp.k, fp.v, fp, normed.data, check_seqs, m.data);
+    else qc.swiglu(fp.gate, fp.up, normed.data, Tc, m.data);
+    qc.linear(attn ? fp.o : fp.down, m.data, Tc, ref.data, true);
   }
 
   Hessian h_mid = qc.make_hessian(mid);
-  std::vector<float> attn_out;
+  Activations attn_out, act;
   if (attn) {
-    attn_out.resize(static_cast<std::size_t>(T) * midz);
-    qc.attention_core(qm[0], qm[1], qm[2], fp, normed.data(), seqs, attn_out.data());
-    qc.hessian_add(attn_out.data(), T, mid, h_mid);
+    NIBBLE_ASSIGN_OR_RETURN(attn_out, qc.activations(static_cast<std::size_t>(T) * midz));
+    qc.attention_core(qm[0], qm[1], qm[2], fp, normed.data, seqs, attn_out.data);
+    qc.hessian_add(attn_out.data, T, mid, h_mid);
   } else {
-    std::vector<float> act;
+    NIBBLE_ASSIGN_OR_RETURN(act, qc.activations(static_cast<std::size_t>(std::min(kChunkSeqs, seqs)) * static_cast<std::size_t>(L) * midz));
     for (int s0 = 0; s0 < seqs; s0 += kChunkSeqs) {
       const std::int64_t t0 = static_cast<std::int64_t>(s0) * L, tn = static_cast<std::int64_t>(std::min(kChunkSeqs, seqs - s0)) * L;
-      act.resize(static_cast<std::size_t>(tn) * midz);
-      qc.swiglu(qm[0], qm[1], normed.data() + static_cast<std::size_t>(t0) * Hz, tn, act.data());
-      qc.hessian_add(act.data(), tn, mid, h_mid);
+      qc.swiglu(qm[0], qm[1], normed.data + static_cast<std::size_t>(t0) * Hz, tn, act.data);
+      qc.hessian_add(act.data, tn, mid, h_mid);
     }
   }
   if (cancelled()) return make_error(ErrorKind::cancelled, "quantization cancelled");
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian p_mid, qc.prepare_hessian(h_mid));
   h_mid = Hessian{};
-  NIBBLE_ASSIGN_OR_RETURN(QuantizedLinear q_out, quantize_linear(qc, descs[static_cast<std::size_t>(last)], mixes[static_cast<std::size_t>(last)], p_mid));
-  const CpuMatrix m_out = as_matrix(q_out, descs[static_cast<std::size_t>(last)]);
+  CpuMatrix m_out;
+  NIBBLE_ASSIGN_OR_RETURN(QuantizedLinear q_out, quantize_linear(qc, descs[static_cast<std::size_t>(last)],
+                                                                 mixes[static_cast<std::size_t>(last)], p_mid, &m_out));
   out.linears.push_back(std::move(q_out));
 
   if (attn) {
-    qc.linear(m_out, attn_out.data(), T, x, true);
+    qc.linear(m_out, attn_out.data, T, x, true);
   } else {
-    std::vector<float> act;
     for (int s0 = 0; s0 < seqs; s0 += kChunkSeqs) {
       const std::int64_t t0 = static_cast<std::int64_t>(s0) * L, tn = static_cast<std::int64_t>(std::min(kChunkSeqs, seqs - s0)) * L;
-      act.resize(static_cast<std::size_t>(tn) * midz);
-      qc.swiglu(qm[0], qm[1], normed.data() + static_cast<std::size_t>(t0) * Hz, tn, act.data());
-      qc.linear(m_out, act.data(), tn, x + static_cast<std::size_t>(t0) * Hz, true);
+      qc.swiglu(qm[0], qm[1], normed.data + static_cast<std::size_t>(t0) * Hz, tn, act.data);
+      qc.linear(m_out, act.data, tn, x + static_cast<std::size_t>(t0) * Hz, true);
     }
   }
   NIBBLE_TRY(qc.status());
-  out.error = rel_error(x, ref.data(), ref.size());
+  const double den = qc.squared_distance(ref.data, nullptr, ref_n);
+  out.error = den > 0 ? qc.squared_distance(x, ref.data, ref_n) / den : 0.0;
   for (const auto& q : out.linears) {
     out.bits += q.bits;
     out.weights += static_cast<std::int64_t>(q.K) * q.N;

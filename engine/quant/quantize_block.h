@@ -35,7 +35,8 @@ struct QuantizedBlock {
   double error = 0;  // ||y_q - y_fp||^2 / ||y_fp||^2 on the first check_seqs rows (same input)
 };
 
-// x: [seqs * length][hidden], replaced by x + block_q(x). mixes: one per linear of the block.
+// x: [seqs * length][hidden] (from qc.activations() or host memory), replaced by x + block_q(x).
+// mixes: one per linear of the block.
 Result<QuantizedBlock> quantize_block(QuantCompute& qc, const WeightSource& ws, const LayerWeights& fp, int layer,
                                       BlockKind kind, const std::vector<int>& mixes, float* x, int seqs, int check_seqs,
                                       const std::atomic<bool>* cancel);

@@ -3,7 +3,8 @@
 // block (loss, codes and dequantized weights; the packed GPU result unpacks to exactly the weights
 // the GPU solver reported); the decoder-layer pieces on the demo model's real weights; and the
 // demo model quantized end to end on the GPU, judged by ppl_raw with the engine (the 4.0 bpw
-// acceptance bound) and loaded on the CPU and CUDA backends with equal results.
+// acceptance bound) and loaded on the CPU and CUDA backends with equal results. Calibration arrays
+// in device memory give the bits host arrays give, piece by piece and for a whole job.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -222,6 +223,131 @@ TEST(QuantGpu, LayerPiecesMatchTheCpu) {
     EXPECT_LT((*sc)[0], (*sc)[2]);  // more noise, larger error
   }
   EXPECT_TRUE((*gpu)->status().ok());
+}
+
+// Calibration arrays in device memory (activations()) give the same bits as host arrays through
+// every layer piece, and the copies and distances read what was written.
+TEST(QuantGpu, DeviceActivationsGiveTheHostArraysResults) {
+  NIBBLE_REQUIRE_GPU();
+  ThreadPool pool(4);
+  auto ws = WeightSource::open(test::demo_dir());
+  ASSERT_TRUE(ws);
+  const ModelSpec& s = (*ws)->spec();
+  const int L = 80, seqs = 3, T = L * seqs, H = s.hidden_size, I = s.intermediate_size, Q = s.q_dim();
+  auto gpu = make_quant_compute("cuda:0", s, L, pool);
+  ASSERT_TRUE(gpu) << gpu.error().to_string();
+  QuantCompute& qc = **gpu;
+  auto fp = load_layer_weights(**ws, 2, pool);
+  ASSERT_TRUE(fp) << fp.error().to_string();
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  const std::size_t nh = static_cast<std::size_t>(T) * H;
+  std::vector<float> x(nh);
+  for (auto& v : x) v = g(rng);
+  auto device = [&](std::size_t n) {
+    auto a = qc.activations(n);
+    EXPECT_TRUE(a) << a.error().to_string();
+    EXPECT_TRUE(a->on_device);  // the test GPUs have room for a few MB
+    return std::move(*a);
+  };
+  auto host_of = [&](const Activations& a) {
+    std::vector<float> h(a.size, NAN);
+    EXPECT_TRUE(qc.read_back(a.data, a.size, h.data()).ok());
+    return h;
+  };
+  Activations xd = device(nh);
+  ASSERT_TRUE(qc.write_in(xd.data, x.data(), nh).ok());
+  EXPECT_EQ(host_of(xd), x);
+
+  // RMSNorm: host -> host against device -> device, and in place on the device.
+  std::vector<float> nh_host(nh);
+  qc.rmsnorm(x.data(), fp->attn_norm, T, nh_host.data());
+  Activations nd = device(nh);
+  qc.rmsnorm(xd.data, fp->attn_norm, T, nd.data);
+  EXPECT_EQ(host_of(nd), nh_host);
+  Activations inplace = device(nh);
+  ASSERT_TRUE(qc.copy_floats(inplace.data, xd.data, nh).ok());
+  qc.rmsnorm(inplace.data, fp->attn_norm, T, inplace.data);
+  EXPECT_EQ(host_of(inplace), nh_host);
+
+  // Attention and SwiGLU from device inputs into device outputs, and into host outputs.
+  std::vector<float> ah(static_cast<std::size_t>(T) * Q), ah2(ah.size(), NAN);
+  qc.attention_core(fp->q, fp->k, fp->v, *fp, nh_host.data(), seqs, ah.data());
+  Activations ad = device(ah.size());
+  qc.attention_core(fp->q, fp->k, fp->v, *fp, nd.data, seqs, ad.data);
+  qc.attention_core(fp->q, fp->k, fp->v, *fp, nd.data, seqs, ah2.data());
+  EXPECT_EQ(host_of(ad), ah);
+  EXPECT_EQ(ah2, ah);
+  std::vector<float> mh(static_cast<std::size_t>(T) * I);
+  qc.swiglu(fp->gate, fp->up, nh_host.data(), T, mh.data());
+  Activations md = device(mh.size());
+  qc.swiglu(fp->gate, fp->up, nd.data, T, md.data);
+  EXPECT_EQ(host_of(md), mh);
+
+  // Accumulating linear into a device residual; a host input with a device output.
+  std::vector<float> yh = x;
+  qc.linear(fp->down, mh.data(), T, yh.data(), true);
+  qc.linear(fp->down, md.data, T, xd.data, true);
+  EXPECT_EQ(host_of(xd), yh);
+  Activations yd = device(nh);
+  qc.linear(fp->o, ah.data(), T, yd.data, false);
+  std::vector<float> oh(nh);
+  qc.linear(fp->o, ah.data(), T, oh.data(), false);
+  EXPECT_EQ(host_of(yd), oh);
+
+  // Hessians from device and host inputs factor to the same permutation.
+  Hessian h1 = qc.make_hessian(I), h2 = qc.make_hessian(I);
+  qc.hessian_add(mh.data(), T, I, h1);
+  qc.hessian_add(md.data, T, I, h2);
+  auto p1 = qc.prepare_hessian(h1);
+  auto p2 = qc.prepare_hessian(h2);
+  ASSERT_TRUE(p1 && p2);
+  EXPECT_EQ(p1->perm, p2->perm);
+  EXPECT_EQ(p1->damp, p2->damp);
+
+  // Distances: device/device, device/host and host/host agree with a plain double sum.
+  double want = 0, want_norm = 0;
+  for (std::size_t i = 0; i < nh; ++i) {
+    want += (static_cast<double>(yh[i]) - oh[i]) * (static_cast<double>(yh[i]) - oh[i]);
+    want_norm += static_cast<double>(oh[i]) * oh[i];
+  }
+  EXPECT_NEAR(qc.squared_distance(xd.data, yd.data, nh), want, want * 1e-12);
+  EXPECT_NEAR(qc.squared_distance(xd.data, oh.data(), nh), want, want * 1e-12);
+  EXPECT_NEAR(qc.squared_distance(yh.data(), yd.data, nh), want, want * 1e-12);
+  EXPECT_NEAR(qc.squared_distance(yh.data(), oh.data(), nh), want, want * 1e-12);
+  EXPECT_NEAR(qc.squared_distance(yd.data, nullptr, nh), want_norm, want_norm * 1e-12);
+  EXPECT_TRUE(qc.status().ok()) << qc.status().error().to_string();
+}
+
+// The whole job with calibration arrays on the device and with them in host memory
+// (NIBBLE_QUANT_HOST_ACTIVATIONS, the path of a GPU without room) writes the same tensors.
+TEST(QuantGpu, DeviceAndHostActivationJobsWriteTheSameFiles) {
+  NIBBLE_REQUIRE_GPU();
+  test::TempDir t("gpu-act");
+  auto run = [&](const char* name, bool host) {
+    if (host) setenv("NIBBLE_QUANT_HOST_ACTIVATIONS", "1", 1);
+    else unsetenv("NIBBLE_QUANT_HOST_ACTIVATIONS");
+    QuantOptions o;
+    o.input_dir = test::demo_dir();
+    o.output_dir = t.sub(name);
+    o.rows = 12;
+    o.length = 256;
+    o.measurement_rows = 2;
+    o.bits = 3.5;
+    o.device = "cuda:0";
+    auto r = quantize_model(o);
+    EXPECT_TRUE(r) << r.error().to_string();
+    return r ? r->files : std::vector<std::string>{};
+  };
+  const auto a = run("device", false), b = run("host", true);
+  unsetenv("NIBBLE_QUANT_HOST_ACTIVATIONS");
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::string fa = t.sub("device") + "/" + a[i], fb = t.sub("host") + "/" + b[i];
+    if (a[i].find(".safetensors") == std::string::npos) continue;
+    EXPECT_TRUE(test::read_bytes(fa) == test::read_bytes(fb)) << a[i] << " differs";
+  }
 }
 
 TEST(QuantGpu, ErrorsAreTyped) {

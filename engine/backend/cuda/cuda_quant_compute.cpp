@@ -6,7 +6,9 @@
 // blocks as an fp32 SGEMM (no TF32). Weights are uploaded once per CpuMatrix and stay attached to
 // it; solved weights the measurement only scores never leave the device, and the measurement's
 // scoring works on differences from the fp block on the device (begin_scores_impl). Layer pieces
-// run on cuBLAS and quant.cu with host arrays in and out, as the interface asks.
+// run on cuBLAS and quant.cu. Calibration arrays live in device memory while the GPU has room
+// (activations(); the rest of the memory stays free for the workspace), so a layer's passes read
+// and write them in place; host arrays still work, staged through pinned buffers.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
@@ -54,9 +56,10 @@ struct DevFactor {
 };
 
 // Wall time per entry point, printed to stderr at the end when NIBBLE_QUANT_PROFILE is set.
-enum Entry { eHessian, ePrepare, eGptq, eNorm, eAttention, eSwiglu, eLinear, eBeginScores, eScore, kEntries };
-const char* const kEntryNames[kEntries] = {"hessian_add", "prepare_hessian", "gptq",        "rmsnorm",     "attention_core",
-                                           "swiglu",      "linear",          "begin_scores", "score_outputs"};
+enum Entry { eHessian, ePrepare, eGptq, eNorm, eAttention, eSwiglu, eLinear, eBeginScores, eScore, eCopy, eDistance, kEntries };
+const char* const kEntryNames[kEntries] = {"hessian_add",   "prepare_hessian", "gptq",        "rmsnorm",
+                                           "attention_core", "swiglu",          "linear",      "begin_scores",
+                                           "score_outputs", "activation_copy", "squared_distance"};
 struct Profile {
   bool on = std::getenv("NIBBLE_QUANT_PROFILE") != nullptr;
   double seconds[kEntries] = {};
@@ -91,7 +94,7 @@ Status kcheck(int code, const char* what) { return check(code, what); }
 enum Slot { kX, kY, kMid, kWide, kNorm, kNorm2, kW, kWt, kDeq, kCodes, kErr, kLoss, kImp, kScale, kScodes,
             kSmax, kSearch, kPerm, kDead, kDiag, kB, kI, kWork, kInfo,
             kScoreNormed, kScoreBase, kScoreQkv, kScoreMidFp, kScoreMid, kScoreD, kScoreE, kScoreY, kScoreQn, kScoreKn,
-            kScoreDist, kDelta, kSlots };
+            kScoreDist, kDelta, kDist, kSlots };
 
 class CudaQuantCompute final : public QuantCompute {
  public:
@@ -145,6 +148,50 @@ class CudaQuantCompute final : public QuantCompute {
   ThreadPool& pool() override { return pool_; }
   int length() const override { return length_; }
   Status status() const override { return status_; }
+
+  Result<Activations> activations(std::size_t count) override {
+    if (enter() && !host_activations_) {
+      const std::size_t bytes = count * sizeof(float);
+      std::size_t free = 0, total = 0;
+      if (cudaMemGetInfo(&free, &total) == cudaSuccess) {
+        // Leave 30% of the card and 2 GiB for the workspace slots, Hessians and weight copies.
+        const std::size_t reserve = total / 10 * 3 + (std::size_t{2} << 30);
+        if (free >= bytes + reserve) {
+          auto r = DeviceBuffer::allocate(bytes, "quantizer activations");
+          if (r.ok()) {
+            auto buffer = std::make_shared<DeviceBuffer>(std::move(r).value());
+            Activations a;
+            a.data = buffer->as<float>();
+            a.size = count;
+            a.on_device = true;
+            a.keep = std::move(buffer);
+            return a;
+          }
+        }
+      }
+      cudaGetLastError();  // a failed query or allocation must not surface in a later launch check
+    }
+    return QuantCompute::activations(count);
+  }
+  Status read_back(const float* src, std::size_t count, float* host) override {
+    return move_floats(host, src, count, "reading calibration activations");
+  }
+  Status write_in(float* dst, const float* host, std::size_t count) override {
+    return move_floats(dst, host, count, "writing calibration activations");
+  }
+  Status copy_floats(float* dst, const float* src, std::size_t count) override {
+    return move_floats(dst, src, count, "copying calibration activations");
+  }
+  double squared_distance(const float* a, const float* b, std::size_t count) override {
+    const Timed timed(profile_, eDistance);
+    if (!enter()) return NAN;
+    auto r = squared_distance_impl(a, b, count);
+    if (!r.ok()) {
+      record(Status(r.error()));
+      return NAN;
+    }
+    return r.value();
+  }
 
   Hessian make_hessian(int K) override { return Hessian{K, {}, 0, nullptr}; }
   void hessian_add(const float* x, std::int64_t rows, int ldx, Hessian& h) override {
@@ -277,6 +324,84 @@ class CudaQuantCompute final : public QuantCompute {
   }
   Status sync(const char* what) { return check(static_cast<int>(cudaStreamSynchronize(stream_)), what); }
 
+  Status move_floats(float* dst, const float* src, std::size_t count, const char* what) {
+    const Timed timed(profile_, eCopy);
+    if (!enter()) return status_;
+    Status st = transfer(dst, src, count * sizeof(float), what);
+    record(st);
+    return st;
+  }
+
+  // Whether p points into device memory (an activations() array or a workspace slot).
+  static bool on_device(const void* p) {
+    if (!p) return false;
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return a.type == cudaMemoryTypeDevice;
+  }
+  // dst = src for `bytes`, each side host or device.
+  Status transfer(void* dst, const void* src, std::size_t bytes, const char* what) {
+    if (bytes == 0 || dst == src) return {};
+    const bool d = on_device(dst), h = !on_device(src);
+    if (!d && h) {
+      std::memmove(dst, src, bytes);
+      return {};
+    }
+    return copy(dst, src, bytes, d ? (h ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice) : cudaMemcpyDeviceToHost, what);
+  }
+  // The device address of `bytes` of input at p: p itself on the device, else a copy in slot s.
+  Result<const float*> input(const float* p, std::size_t bytes, Slot s, const char* what) {
+    if (on_device(p)) return p;
+    NIBBLE_ASSIGN_OR_RETURN(void* d, slot(s, bytes));
+    NIBBLE_TRY(copy(d, p, bytes, cudaMemcpyHostToDevice, what));
+    return static_cast<const float*>(d);
+  }
+  // Where a call writes `bytes` of output bound for p: p itself on the device, else slot s (then
+  // land() brings it home). With `load`, the slot starts with p's contents (accumulating outputs).
+  Result<float*> output(float* p, std::size_t bytes, Slot s, bool load, const char* what) {
+    if (on_device(p)) return p;
+    NIBBLE_ASSIGN_OR_RETURN(void* d, slot(s, bytes));
+    if (load) NIBBLE_TRY(copy(d, p, bytes, cudaMemcpyHostToDevice, what));
+    return static_cast<float*>(d);
+  }
+  Status land(float* p, const float* d, std::size_t bytes, const char* what) {
+    if (p == d) return sync(what);
+    return copy(p, d, bytes, cudaMemcpyDeviceToHost, what);
+  }
+
+  Result<double> squared_distance_impl(const float* a, const float* b, std::size_t count) {
+    const bool a_dev = on_device(a), b_dev = b && on_device(b);
+    if (!a_dev && !(b && b_dev)) return QuantCompute::squared_distance(a, b, count);
+    if (a_dev && (!b || b_dev)) {
+      NIBBLE_ASSIGN_OR_RETURN(void* parts, slot(kDist, static_cast<std::size_t>(kq::quant_distance_parts() + 1) * 8));
+      auto* partial = static_cast<double*>(parts);
+      NIBBLE_TRY(kcheck(kq::quant_squared_distance(a, b, static_cast<std::int64_t>(count), partial, partial + kq::quant_distance_parts(), stream_),
+                        "quantizer squared distance"));
+      double out = 0;
+      NIBBLE_TRY(copy(&out, partial + kq::quant_distance_parts(), 8, cudaMemcpyDeviceToHost, "quantizer squared distance"));
+      return out;
+    }
+    // One side on the device, the other on the host: bring the device side over in pieces.
+    const float* dev = a_dev ? a : b;
+    const float* host = a_dev ? b : a;
+    constexpr std::size_t kPiece = std::size_t{16} << 20;
+    std::vector<float> piece;
+    double sum = 0;
+    for (std::size_t i0 = 0; i0 < count; i0 += kPiece) {
+      const std::size_t n = std::min(kPiece, count - i0);
+      piece.resize(n);
+      NIBBLE_TRY(copy(piece.data(), dev + i0, n * 4, cudaMemcpyDeviceToHost, "quantizer squared distance"));
+      for (std::size_t i = 0; i < n; ++i) {
+        const double d = static_cast<double>(piece[i]) - host[i0 + i];
+        sum += d * d;
+      }
+    }
+    return sum;
+  }
+
   // The device copy of a host weight, made on first use and attached to the matrix.
   Result<const DevMatrix*> device_matrix(const CpuMatrix& m) {
     auto* d = static_cast<DevMatrix*>(m.device.get());
@@ -334,13 +459,11 @@ class CudaQuantCompute final : public QuantCompute {
     }
     for (std::int64_t r0 = 0; r0 < rows; r0 += kHessianChunk) {
       const std::int64_t n = std::min(kHessianChunk, rows - r0);
-      NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, static_cast<std::size_t>(n) * static_cast<std::size_t>(ldx) * 4));
+      NIBBLE_ASSIGN_OR_RETURN(const float* xd, input(x + static_cast<std::size_t>(r0) * static_cast<std::size_t>(ldx),
+                                                     static_cast<std::size_t>(n) * static_cast<std::size_t>(ldx) * 4, kX,
+                                                     "uploading Hessian inputs"));
       NIBBLE_ASSIGN_OR_RETURN(void* wide, slot(kWide, static_cast<std::size_t>(n) * Kz * 8));
-      NIBBLE_TRY(copy(xd, x + static_cast<std::size_t>(r0) * static_cast<std::size_t>(ldx),
-                      static_cast<std::size_t>(n) * static_cast<std::size_t>(ldx) * 4, cudaMemcpyHostToDevice,
-                      "uploading Hessian inputs"));
-      NIBBLE_TRY(kcheck(kq::quant_widen_f64(static_cast<const float*>(xd), n, K, ldx, static_cast<double*>(wide), stream_),
-                        "widening Hessian inputs"));
+      NIBBLE_TRY(kcheck(kq::quant_widen_f64(xd, n, K, ldx, static_cast<double*>(wide), stream_), "widening Hessian inputs"));
       const double one = 1.0;
       NIBBLE_TRY(cublas_check(cublasDsyrk(blas_, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, K, static_cast<int>(n), &one,
                                           static_cast<const double*>(wide), K, &one, dh->h.as<double>(), K),
@@ -531,27 +654,25 @@ class CudaQuantCompute final : public QuantCompute {
 
   Status rmsnorm_impl(const float* x, const std::vector<float>& norm, std::int64_t tokens, float* out) {
     const std::size_t H = static_cast<std::size_t>(spec_.hidden_size), bytes = static_cast<std::size_t>(tokens) * H * 4;
-    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, bytes));
-    NIBBLE_ASSIGN_OR_RETURN(void* yd, slot(kY, bytes));
     NIBBLE_ASSIGN_OR_RETURN(void* nd, slot(kNorm, H * 4));
     NIBBLE_TRY(copy(nd, norm.data(), H * 4, cudaMemcpyHostToDevice, "uploading a norm"));
-    NIBBLE_TRY(copy(xd, x, bytes, cudaMemcpyHostToDevice, "uploading hidden states"));
-    NIBBLE_TRY(kcheck(kq::quant_rmsnorm(static_cast<const float*>(xd), static_cast<const float*>(nd), tokens,
-                                        spec_.hidden_size, static_cast<float>(spec_.rms_norm_eps), static_cast<float*>(yd), stream_),
+    NIBBLE_ASSIGN_OR_RETURN(const float* xd, input(x, bytes, kX, "uploading hidden states"));
+    NIBBLE_ASSIGN_OR_RETURN(float* yd, output(out, bytes, kY, false, "normed states"));
+    // In place (x == out) is fine: each row is read whole before it is written.
+    NIBBLE_TRY(kcheck(kq::quant_rmsnorm(xd, static_cast<const float*>(nd), tokens, spec_.hidden_size,
+                                        static_cast<float>(spec_.rms_norm_eps), yd, stream_),
                       "quantizer RMSNorm"));
-    return copy(out, yd, bytes, cudaMemcpyDeviceToHost, "reading normed states");
+    return land(out, yd, bytes, "reading normed states");
   }
 
   Status linear_impl(const CpuMatrix& w, const float* x, std::int64_t tokens, float* y, bool accumulate) {
     NIBBLE_ASSIGN_OR_RETURN(const DevMatrix* d, device_matrix(w));
     const std::size_t xb = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(w.K) * 4;
     const std::size_t yb = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(w.N) * 4;
-    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, xb));
-    NIBBLE_ASSIGN_OR_RETURN(void* yd, slot(kY, yb));
-    NIBBLE_TRY(copy(xd, x, xb, cudaMemcpyHostToDevice, "uploading linear inputs"));
-    if (accumulate) NIBBLE_TRY(copy(yd, y, yb, cudaMemcpyHostToDevice, "uploading linear outputs"));
-    NIBBLE_TRY(gemm(*d, static_cast<const float*>(xd), tokens, w.K, static_cast<float*>(yd), w.N, accumulate));
-    return copy(y, yd, yb, cudaMemcpyDeviceToHost, "reading linear outputs");
+    NIBBLE_ASSIGN_OR_RETURN(const float* xd, input(x, xb, kX, "uploading linear inputs"));
+    NIBBLE_ASSIGN_OR_RETURN(float* yd, output(y, yb, kY, accumulate, "uploading linear outputs"));
+    NIBBLE_TRY(gemm(*d, xd, tokens, w.K, yd, w.N, accumulate));
+    return land(y, yd, yb, "reading linear outputs");
   }
 
   Status swiglu_impl(const CpuMatrix& gate, const CpuMatrix& up, const float* normed, std::int64_t tokens, float* act) {
@@ -560,15 +681,14 @@ class CudaQuantCompute final : public QuantCompute {
     const int H = spec_.hidden_size, I = gate.N;
     const std::size_t xb = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(H) * 4;
     const std::size_t ab = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(I) * 4;
-    NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, xb));
+    NIBBLE_ASSIGN_OR_RETURN(const float* xd, input(normed, xb, kX, "uploading MLP inputs"));
     NIBBLE_ASSIGN_OR_RETURN(void* gu, slot(kMid, 2 * ab));
-    NIBBLE_ASSIGN_OR_RETURN(void* ad, slot(kY, ab));
-    NIBBLE_TRY(copy(xd, normed, xb, cudaMemcpyHostToDevice, "uploading MLP inputs"));
+    NIBBLE_ASSIGN_OR_RETURN(float* ad, output(act, ab, kY, false, "MLP activations"));
     auto* gud = static_cast<float*>(gu);
-    NIBBLE_TRY(gemm(*g, static_cast<const float*>(xd), tokens, H, gud, 2 * I, false));
-    NIBBLE_TRY(gemm(*u, static_cast<const float*>(xd), tokens, H, gud + I, 2 * I, false));
-    NIBBLE_TRY(kcheck(kq::quant_swiglu(gud, tokens, I, static_cast<float*>(ad), stream_), "quantizer SwiGLU"));
-    return copy(act, ad, ab, cudaMemcpyDeviceToHost, "reading MLP activations");
+    NIBBLE_TRY(gemm(*g, xd, tokens, H, gud, 2 * I, false));
+    NIBBLE_TRY(gemm(*u, xd, tokens, H, gud + I, 2 * I, false));
+    NIBBLE_TRY(kcheck(kq::quant_swiglu(gud, tokens, I, ad, stream_), "quantizer SwiGLU"));
+    return land(act, ad, ab, "reading MLP activations");
   }
 
   // Uploads a head norm (Qwen3 q/k norm) into `slot`; null when the model has none.
@@ -627,15 +747,13 @@ class CudaQuantCompute final : public QuantCompute {
       const std::int64_t m = static_cast<std::int64_t>(cs) * L;
       const std::size_t xb = static_cast<std::size_t>(m) * static_cast<std::size_t>(H) * 4;
       const std::size_t ob = static_cast<std::size_t>(m) * static_cast<std::size_t>(q_dim) * 4;
-      NIBBLE_ASSIGN_OR_RETURN(void* xd, slot(kX, xb));
+      float* dst = attn + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(q_dim);
+      NIBBLE_ASSIGN_OR_RETURN(const float* xd, input(normed + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(H),
+                                                     xb, kX, "uploading attention inputs"));
       NIBBLE_ASSIGN_OR_RETURN(void* qkv, slot(kMid, static_cast<std::size_t>(m) * static_cast<std::size_t>(ld) * 4));
-      NIBBLE_ASSIGN_OR_RETURN(void* od, slot(kY, ob));
-      NIBBLE_TRY(copy(xd, normed + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(H), xb,
-                      cudaMemcpyHostToDevice, "uploading attention inputs"));
-      NIBBLE_TRY(attention_device(*qd, *kd, *vd, qn, kn, norms.sliding_window, static_cast<const float*>(xd), cs,
-                                  static_cast<float*>(qkv), static_cast<float*>(od)));
-      NIBBLE_TRY(copy(attn + static_cast<std::size_t>(s0) * static_cast<std::size_t>(L) * static_cast<std::size_t>(q_dim), od, ob,
-                      cudaMemcpyDeviceToHost, "reading attention outputs"));
+      NIBBLE_ASSIGN_OR_RETURN(float* od, output(dst, ob, kY, false, "attention outputs"));
+      NIBBLE_TRY(attention_device(*qd, *kd, *vd, qn, kn, norms.sliding_window, xd, cs, static_cast<float*>(qkv), od));
+      NIBBLE_TRY(land(dst, od, ob, "reading attention outputs"));
     }
     return {};
   }
@@ -677,7 +795,7 @@ class CudaQuantCompute final : public QuantCompute {
     const std::int64_t T = static_cast<std::int64_t>(seqs) * length_;
     const std::size_t Tz = static_cast<std::size_t>(T);
     NIBBLE_ASSIGN_OR_RETURN(void* nd, slot(kScoreNormed, Tz * static_cast<std::size_t>(H) * 4));
-    NIBBLE_TRY(copy(nd, normed, Tz * static_cast<std::size_t>(H) * 4, cudaMemcpyHostToDevice, "uploading normed inputs"));
+    NIBBLE_TRY(transfer(nd, normed, Tz * static_cast<std::size_t>(H) * 4, "uploading normed inputs"));
     score_fp_.clear();
     for (const CpuMatrix* m : attn ? std::vector<const CpuMatrix*>{&fp.q, &fp.k, &fp.v, &fp.o}
                                    : std::vector<const CpuMatrix*>{&fp.gate, &fp.up, &fp.down}) {
@@ -779,6 +897,9 @@ class CudaQuantCompute final : public QuantCompute {
   cudaEvent_t staged_[2] = {nullptr, nullptr};
   Status status_;
   Profile profile_;
+  // NIBBLE_QUANT_HOST_ACTIVATIONS=1 keeps calibration arrays in host memory (the path a GPU without
+  // room for them takes), for comparisons.
+  bool host_activations_ = std::getenv("NIBBLE_QUANT_HOST_ACTIVATIONS") != nullptr;
   // Scoring state (begin_scores): inputs live in the kScore* slots.
   BlockKind score_kind_ = BlockKind::attn;
   int score_seqs_ = 0;

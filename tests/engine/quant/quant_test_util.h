@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,6 +18,12 @@
 namespace nibble::test {
 
 namespace fs = std::filesystem;
+
+// A whole file's bytes (empty when it cannot be read).
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
 
 inline std::string demo_dir() { return std::string(NIBBLE_RESOURCES_DIR) + "/models/dictlm-16m"; }
 

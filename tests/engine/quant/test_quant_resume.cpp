@@ -60,11 +60,6 @@ QuantOptions small_job(const std::string& out) {
   return o;
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 // Output files except the report (which holds timings and resume details).
 std::vector<std::string> model_files(const std::string& dir) {
   std::vector<std::string> out;
@@ -153,7 +148,7 @@ TEST(QuantResume, KilledJobsResumeToIdenticalFiles) {
   const auto want = model_files(t.sub("ref"));
   ASSERT_EQ(model_files(t.sub("killed")), want);
   for (const auto& f : want)
-    EXPECT_TRUE(read_bytes(t.sub("ref/" + f)) == read_bytes(t.sub("killed/" + f))) << f << " differs after kill and resume";
+    EXPECT_TRUE(test::read_bytes(t.sub("ref/" + f)) == test::read_bytes(t.sub("killed/" + f))) << f << " differs after kill and resume";
 }
 
 TEST(QuantResume, CancelThenResumeAndProgress) {
