@@ -56,7 +56,8 @@ class QuantCompute {
   // h.h += X^T X for x [rows][h.K] fp32 (row stride ldx); h.tokens += rows.
   virtual void hessian_add(const float* x, std::int64_t rows, int ldx, Hessian& h) = 0;
   virtual Result<PreparedHessian> prepare_hessian(const Hessian& h) = 0;
-  // w: [N][K] fp32 (nn.Linear layout).
+  // w: [N][K] fp32 (nn.Linear layout), host memory or an activations() array (which a device keeps,
+  // so several solves of one weight upload it once).
   // host_outputs = false: the caller needs only the solved weight for further compute calls and
   // the loss; an implementation may then leave exl2 and weight empty and return device_weight.
   virtual Result<GptqResult> gptq(const float* w, int N, int K, const PreparedHessian& ph, const GroupLayout& layout,

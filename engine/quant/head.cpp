@@ -15,7 +15,13 @@ Result<HeadResult> quantize_head(QuantCompute& qc, const WeightSource& ws, const
   Hessian h = qc.make_hessian(K);
   qc.hessian_add(normed, tokens, K, h);
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian ph, qc.prepare_hessian(h));
-  NIBBLE_ASSIGN_OR_RETURN(auto w, linear_f32(d));
+  // The fp32 weight where qc computes, so each head mix tried is solved from one copy.
+  Activations w;
+  {
+    NIBBLE_ASSIGN_OR_RETURN(auto host, linear_f32(d));
+    NIBBLE_ASSIGN_OR_RETURN(w, qc.activations(host.size()));
+    NIBBLE_TRY(qc.write_in(w.data, host.data(), host.size()));
+  }
   HeadResult out;
   double best = INFINITY;
   for (int mix : head_mixes(head_bits)) {
@@ -24,7 +30,7 @@ Result<HeadResult> quantize_head(QuantCompute& qc, const WeightSource& ws, const
     NIBBLE_ASSIGN_OR_RETURN(GroupLayout layout, mix_layout(m, K));
     const std::int64_t bits = layout_bits(layout, K, N);
     if (static_cast<double>(bits) > (head_bits + kHeadHeadroom) * static_cast<double>(K) * N) continue;
-    NIBBLE_ASSIGN_OR_RETURN(GptqResult r, qc.gptq(w.data(), N, K, ph, layout));
+    NIBBLE_ASSIGN_OR_RETURN(GptqResult r, qc.gptq(w.data, N, K, ph, layout));
     out.tried.emplace_back(m.name, r.loss);
     if (r.loss >= best) continue;
     best = r.loss;

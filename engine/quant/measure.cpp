@@ -64,13 +64,16 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian p_in, qc.prepare_hessian(h_in));
   NIBBLE_ASSIGN_OR_RETURN(PreparedHessian p_mid, qc.prepare_hessian(h_mid));
   NIBBLE_ASSIGN_OR_RETURN(auto descs, block_linears(ws, layer, kind));
-  std::vector<std::vector<float>> w32;
+  // Each linear's fp32 weight where qc computes: every mix of it is solved from this one copy.
+  std::vector<Activations> w32;
   BlockMeasurement bm;
   bm.layer = layer;
   bm.kind = kind;
   for (const auto& d : descs) {
     NIBBLE_ASSIGN_OR_RETURN(auto w, linear_f32(d));
-    w32.push_back(std::move(w));
+    NIBBLE_ASSIGN_OR_RETURN(Activations a, qc.activations(w.size()));
+    NIBBLE_TRY(qc.write_in(a.data, w.data(), w.size()));
+    w32.push_back(std::move(a));
     bm.weights += static_cast<std::int64_t>(d.K) * d.N;
   }
 
@@ -83,7 +86,7 @@ Result<BlockMeasurement> measure_block(QuantCompute& qc, const WeightSource& ws,
     if (v.matrix.N == 0) {
       const LinearDesc& d = descs[static_cast<std::size_t>(i)];
       NIBBLE_ASSIGN_OR_RETURN(GroupLayout layout, mix_layout(linear_mixes()[static_cast<std::size_t>(mix)], d.K));
-      NIBBLE_ASSIGN_OR_RETURN(GptqResult r, qc.gptq(w32[static_cast<std::size_t>(i)].data(), d.N, d.K, i == last ? p_mid : p_in,
+      NIBBLE_ASSIGN_OR_RETURN(GptqResult r, qc.gptq(w32[static_cast<std::size_t>(i)].data, d.N, d.K, i == last ? p_mid : p_in,
                                                     layout, /*host_outputs=*/false));
       v.matrix = cpu_matrix_f32(std::move(r.weight), d.N, d.K, linear_bias(d));
       v.matrix.device = std::move(r.device_weight);

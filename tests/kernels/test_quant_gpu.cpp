@@ -305,6 +305,25 @@ TEST(QuantGpu, DeviceActivationsGiveTheHostArraysResults) {
   EXPECT_EQ(p1->perm, p2->perm);
   EXPECT_EQ(p1->damp, p2->damp);
 
+  // GPTQ from a weight held on the device gives the bits of the same weight from host memory.
+  {
+    auto down = block_linears(**ws, 2, BlockKind::mlp);
+    ASSERT_TRUE(down);
+    const LinearDesc& ld = down->back();
+    auto host_w = linear_f32(ld);
+    ASSERT_TRUE(host_w);
+    Activations dev_w = device(host_w->size());
+    ASSERT_TRUE(qc.write_in(dev_w.data, host_w->data(), host_w->size()).ok());
+    auto layout = mix_layout(linear_mixes()[3], ld.K);
+    ASSERT_TRUE(layout);
+    auto from_host = qc.gptq(host_w->data(), ld.N, ld.K, *p1, *layout);
+    auto from_dev = qc.gptq(dev_w.data, ld.N, ld.K, *p1, *layout);
+    ASSERT_TRUE(from_host && from_dev);
+    EXPECT_EQ(from_dev->exl2.codes, from_host->exl2.codes);
+    EXPECT_EQ(from_dev->weight, from_host->weight);
+    EXPECT_EQ(from_dev->loss, from_host->loss);
+  }
+
   // Distances: device/device, device/host and host/host agree with a plain double sum.
   double want = 0, want_norm = 0;
   for (std::size_t i = 0; i < nh; ++i) {

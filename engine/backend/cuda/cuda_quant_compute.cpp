@@ -561,7 +561,6 @@ class CudaQuantCompute final : public QuantCompute {
       factor = fresh.get();
     }
     const float* U = factor->u.as<float>();
-    NIBBLE_ASSIGN_OR_RETURN(void* wd, slot(kW, Nz * Kz * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* wt_v, slot(kWt, Nz * Kz * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* deq_v, slot(kDeq, Nz * Kz * 4));
     NIBBLE_ASSIGN_OR_RETURN(void* codes_v, slot(kCodes, Nz * Kz));
@@ -579,11 +578,11 @@ class CudaQuantCompute final : public QuantCompute {
     auto* codes = static_cast<std::uint8_t*>(codes_v);
     auto* scodes = static_cast<std::uint8_t*>(scodes_v);
     auto* smax = static_cast<std::uint16_t*>(smax_v);
-    NIBBLE_TRY(copy(wd, w, Nz * Kz * 4, cudaMemcpyHostToDevice, "uploading a weight for GPTQ"));
+    NIBBLE_ASSIGN_OR_RETURN(const float* w_dev, input(w, Nz * Kz * 4, kW, "uploading a weight for GPTQ"));
     NIBBLE_TRY(copy(perm_v, ph.perm.data(), Kz * 4, cudaMemcpyHostToDevice, "uploading a permutation"));
     NIBBLE_TRY(copy(dead_v, ph.dead.data(), Kz, cudaMemcpyHostToDevice, "uploading dead inputs"));
     NIBBLE_TRY(check(static_cast<int>(cudaMemsetAsync(loss_v, 0, Nz * 8, stream_)), "clearing the GPTQ loss"));
-    NIBBLE_TRY(kcheck(kq::quant_stage_weight(static_cast<const float*>(wd), N, K, static_cast<const std::int32_t*>(perm_v),
+    NIBBLE_TRY(kcheck(kq::quant_stage_weight(w_dev, N, K, static_cast<const std::int32_t*>(perm_v),
                                              static_cast<const std::uint8_t*>(dead_v), wt, stream_),
                       "staging a weight"));
     NIBBLE_TRY(kcheck(kq::quant_importance(U, K, static_cast<float*>(imp_v), stream_), "GPTQ row importance"));
