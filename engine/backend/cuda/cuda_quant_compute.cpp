@@ -384,7 +384,8 @@ class CudaQuantCompute final : public QuantCompute {
       NIBBLE_TRY(copy(&out, partial + kq::quant_distance_parts(), 8, cudaMemcpyDeviceToHost, "quantizer squared distance"));
       return out;
     }
-    // One side on the device, the other on the host: bring the device side over in pieces.
+    // One side on the device, the other on the host: bring the device side over in pieces and sum
+    // them on the host ((a - b)^2 = (b - a)^2, so the order of the pair does not matter).
     const float* dev = a_dev ? a : b;
     const float* host = a_dev ? b : a;
     constexpr std::size_t kPiece = std::size_t{16} << 20;
@@ -394,10 +395,7 @@ class CudaQuantCompute final : public QuantCompute {
       const std::size_t n = std::min(kPiece, count - i0);
       piece.resize(n);
       NIBBLE_TRY(copy(piece.data(), dev + i0, n * 4, cudaMemcpyDeviceToHost, "quantizer squared distance"));
-      for (std::size_t i = 0; i < n; ++i) {
-        const double d = static_cast<double>(piece[i]) - host[i0 + i];
-        sum += d * d;
-      }
+      sum += QuantCompute::squared_distance(piece.data(), host + i0, n);
     }
     return sum;
   }
