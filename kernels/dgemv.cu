@@ -209,7 +209,7 @@ int launch(const Params& p, int blocks, cudaStream_t s) {
 }  // namespace
 
 int dgemv(const DGemvArgs& a, cudaStream_t stream) {
-  if (a.count < 1 || a.count > 3 || a.rows < 1 || a.rows > 16 || !a.x) return cudaErrorInvalidValue;
+  if (a.count < 1 || a.count > 3 || a.rows < 1 || a.rows > 32 || !a.x) return cudaErrorInvalidValue;
   const bool pair = a.output == QGemvOutput::silu_mul;
   if (pair && (a.count != 2 || a.m[0].n != a.m[1].n)) return cudaErrorInvalidValue;
   if (a.input == QGemvInput::fp32_rmsnorm && !a.norm_weight) return cudaErrorInvalidValue;

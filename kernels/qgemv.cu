@@ -1,4 +1,4 @@
-// Quantized GEMV for decode: y[r, n] = sum_k x[r, perm[k]] * w[k, n] for 1-16 rows, reading every
+// Quantized GEMV for decode: y[r, n] = sum_k x[r, perm[k]] * w[k, n] for 1-32 rows, reading every
 // packed code once. Block = 8 warps over one tile of 128 columns (4 per lane, 16-byte loads) and one
 // split of whole groups along K (<= 1024 rows); warps share the split by units. Latency is hidden by
 // (1) one parallel prologue (group table, per-group scales into shared memory, RMS sums), (2) the
@@ -24,20 +24,20 @@ using detail::kThreads;
 using detail::kWarps;
 using detail::kTileN;
 using detail::kRowsPerPass;
+using detail::kMaxRows;
 using detail::LaunchMatrix;
 using detail::Params;
 using detail::finish_tile;
+using detail::BlockPlace;
+using detail::place_block;
 constexpr int kMaxSplitK = 1024;
 constexpr int kMaxSplitGroups = 128;
 constexpr int kMaxSplitWords = 128;  // weight slab rows per block (64 KB of shared memory)
 // The uniform 4-bit kernel (qgemv_u4.cu) streams weights through registers: its splits are limited
-// only by the staged activations (8 rows x 4096 halves = 64 KB).
+// only by the staged activations (8 rows x 4096 halves = 64 KB). 9-32 rows of such matrices take
+// the wide kernel (qgemv_wide.cu) with its own split plan.
 constexpr int kMaxSplitKFast = 4096;
 constexpr int kBufVec = 6;  // uint4 per batch buffer (one-word widths: 4 units; 3/6-bit: 2 units; 5-bit: 1 of 5)
-
-__device__ __forceinline__ std::uint32_t lane_word(const uint4& v, int c) {
-  return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
-}
 
 __device__ __forceinline__ int codes_for_bits(int bits) {
   switch (bits) {
@@ -99,7 +99,7 @@ __device__ __forceinline__ void process_unit(const uint4 (&raw)[kBufVec], const 
 #pragma unroll
   for (int c = 0; c < 4; ++c)
 #pragma unroll
-    for (int i = 0; i < W; ++i) w[c][i] = lane_word(raw[J * W + i], c);
+    for (int i = 0; i < W; ++i) w[c][i] = detail::word_of(raw[J * W + i], c);
   half2 a2[R][4];
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -246,16 +246,10 @@ __global__ void __launch_bounds__(kThreads, R <= 2 ? 2 : 1) qgemv_kernel(const _
   __shared__ float s_red[kWarps][R];
   __shared__ bool s_last;
 
-  int b = blockIdx.x;
-  int mi = 0;
-  while (mi + 1 < p.count && b >= p.mats[mi].blocks) {
-    b -= p.mats[mi].blocks;
-    ++mi;
-  }
+  const BlockPlace place = place_block(p);
+  const int mi = place.mi, tile = place.tile, split = place.split;
   const LaunchMatrix& L = p.mats[mi];
   const QMatrix& M = L.m;
-  const int tile = b % L.tiles;
-  const int split = b / L.tiles;
   const int2 sp = M.splits[split];
   const int ng = sp.y - sp.x;
   const int tid = threadIdx.x;
@@ -509,11 +503,38 @@ void qgemv_describe_splits(QMatrix& m, const std::vector<QGroup>& groups, const 
   }
 }
 
+namespace {
+
+// Whether a launch takes the wide kernel, and with how many rows per pass (0: no).
+int wide_rows_for(const QGemvArgs& a) {
+  if (a.rows <= kRowsPerPass || a.count < 1 || a.count > 3) return 0;
+  for (int i = 0; i < a.count; ++i)
+    if (!fast_matrix(a.m[i])) return 0;
+  return detail::wide_pass_rows(std::min(a.rows, kMaxRows));
+}
+
+// Split partials of the wide plan (floats), before the staged activations.
+std::size_t wide_partials(const QGemvArgs& a, const detail::WidePlan& w, int rows) {
+  std::size_t total = 0;
+  for (int i = 0; i < a.count; ++i) total += static_cast<std::size_t>(w.splits) * rows * a.m[i].n_pad;
+  return total;
+}
+
+}  // namespace
+
 std::size_t qgemv_workspace_floats(const QGemvArgs& a) {
   std::size_t total = 0;
   const int r = std::min(a.rows, kRowsPerPass);
   for (int i = 0; i < a.count && i < 3; ++i)
     total += static_cast<std::size_t>(a.m[i].n_splits) * r * a.m[i].n_pad;
+  if (const int wr = wide_rows_for(a); wr > 0) {
+    // Any later launch of these matrices with fewer rows may take passes of up to 16 rows instead.
+    for (int r : {std::min(wr, 16), wr}) {
+      const detail::WidePlan w = detail::wide_plan(a.m, a.count, r);
+      const std::size_t staged = static_cast<std::size_t>(w.slots) * r * a.m[0].k / 2;  // fp16 in float units
+      total = std::max(total, wide_partials(a, w, r) + staged);
+    }
+  }
   return total;
 }
 
@@ -527,7 +548,7 @@ std::size_t qgemv_counter_count(const QGemvArgs& a) {
 }
 
 int qgemv(const QGemvArgs& a, cudaStream_t stream) {
-  if (a.count < 1 || a.count > 3 || a.rows < 1 || a.rows > 16 || !a.x) return cudaErrorInvalidValue;
+  if (a.count < 1 || a.count > 3 || a.rows < 1 || a.rows > kMaxRows || !a.x) return cudaErrorInvalidValue;
   if (a.output == QGemvOutput::silu_mul && (a.count != 2 || a.m[0].n != a.m[1].n || a.m[0].n_pad != a.m[1].n_pad))
     return cudaErrorInvalidValue;
   if (a.input == QGemvInput::fp32_rmsnorm && !a.norm_weight) return cudaErrorInvalidValue;
@@ -541,13 +562,11 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
   p.counters = a.counters;
   p.output = a.output;
   int blocks = 0;
-  int ws_offset = 0;
   int counter_offset = 0;
   bool needs_ws = a.output == QGemvOutput::silu_mul;
   bool zeros = false;
   bool u4 = true;
   bool fast = true;  // every matrix: 4-bit groups of one power-of-two size (qgemv_u4.cu)
-  const int pass_rows = std::min(a.rows, kRowsPerPass);
   for (int i = 0; i < a.count; ++i) {
     const QMatrix& m = a.m[i];
     if (!valid_matrix(m) || m.k != a.m[0].k || !a.target[i].out || a.target[i].ld < m.n) return cudaErrorInvalidValue;
@@ -556,8 +575,6 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     L.t = a.target[i];
     L.tiles = m.n_pad / kTileN;
     L.blocks = L.tiles * m.n_splits;
-    L.ws_offset = ws_offset;
-    ws_offset += m.n_splits * pass_rows * m.n_pad;
     if (a.output == QGemvOutput::silu_mul && i == 1) {
       L.counter_offset = p.mats[0].counter_offset;
     } else {
@@ -579,14 +596,43 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     for (int i = 0; i < a.count; ++i)
       if (a.m[i].max_split_k > kMaxSplitK || a.m[i].max_split_words > kMaxSplitWords) return cudaErrorInvalidValue;
   p.max_len = (p.max_len + 7) & ~7;  // keeps the scale tables after the staged rows 16-byte aligned
+  const bool norm = a.input == QGemvInput::fp32_rmsnorm;
   if (a.ss_out && (a.output != QGemvOutput::add_fp32 || a.count != 1 || a.m[0].n % 32 != 0)) return cudaErrorInvalidValue;
   if (a.ss_in && (a.input != QGemvInput::fp32_rmsnorm || a.m[0].k % 32 != 0)) return cudaErrorInvalidValue;
   p.ss_out = a.ss_out;
   p.ss_in = a.ss_in;
-  const bool norm = a.input == QGemvInput::fp32_rmsnorm;
-  for (int row0 = 0; row0 < a.rows; row0 += kRowsPerPass) {
-    const int r = std::min(kRowsPerPass, a.rows - row0);
+  if (const int wr = wide_rows_for(a); wr > 0) {
+    detail::WidePlan w = detail::wide_plan(a.m, a.count, wr);
+    if (!a.workspace || !a.counters) return cudaErrorInvalidValue;
+    int wide_blocks = 0;
+    std::size_t off = 0;
+    for (int i = 0; i < a.count; ++i) {
+      LaunchMatrix& L = p.mats[i];
+      L.m.n_splits = w.splits;  // the kernel splits K in equal group ranges; M.splits is not read
+      L.blocks = L.tiles * w.splits;
+      L.expected = a.output == QGemvOutput::silu_mul ? 2 * w.splits : w.splits;
+      L.ws_offset = static_cast<int>(off);
+      off += static_cast<std::size_t>(w.splits) * wr * a.m[i].n_pad;
+      wide_blocks += L.blocks;
+    }
+    w.ws_floats = off;
+    for (int row0 = 0; row0 < a.rows; row0 += wr) {
+      p.row0 = row0;
+      p.rows = std::min(wr, a.rows - row0);
+      if (const int err = detail::launch_wide(p, w, wide_blocks, norm, stream)) return err;
+    }
+    return 0;
+  }
+  const int pass_rows = std::min(a.rows, kRowsPerPass);
+  int ws_offset = 0;
+  for (int i = 0; i < a.count; ++i) {
+    p.mats[i].ws_offset = ws_offset;
+    ws_offset += a.m[i].n_splits * pass_rows * a.m[i].n_pad;
+  }
+  for (int row0 = 0; row0 < a.rows; row0 += pass_rows) {
+    const int r = std::min(pass_rows, a.rows - row0);
     p.row0 = row0;
+    p.rows = r;
     const std::size_t tables = static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
     const std::size_t staged = static_cast<std::size_t>(r) * p.max_len * 2;
     if (fast) {

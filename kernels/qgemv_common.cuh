@@ -17,7 +17,8 @@ namespace nibble::kernels::detail {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kTileN = 128;
-constexpr int kRowsPerPass = 8;
+constexpr int kRowsPerPass = 8;   // per pass of the slab kernel
+constexpr int kMaxRows = 32;      // rows per qgemv call
 
 struct LaunchMatrix {
   QMatrix m;
@@ -37,6 +38,7 @@ struct Params {
   const __half* norm_weight;
   float eps;
   int row0;
+  int rows;  // rows of this pass (the wide kernel's R is a capacity; see qgemv_wide.cu)
   float* ws;
   unsigned* counters;
   QGemvOutput output;
@@ -49,37 +51,72 @@ struct Params {
 
 __device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }
 
-// Sums of n split partials for R rows (row r's partial i at p[i * split_stride + r * row_stride]),
-// each row in split order (deterministic), with the loads of every row and four splits in flight.
-template <int R>
-__device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t row_stride, std::size_t split_stride,
-                                                  int n, float (&y)[R]) {
-#pragma unroll
-  for (int r = 0; r < R; ++r) y[r] = 0.0f;
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    float v[4][R];
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int r = 0; r < R; ++r) v[j][r] = __ldcg(p + (i + j) * split_stride + r * row_stride);
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int r = 0; r < R; ++r) y[r] += v[j][r];
-  }
-  for (; i < n; ++i)
-#pragma unroll
-    for (int r = 0; r < R; ++r) y[r] += __ldcg(p + i * split_stride + r * row_stride);
+// Word c (0-3) of a 16-byte load.
+__device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
+  return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
 }
 
-// The end of every GEMV block once each warp's column sums are in red[(warp * R + r) * kTileN +
-// column] (red holds kWarps * R * kTileN floats) and a barrier has passed: sum the warps, then either
+// D += A B for one m16n8k16 tile (fp16 in, fp32 accumulate): A row-major, B column-major fragments.
+__device__ __forceinline__ void mma_16816(float (&c)[4], std::uint32_t a0, std::uint32_t a1, std::uint32_t a2,
+                                          std::uint32_t a3, std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Where a block works: blocks are numbered matrix by matrix, each matrix's tile-major within a split.
+struct BlockPlace {
+  int mi, tile, split;
+};
+
+__device__ __forceinline__ BlockPlace place_block(const Params& p) {
+  int b = blockIdx.x;
+  int mi = 0;
+  while (mi + 1 < p.count && b >= p.mats[mi].blocks) {
+    b -= p.mats[mi].blocks;
+    ++mi;
+  }
+  return {mi, b % p.mats[mi].tiles, b / p.mats[mi].tiles};
+}
+
+// Sums of n split partials for R rows (row r's partial i at p[i * split_stride + r * row_stride]),
+// each row in split order (deterministic), with the loads of up to 8 rows and four splits in flight.
+template <int R>
+__device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t row_stride, std::size_t split_stride,
+                                                  int n, float (&y)[R], int rows = R) {
+  constexpr int RB = R < 8 ? R : 8;
+#pragma unroll
+  for (int r = 0; r < R; ++r) y[r] = 0.0f;
+#pragma unroll
+  for (int rb = 0; rb < R; rb += RB) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      float v[4][RB];
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < RB; ++r)
+          v[j][r] = rb + r < rows ? __ldcg(p + (i + j) * split_stride + (rb + r) * row_stride) : 0.0f;
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < RB; ++r) y[rb + r] += v[j][r];
+    }
+    for (; i < n; ++i)
+#pragma unroll
+      for (int r = 0; r < RB; ++r)
+        if (rb + r < rows) y[rb + r] += __ldcg(p + i * split_stride + (rb + r) * row_stride);
+  }
+}
+
+// The end of every GEMV block once the column sums of each of `slots` warps (or warp pairs) are in
+// red[(slot * rows + r) * kTileN + column] and a barrier has passed: sum the slots, then either
 // store directly or park the split-K partial; the last block of a tile to arrive sums the partials
-// in split order and runs the epilogue.
+// in split order and runs the epilogue. rows <= R (the pass's rows; R for exact kernels).
 template <int R>
 __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMatrix& L, int tile, int split,
-                                                const float* red, bool* s_last_ptr) {
+                                                const float* red, bool* s_last_ptr, int rows = R, int slots = kWarps) {
   const QMatrix& M = L.m;
   const int tid = threadIdx.x;
   bool& s_last = *s_last_ptr;
@@ -89,8 +126,8 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float t = 0.0f;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) t += red[(w * R + r) * kTileN + tid];
+      if (r < rows)
+        for (int w = 0; w < slots; ++w) t += red[(w * rows + r) * kTileN + tid];
       y[r] = t;
     }
   }
@@ -101,7 +138,8 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
   if (!direct) {
     if (owner) {
 #pragma unroll
-      for (int r = 0; r < R; ++r) p.ws[L.ws_offset + static_cast<std::size_t>(split * R + r) * M.n_pad + n] = y[r];
+      for (int r = 0; r < R; ++r)
+        if (r < rows) p.ws[L.ws_offset + static_cast<std::size_t>(split * rows + r) * M.n_pad + n] = y[r];
     }
     __threadfence();
     __syncthreads();
@@ -120,22 +158,23 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
       if (n < Lg.m.n) {
         __half* out = static_cast<__half*>(Lg.t.out);
         float gv[R], uv[R];
-        sum_partials_rows<R>(p.ws + Lg.ws_offset + n, Lg.m.n_pad, static_cast<std::size_t>(R) * Lg.m.n_pad, Lg.m.n_splits, gv);
-        sum_partials_rows<R>(p.ws + Lu.ws_offset + n, Lu.m.n_pad, static_cast<std::size_t>(R) * Lu.m.n_pad, Lu.m.n_splits, uv);
+        sum_partials_rows<R>(p.ws + Lg.ws_offset + n, Lg.m.n_pad, static_cast<std::size_t>(rows) * Lg.m.n_pad, Lg.m.n_splits, gv, rows);
+        sum_partials_rows<R>(p.ws + Lu.ws_offset + n, Lu.m.n_pad, static_cast<std::size_t>(rows) * Lu.m.n_pad, Lu.m.n_splits, uv, rows);
         const float gb = Lg.m.bias ? __half2float(Lg.m.bias[n]) : 0.0f;
         const float ub = Lu.m.bias ? __half2float(Lu.m.bias[n]) : 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r)
-          out[static_cast<std::size_t>(p.row0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv[r] + gb) * (uv[r] + ub));
+          if (r < rows) out[static_cast<std::size_t>(p.row0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv[r] + gb) * (uv[r] + ub));
       }
       return;
     }
-    sum_partials_rows<R>(p.ws + L.ws_offset + n, M.n_pad, static_cast<std::size_t>(R) * M.n_pad, M.n_splits, y);
+    sum_partials_rows<R>(p.ws + L.ws_offset + n, M.n_pad, static_cast<std::size_t>(rows) * M.n_pad, M.n_splits, y, rows);
   }
   if (!owner || n >= M.n) return;
   const float bias = M.bias ? __half2float(M.bias[n]) : 0.0f;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
     const std::size_t o = static_cast<std::size_t>(p.row0 + r) * L.t.ld + n;
     const float v = y[r] + bias;
     switch (p.output) {
@@ -222,11 +261,13 @@ __device__ __forceinline__ void stage_scales(const QMatrix& M, int g0, int ng, i
 // 1 / rms of each of the R rows from the producer's per-32-column sums of squares (QGemvArgs::ss_in),
 // computed by every warp on its own in one fixed order (no block barrier needed).
 template <int R>
-__device__ __forceinline__ void rms_from_partials(const Params& p, int k, float (&rms)[R]) {
+__device__ __forceinline__ void rms_from_partials(const Params& p, int k, float (&rms)[R], int rows = R) {
   const int lane = threadIdx.x & 31;
   const int parts = k >> 5;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    rms[r] = 1.0f;
+    if (r >= rows) continue;
     const float* row = p.ss_in + static_cast<std::size_t>(p.row0 + r) * parts;
     float t = 0.0f;
     for (int i = lane; i < parts; i += 32) t += __ldcg(row + i);
@@ -262,5 +303,22 @@ inline int ensure_smem(Kernel kernel, std::size_t smem, SmemGrant& grant) {
 
 // Launches the uniform 4-bit kernel for one pass of r rows (qgemv_u4.cu).
 int launch_u4(int r, const Params& p, int blocks, std::size_t smem, bool norm, cudaStream_t stream);
+
+// The wide uniform 4-bit path (qgemv_wide.cu) for 9-32 rows: staged activations, then one pass.
+struct WidePlan {
+  int splits;            // split-K ranges per matrix (equal group ranges)
+  int slots;             // staged activation copies (matrices with distinct permutations)
+  int slot_of[3];        // matrix -> its staged copy
+  const int* perm[3];    // slot -> permutation (nullptr: identity)
+  std::size_t ws_floats;  // split partials (ws_offset of the staged copies)
+};
+// Rows the wide kernel takes in one pass on this GPU (16 or 32; 0 when its shared memory does not fit).
+int wide_pass_rows(int rows);
+// Split count (every block resident at once) and staging copies for a launch of these matrices
+// (equal k) in passes of `rows` rows; ws_floats is left to the caller.
+WidePlan wide_plan(const QMatrix* m, int count, int rows);
+// Stages the activations and runs the wide kernel for rows p.row0 .. p.row0 + p.rows - 1. p.mats
+// must already carry the plan (n_splits, blocks, expected, ws offsets).
+int launch_wide(const Params& p, const WidePlan& w, int blocks, bool norm, cudaStream_t stream);
 
 }  // namespace nibble::kernels::detail

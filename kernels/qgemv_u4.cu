@@ -33,9 +33,6 @@ namespace {
 constexpr int kStage = 2;
 constexpr int kMinBlocks = 3;
 
-__device__ __forceinline__ std::uint32_t word_of(const uint4& v, int c) {
-  return c == 0 ? v.x : (c == 1 ? v.y : (c == 2 ? v.z : v.w));
-}
 
 // Weights are read once per step: skip L1 and ask L2 for whole 256-byte lines.
 __device__ __forceinline__ uint4 load_stream(const uint4* ptr) {
@@ -49,13 +46,6 @@ __device__ __forceinline__ uint4 load_stream(const uint4* ptr) {
 // Position of row o (0..7) of a word in the staged order [x0 x4 x1 x5 x2 x6 x3 x7].
 __device__ __forceinline__ int staged_pos(int o) { return ((o & 3) << 1) | ((o >> 2) & 1); }
 
-__device__ __forceinline__ void mma_16816(float (&c)[4], std::uint32_t a0, std::uint32_t a1, std::uint32_t a2,
-                                          std::uint32_t a3, std::uint32_t b0, std::uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // Codes (0,4) / (1,5) of a word as fp16 pairs 1024 + q / 1024 + 16 q: one LOP3 each. The 1024 and
 // the zero point are taken off once per group (see the correction below), not per code.
@@ -69,16 +59,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
   __shared__ float s_red[kWarps][R];
   __shared__ bool s_last;
 
-  int b = blockIdx.x;
-  int mi = 0;
-  while (mi + 1 < p.count && b >= p.mats[mi].blocks) {
-    b -= p.mats[mi].blocks;
-    ++mi;
-  }
+  const BlockPlace place = place_block(p);
+  const int mi = place.mi, tile = place.tile, split = place.split;
   const LaunchMatrix& L = p.mats[mi];
   const QMatrix& M = L.m;
-  const int tile = b % L.tiles;
-  const int split = b / L.tiles;
   const int2 sp = M.splits[split];
   const int gshift = M.group_shift;
   const int kb = sp.x << gshift;

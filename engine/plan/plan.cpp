@@ -15,8 +15,7 @@ namespace nibble {
 namespace {
 
 constexpr int kTileN = 128;          // GEMV column tile (backend/cuda)
-constexpr int kDecodeRows = 16;      // CudaSegment::kDecodeRows
-constexpr int kGemvRowsPerPass = 8;  // qgemv rows per pass
+constexpr int kDecodeRows = 32;      // CudaSegment::kDecodeRows (also the widest qgemv pass)
 constexpr int kAttnChunk = 64;       // attention_rows key chunk
 constexpr std::size_t kSampleRowBytes = 32;  // kernels::SampleRow
 constexpr std::size_t kQGroupBytes = 16;     // kernels::QGroup
@@ -95,6 +94,7 @@ struct CudaLinear {
   bool uniform4 = false;  // takes the uniform 4-bit GEMV
   int n_pad = 0;
   int splits = 0;
+  int k = 0, groups = 0;
   std::size_t bytes = 0;
 };
 
@@ -189,6 +189,8 @@ Result<CudaLinear> cuda_linear(const LinearDesc& d, int sm_count, int launch_til
     scales = kept * L.n_pad * 2 * (symmetric ? 1 : 2);
   }
   L.uniform4 = uniform4(groups);
+  L.k = d.K;
+  L.groups = static_cast<int>(groups.size());
   L.splits = split_count(groups, launch_tiles > 0 ? launch_tiles : L.n_pad / kTileN, sm_count, uniform_launch);
   L.bytes = words * L.n_pad * 4 + scales + groups.size() * kQGroupBytes + static_cast<std::size_t>(L.splits) * 8 +
             (identity ? 0 : static_cast<std::size_t>(d.K) * 4) + bias;
@@ -251,7 +253,7 @@ struct MemoryPlanner::Costs {
   struct Layer {
     std::size_t cuda_weights = 0, cpu_weights = 0;
     bool quantized = false;
-    std::size_t gemv_ws = 0, gemv_counters = 0;  // the widest fused launch of this layer
+    std::size_t gemv_ws = 0, gemv_counters = 0;  // the widest fused launch of this layer (ws per row)
   };
   std::vector<Layer> layers;
   std::size_t cuda_embed = 0, cpu_embed = 0;     // embedding table (first segment)
@@ -264,19 +266,30 @@ struct MemoryPlanner::Costs {
 
 namespace {
 
-// GEMV workspace floats and counters of one fused launch (CudaSegment::allocate_scratch's consider()).
-void launch_scratch(std::initializer_list<const CudaLinear*> group, bool silu, std::size_t& ws, std::size_t& counters) {
-  std::size_t w_floats = 0, c = 0;
-  int i = 0;
-  bool any = false;
+// GEMV workspace floats per row and counters of one fused launch (CudaSegment::allocate_scratch's
+// consider(); the segment multiplies by its decode rows): the split partials of the 1-8 row plan,
+// or those of the 9-32 row (wide) plan with the staged fp16 activations, whichever is larger.
+void launch_scratch(std::initializer_list<const CudaLinear*> group, bool silu, int sm_count, std::size_t& ws,
+                    std::size_t& counters) {
+  std::size_t w_floats = 0, c = 0, pads = 0;
+  int i = 0, tiles = 0;
+  bool any = false, wide = true;
   for (const CudaLinear* m : group) {
     if (!m->quantized) continue;
     any = true;
-    w_floats += static_cast<std::size_t>(m->splits) * kGemvRowsPerPass * m->n_pad;
+    w_floats += static_cast<std::size_t>(m->splits) * m->n_pad;
+    pads += static_cast<std::size_t>(m->n_pad);
+    tiles += m->n_pad / kTileN;
+    wide = wide && m->uniform4;
     if (!(silu && i == 1)) c += static_cast<std::size_t>(m->n_pad / kTileN);
     ++i;
   }
   if (!any) return;
+  if (wide) {  // kernels::detail::wide_plan: two blocks per SM, equal group ranges, at most 16
+    const CudaLinear* m0 = *group.begin();
+    const int splits = std::clamp(2 * std::max(1, sm_count) / std::max(1, tiles), 1, std::min(m0->groups, 16));
+    w_floats = std::max(w_floats, static_cast<std::size_t>(splits) * pads + static_cast<std::size_t>(i) * m0->k / 2);
+  }
   ws = std::max(ws, w_floats);
   counters = std::max(counters, c + 16);
 }
@@ -323,10 +336,10 @@ Result<MemoryPlanner> MemoryPlanner::from_weights(const WeightSource& w, int sm_
       L.cuda_weights += cl[j].bytes;
       L.quantized = L.quantized || cl[j].quantized;
     }
-    launch_scratch({&cl[0], &cl[1], &cl[2]}, false, L.gemv_ws, L.gemv_counters);
-    launch_scratch({&cl[3]}, false, L.gemv_ws, L.gemv_counters);
-    launch_scratch({&cl[4], &cl[5]}, true, L.gemv_ws, L.gemv_counters);
-    launch_scratch({&cl[6]}, false, L.gemv_ws, L.gemv_counters);
+    launch_scratch({&cl[0], &cl[1], &cl[2]}, false, sm_count, L.gemv_ws, L.gemv_counters);
+    launch_scratch({&cl[3]}, false, sm_count, L.gemv_ws, L.gemv_counters);
+    launch_scratch({&cl[4], &cl[5]}, true, sm_count, L.gemv_ws, L.gemv_counters);
+    launch_scratch({&cl[6]}, false, sm_count, L.gemv_ws, L.gemv_counters);
     const std::size_t norms = 2 * static_cast<std::size_t>(H) + (s.qk_norm ? 2 * static_cast<std::size_t>(s.head_dim) : 0);
     L.cuda_weights += norms * 2;
     L.cpu_weights = norms * 4 + cpu_matrix_bytes({&d[0], &d[1], &d[2]}) + cpu_matrix_bytes({&d[3]}) +
@@ -345,7 +358,7 @@ Result<MemoryPlanner> MemoryPlanner::from_weights(const WeightSource& w, int sm_
     NIBBLE_ASSIGN_OR_RETURN(CudaLinear ch, cuda_linear(hd, sm_count, 0));
     c->cuda_head = ch.bytes;
     c->cuda_head_quantized = ch.quantized;
-    launch_scratch({&ch}, false, c->cuda_head_ws, c->cuda_head_counters);
+    launch_scratch({&ch}, false, sm_count, c->cuda_head_ws, c->cuda_head_counters);
   }
   c->cpu_tied = s.tie_word_embeddings && !own_head;
   c->cpu_head = cpu_matrix_bytes({&hd});
@@ -434,9 +447,9 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
                   at_least16(rows * 4);
   const std::size_t meta_ints = (rows * 4 + rows * static_cast<std::size_t>(in.kv_pages) + 3) / 4 * 4 + rows * 4;
   cu.scratch += at_least16(meta_ints * 4);
-  cu.scratch += at_least16(ws * 4) + at_least16(counters * 4);
-  cu.scratch += at_least16(2u * kDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
   const std::size_t decode_rows = std::min<std::size_t>(rows, kDecodeRows);
+  cu.scratch += at_least16(ws * decode_rows * 4) + at_least16(counters * 4);
+  cu.scratch += at_least16(2u * kDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
   cu.scratch += at_least16(decode_rows * heads * (in.positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
   cu.scratch += at_least16(decode_rows * kv_heads * 4);
 

@@ -126,12 +126,13 @@ int main(int argc, char** argv) {
   Mat q = make_exl2(H, H, sms, rng, 96), k = make_exl2(H, H, sms, rng, 96), v = make_exl2(H, H, sms, rng, 96);
   Mat o = make_exl2(H, H, sms, rng), g = make_exl2(H, I, sms, rng, 172), u = make_exl2(H, I, sms, rng, 172);
   Mat d = make_exl2(I, H, sms, rng), head = make_exl2(H, V, sms, rng);
-  float* hidden = dev_fill<float>(H, 0.5f);
+  constexpr int kMaxRows = 32;  // buffers for the row sweep below
+  float* hidden = dev_fill<float>(H * kMaxRows, 0.5f);
   __half* nw = dev_fill<__half>(H, __float2half(1.0f));
-  __half* xh = dev_fill<__half>(I, __float2half(0.1f));
-  float* qkv = dev_fill<float>(3 * H, 0.0f);
-  __half* act = dev_fill<__half>(I, __float2half(0.0f));
-  float* logits = dev_fill<float>(V, 0.0f);
+  __half* xh = dev_fill<__half>(I * kMaxRows, __float2half(0.1f));
+  float* qkv = dev_fill<float>(3 * H * kMaxRows, 0.0f);
+  __half* act = dev_fill<__half>(I * kMaxRows, __float2half(0.0f));
+  float* logits = dev_fill<float>(V * kMaxRows, 0.0f);
   float* ws = dev_fill<float>(1 << 24, 0.0f);
   unsigned* counters = dev_fill<unsigned>(1 << 16, 0u);
 
@@ -185,6 +186,24 @@ int main(int argc, char** argv) {
   for (const auto& r : rows) {
     const float us = time_us([&](cudaStream_t st) { CK(qgemv(*r.args, st)); }, s);
     std::printf("%-26s %9.2f %9.0f %8d\n", r.name, us, r.bytes / us / 1e3, r.args->m[0].n_splits);
+  }
+
+  // The decode GEMVs of one layer (qkv, o, gate/up, down) and the head at 1-32 rows: a step of n
+  // concurrent jobs reads the weights once (uniform 4-bit: one pass of up to 32 rows).
+  if (!g_skip) {
+    std::printf("\n%-6s %8s %8s %8s %8s %8s %9s %9s\n", "rows", "qkv", "o", "gate/up", "down", "head", "layer us", "GB/s");
+    const double layer_bytes = q.bytes + k.bytes + v.bytes + o.bytes + g.bytes + u.bytes + d.bytes;
+    for (int n : {1, 2, 4, 8, 12, 16, 24, 32}) {
+      float t[5];
+      for (int i = 0; i < 5; ++i) {
+        QGemvArgs a = *rows[i == 0 ? 0 : i + 1].args;
+        a.rows = n;
+        t[i] = time_us([&](cudaStream_t st) { CK(qgemv(a, st)); }, s);
+      }
+      const float layer = t[0] + t[1] + t[2] + t[3];
+      std::printf("%-6d %8.2f %8.2f %8.2f %8.2f %8.2f %9.2f %9.0f\n", n, t[0], t[1], t[2], t[3], t[4], layer,
+                  layer_bytes / layer / 1e3);
+    }
   }
 
   // Dense fp16 GEMV 4096 -> 11008 (the fp16 model's gate projection).

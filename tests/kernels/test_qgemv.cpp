@@ -1,6 +1,6 @@
 // Quantized GEMV against the CPU dequantizer (engine/formats) over random EXL2 layers of every bit
 // width with mixed groups and random permutations, random GPTQ layers (act-order, asymmetric),
-// 1-16 rows, padded N, K not a multiple of 128, and every input/output mode. Outputs are poisoned
+// 1-32 rows, padded N, K not a multiple of 128, and every input/output mode. Outputs are poisoned
 // (NaN) before each launch.
 #include <gtest/gtest.h>
 
@@ -26,8 +26,9 @@ struct Layer {
   std::vector<float> w;  // [N][K] from the CPU dequantizer
 };
 
-// Random EXL2 layer: widths non-increasing, group rows a multiple of 32 (16 allowed for 2-bit).
-Layer make_exl2(std::mt19937& rng, int K, int N, const std::vector<int>& widths_pool) {
+// Random EXL2 layer: widths non-increasing, group rows a multiple of 32 (16 allowed for 2-bit), or
+// all `fixed_rows` rows (a uniform layout when every width is 4).
+Layer make_exl2(std::mt19937& rng, int K, int N, const std::vector<int>& widths_pool, int fixed_rows = 0) {
   Exl2Unpacked u;
   u.K = K;
   u.N = N;
@@ -40,7 +41,7 @@ Layer make_exl2(std::mt19937& rng, int K, int N, const std::vector<int>& widths_
     if (rng() % 3 == 0 && wi + 1 < widths.size()) ++wi;
     const int unit = bits == 2 ? 16 : 32;
     const int options[] = {unit, 32, 64, 128};
-    int rows = options[rng() % 4];
+    int rows = fixed_rows > 0 ? fixed_rows : options[rng() % 4];
     rows = std::max(unit, rows / unit * unit);
     rows = std::min(rows, left);
     u.group_bits.push_back(bits);
@@ -127,6 +128,19 @@ struct Workspace {
   Workspace() { cudaMemset(counters.p, 0, counters.n * sizeof(unsigned)); }
 };
 
+// One matrix, fp16 input [rows, k] at x, output [rows, ld] at out (store_fp32 unless changed).
+kernels::QGemvArgs one_matrix(const kernels::QMatrix& m, void* out, int ld, const void* x, int rows, Workspace& w) {
+  kernels::QGemvArgs a;
+  a.m[0] = m;
+  a.target[0] = {out, ld};
+  a.x = x;
+  a.ldx = m.k;
+  a.rows = rows;
+  a.workspace = w.ws.p;
+  a.counters = w.counters.p;
+  return a;
+}
+
 // Runs one matrix with fp16 input and store_fp32 output; returns the normalised error.
 double run_store(const Layer& L, int rows, std::mt19937& rng, Workspace& w) {
   auto dl = cuda::upload_linear(L.desc, 132);
@@ -136,14 +150,7 @@ double run_store(const Layer& L, int rows, std::mt19937& rng, Workspace& w) {
   std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
   Dev<std::uint16_t> x(xh);
   Dev<float> y(static_cast<std::size_t>(rows) * N);
-  kernels::QGemvArgs a;
-  a.m[0] = dl->quant;
-  a.target[0] = {y.p, N};
-  a.x = x.p;
-  a.ldx = K;
-  a.rows = rows;
-  a.workspace = w.ws.p;
-  a.counters = w.counters.p;
+  const kernels::QGemvArgs a = one_matrix(dl->quant, y.p, N, x.p, rows, w);
   EXPECT_LE(kernels::qgemv_workspace_floats(a), w.ws.n);
   EXPECT_EQ(kernels::qgemv(a, nullptr), 0);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -191,15 +198,37 @@ TEST(QGemv, GptqActOrderAsymmetric) {
     }
 }
 
-// The fused modes: RMSNorm input, residual add, three matrices in one launch, SiLU-gated pair.
-TEST(QGemv, FusedModes) {
+// The uniform 4-bit kernel's wide passes (9-16 rows: two n8 products per decoded fragment, 17-32:
+// four): EXL2 and GPTQ (symmetric and with zero points), padded N, every row count class.
+TEST(QGemv, UniformFourBitWideRows) {
   NIBBLE_REQUIRE_GPU();
-  std::mt19937 rng(14);
+  std::mt19937 rng(17);
   Workspace w;
-  const int K = 384, rows = 3;
-  Layer q = make_exl2(rng, K, 384, {4, 3});
-  Layer k = make_exl2(rng, K, 128, {6, 4});
-  Layer v = make_exl2(rng, K, 128, {8, 2});
+  std::vector<Layer> layers;
+  layers.push_back(make_exl2(rng, 4096, 264, {4}, 64));
+  layers.push_back(make_gptq(rng, 2048, 200, 128, false, false));
+  layers.push_back(make_gptq(rng, 2048, 136, 32, false, true));
+  for (std::size_t li = 0; li < layers.size(); ++li) {
+    auto dl = cuda::upload_linear(layers[li].desc, 132);
+    ASSERT_TRUE(dl.ok());
+    ASSERT_EQ(dl->quant.uniform_bits, 4) << "layer " << li;
+    for (int rows : {2, 9, 16, 17, 24, 32}) {
+      const double err = run_store(layers[li], rows, rng, w);
+      EXPECT_LT(err, 4e-3) << "layer " << li << " rows " << rows;
+    }
+  }
+}
+
+// The fused modes: RMSNorm input, residual add, three matrices in one launch, SiLU-gated pair; mixed
+// widths (the slab kernel, passes of 8 rows) or uniform 4-bit groups of 128 (one wide pass).
+void fused_modes(int rows, bool uniform, std::mt19937& rng) {
+  SCOPED_TRACE(testing::Message() << "rows " << rows << (uniform ? " uniform" : " mixed"));
+  Workspace w;
+  const int K = 384;
+  const int fixed = uniform ? 128 : 0;
+  Layer q = make_exl2(rng, K, 384, uniform ? std::vector<int>{4} : std::vector<int>{4, 3}, fixed);
+  Layer k = make_exl2(rng, K, 128, uniform ? std::vector<int>{4} : std::vector<int>{6, 4}, fixed);
+  Layer v = make_exl2(rng, K, 128, uniform ? std::vector<int>{4} : std::vector<int>{8, 2}, fixed);
   auto dq = cuda::upload_linear(q.desc, 132), dk = cuda::upload_linear(k.desc, 132), dv = cuda::upload_linear(v.desc, 132);
   ASSERT_TRUE(dq.ok() && dk.ok() && dv.ok());
   std::vector<float> h = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * K, 3.0f);
@@ -251,15 +280,8 @@ TEST(QGemv, FusedModes) {
   Dev<std::uint16_t> x(xh);
   std::vector<float> base = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * 384, 1.0f);
   Dev<float> out(base);
-  kernels::QGemvArgs b;
-  b.m[0] = dq->quant;
-  b.target[0] = {out.p, 384};
+  kernels::QGemvArgs b = one_matrix(dq->quant, out.p, 384, x.p, rows, w);
   b.output = kernels::QGemvOutput::add_fp32;
-  b.x = x.p;
-  b.ldx = K;
-  b.rows = rows;
-  b.workspace = w.ws.p;
-  b.counters = w.counters.p;
   ASSERT_EQ(kernels::qgemv(b, nullptr), 0);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   auto ref = reference(q, gpu_test::halves_to_float(xh), rows);
@@ -267,8 +289,8 @@ TEST(QGemv, FusedModes) {
   EXPECT_LT(gpu_test::rel_l2(out.get(), ref), 4e-3);
 
   // SiLU-gated pair -> fp16.
-  Layer g = make_exl2(rng, K, 1024, {4});
-  Layer u = make_exl2(rng, K, 1024, {4, 3});
+  Layer g = make_exl2(rng, K, 1024, {4}, fixed);
+  Layer u = make_exl2(rng, K, 1024, uniform ? std::vector<int>{4} : std::vector<int>{4, 3}, fixed);
   auto dg = cuda::upload_linear(g.desc, 132), du = cuda::upload_linear(u.desc, 132);
   ASSERT_TRUE(dg.ok() && du.ok());
   Dev<std::uint16_t> act(static_cast<std::size_t>(rows) * 1024);
@@ -292,6 +314,16 @@ TEST(QGemv, FusedModes) {
   EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), rs), 5e-3);
 }
 
+TEST(QGemv, FusedModes) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(14);
+  fused_modes(3, false, rng);
+  fused_modes(20, false, rng);
+  fused_modes(3, true, rng);
+  fused_modes(12, true, rng);
+  fused_modes(29, true, rng);
+}
+
 // The RMSNorm statistic handed from a residual-adding GEMV to the next normalising one: the
 // producer's per-32-column sums of squares match the updated rows, and a consumer reading them
 // gives what it computes on its own (uniform 4-bit and mixed-width kernels, one and two passes).
@@ -301,9 +333,11 @@ TEST(QGemv, NormStatisticsHandOff) {
   Workspace w;
   const int K = 512, H = 384;
   for (const std::vector<int>& widths : {std::vector<int>{4}, std::vector<int>{4, 3, 6}}) {
-    for (int rows : {1, 3, 11}) {
-      Layer o = make_exl2(rng, K, H, widths);   // producer: attention output -> residual
-      Layer g = make_exl2(rng, H, 256, widths);  // consumer: normalised residual in
+    for (int rows : {1, 3, 11, 20, 32}) {
+      // Uniform 4-bit (groups of 128) or mixed widths and group sizes.
+      const int fixed = widths.size() == 1 ? 128 : 0;
+      Layer o = make_exl2(rng, K, H, widths, fixed);   // producer: attention output -> residual
+      Layer g = make_exl2(rng, H, 256, widths, fixed);  // consumer: normalised residual in
       auto dop = cuda::upload_linear(o.desc, 132), dg = cuda::upload_linear(g.desc, 132);
       ASSERT_TRUE(dop.ok() && dg.ok());
       std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
@@ -392,32 +426,39 @@ TEST(QGemv, DeterministicAndBatchInvariant) {
   ASSERT_TRUE(dl.ok());
   ASSERT_GT(dl->quant.n_splits, 1);
   const int K = 4096, N = 512;
-  std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(16) * K, 1.0f);
+  std::vector<std::uint16_t> xh = gpu_test::random_halves(rng, static_cast<std::size_t>(32) * K, 1.0f);
   Dev<std::uint16_t> x(xh);
-  auto run = [&](int rows) {
-    Dev<float> y(static_cast<std::size_t>(rows) * N);
-    kernels::QGemvArgs a;
-    a.m[0] = dl->quant;
-    a.target[0] = {y.p, N};
-    a.x = x.p;
-    a.ldx = K;
-    a.rows = rows;
-    a.workspace = w.ws.p;
-    a.counters = w.counters.p;
-    EXPECT_EQ(kernels::qgemv(a, nullptr), 0);
-    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    return y.get();
-  };
-  const auto a16 = run(16), b16 = run(16), a1 = run(1), a5 = run(5);
-  EXPECT_EQ(0, std::memcmp(a16.data(), b16.data(), a16.size() * 4));
-  EXPECT_EQ(0, std::memcmp(a16.data(), a1.data(), a1.size() * 4));
-  EXPECT_EQ(0, std::memcmp(a16.data(), a5.data(), a5.size() * 4));
+  Layer U = make_exl2(rng, K, N, {4}, 128);  // the uniform 4-bit kernel (one, two and four n8 products)
+  auto du = cuda::upload_linear(U.desc, 132);
+  ASSERT_TRUE(du.ok());
+  ASSERT_TRUE(du->quant.uniform_bits == 4 && du->quant.group_shift == 7);
+  for (const kernels::QMatrix* m : {&dl->quant, &du->quant}) {
+    auto run = [&](int rows) {
+      Dev<float> y(static_cast<std::size_t>(rows) * N);
+      EXPECT_EQ(kernels::qgemv(one_matrix(*m, y.p, N, x.p, rows, w), nullptr), 0);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      return y.get();
+    };
+    // Mixed groups: passes of 8 rows, every row the same bits. Uniform 4-bit: rows 1-8 take the
+    // narrow kernel and 9-32 the wide one; each is batch-invariant, and they agree to rounding.
+    const bool uniform = m == &du->quant;
+    const auto a32 = run(32), b32 = run(32), a8 = run(8);
+    EXPECT_EQ(0, std::memcmp(a32.data(), b32.data(), a32.size() * 4));
+    for (int rows : {1, 5, 9, 13, 16, 20, 31}) {
+      const auto part = run(rows);
+      const auto& same = uniform && rows <= 8 ? a8 : a32;
+      EXPECT_EQ(0, std::memcmp(same.data(), part.data(), part.size() * 4)) << "rows " << rows;
+    }
+    std::vector<double> narrow(a8.begin(), a8.end());
+    const std::vector<float> wide8(a32.begin(), a32.begin() + a8.size());
+    EXPECT_LT(gpu_test::rel_l2(wide8, narrow), uniform ? 2e-3 : 1e-9);
+  }
 }
 
 TEST(QGemv, RejectsBadArguments) {
   kernels::QGemvArgs a;
   EXPECT_NE(kernels::qgemv(a, nullptr), 0);  // no matrix, no input
-  a.rows = 17;
+  a.rows = 33;
   EXPECT_NE(kernels::qgemv(a, nullptr), 0);
 }
 

@@ -314,7 +314,7 @@ Status CudaSegment::allocate_scratch() {
     NIBBLE_ASSIGN_OR_RETURN(bounce_, PinnedBuffer::allocate(rows * hidden * 4, "hidden state hand-off"));
   }
 
-  // Split-K workspace and tile counters for the widest fused GEMV (8 rows per pass).
+  // Split-K workspace and tile counters for the widest fused GEMV (up to kDecodeRows rows a pass).
   std::size_t ws = 0, counters = 0;
   auto consider = [&](std::initializer_list<const DeviceLinear*> group, bool shared_counter) {
     kernels::QGemvArgs a;
@@ -322,7 +322,7 @@ Status CudaSegment::allocate_scratch() {
     for (const DeviceLinear* m : group)
       if (m->quantized) a.m[a.count++] = m->quant;
     if (a.count == 0) return;
-    a.rows = 8;
+    a.rows = std::min(opts_.max_rows, kDecodeRows);
     a.output = shared_counter ? kernels::QGemvOutput::silu_mul : kernels::QGemvOutput::store_fp32;
     ws = std::max(ws, kernels::qgemv_workspace_floats(a));
     counters = std::max(counters, kernels::qgemv_counter_count(a) + 16);

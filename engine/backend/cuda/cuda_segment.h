@@ -68,7 +68,7 @@ class CudaSegment final : public Segment {
   Status head_sample(const BatchPlan& plan, const kernels::SampleRow* params, std::int32_t* ids);
 
   // Decode steps with at most this many rows use GEMV kernels and captured graphs.
-  static constexpr int kDecodeRows = 16;
+  static constexpr int kDecodeRows = 32;
 
  private:
   friend class TensorParallelSegment;

@@ -30,7 +30,7 @@ struct DGemvArgs {
   int ldx = 0;
   const __half* norm_weight = nullptr;
   float norm_eps = 1e-6f;
-  int rows = 1;  // 1..16
+  int rows = 1;  // 1..32 (passes of 8)
 };
 
 int dgemv(const DGemvArgs& args, cudaStream_t stream);

@@ -1,4 +1,4 @@
-// Quantized GEMV for decode (1-16 rows): EXL2 (every bit width, mixed groups, permutation) and
+// Quantized GEMV for decode (1-32 rows): EXL2 (every bit width, mixed groups, permutation) and
 // GPTQ 4-bit (rows reordered by group at load) in one internal layout. Host API only: raw device
 // pointers and a stream; no engine types. Implemented in qgemv.cu; called by the CUDA backend.
 #pragma once
@@ -71,7 +71,7 @@ struct QGemvArgs {
   int ldx = 0;                       // row stride of x in elements
   const __half* norm_weight = nullptr;  // [k] for fp32_rmsnorm
   float norm_eps = 1e-6f;
-  int rows = 1;                      // 1..16
+  int rows = 1;                      // 1..32
   float* workspace = nullptr;        // split-K partials, qgemv_workspace_floats() floats
   unsigned* counters = nullptr;      // qgemv_counter_count() zero-initialised; left zeroed after use
   // RMSNorm statistic handed from one GEMV to the next, so the consumer skips re-reading the row:
