@@ -412,6 +412,8 @@ bool valid_matrix(const QMatrix& m) {
 
 }  // namespace
 
+bool qgemv_wide_rows(const QMatrix& m) { return fast_matrix(m); }
+
 bool qgemv_uniform4(const std::vector<QGroup>& groups) {
   if (groups.empty()) return false;
   const int rows0 = groups[0].k_end - groups[0].k_begin;

@@ -15,7 +15,8 @@ namespace nibble {
 namespace {
 
 constexpr int kTileN = 128;          // GEMV column tile (backend/cuda)
-constexpr int kDecodeRows = 32;      // CudaSegment::kDecodeRows (also the widest qgemv pass)
+constexpr int kMaxDecodeRows = 32;    // CudaSegment::kMaxDecodeRows (also the widest qgemv pass)
+constexpr int kNarrowDecodeRows = 8;  // CudaSegment::kNarrowDecodeRows
 constexpr int kAttnChunk = 64;       // attention_rows key chunk
 constexpr std::size_t kSampleRowBytes = 32;  // kernels::SampleRow
 constexpr std::size_t kQGroupBytes = 16;     // kernels::QGroup
@@ -254,11 +255,13 @@ struct MemoryPlanner::Costs {
     std::size_t cuda_weights = 0, cpu_weights = 0;
     bool quantized = false;
     std::size_t gemv_ws = 0, gemv_counters = 0;  // the widest fused launch of this layer (ws per row)
+    bool wide = false;  // every linear takes the uniform 4-bit kernels (9-32 decode rows as GEMVs)
   };
   std::vector<Layer> layers;
   std::size_t cuda_embed = 0, cpu_embed = 0;     // embedding table (first segment)
   std::size_t cuda_head = 0;                     // lm_head upload (0 when it shares the fp16 embedding)
   bool cuda_head_quantized = false;
+  bool cuda_head_wide = false;
   std::size_t cuda_head_ws = 0, cuda_head_counters = 0;
   std::size_t cpu_head = 0;                      // head matrix the CPU builds when not tied, or tied without the embedding
   bool cpu_tied = false;
@@ -327,6 +330,8 @@ Result<MemoryPlanner> MemoryPlanner::from_weights(const WeightSource& w, int sm_
     // A fused launch (q/k/v, gate/up) takes the uniform 4-bit plan only when all its layers do.
     const bool qkv_uniform = cl[0].uniform4 && cl[1].uniform4 && cl[2].uniform4;
     const bool mlp_uniform = cl[4].uniform4 && cl[5].uniform4;
+    L.wide = true;
+    for (int j = 0; j < 7; ++j) L.wide = L.wide && cl[j].quantized && cl[j].uniform4;
     for (int j = 0; j < 7; ++j) {
       const bool fused_uniform = j < 3 ? qkv_uniform : j == 4 || j == 5 ? mlp_uniform : true;
       if (!fused_uniform && cl[j].uniform4) {
@@ -358,6 +363,7 @@ Result<MemoryPlanner> MemoryPlanner::from_weights(const WeightSource& w, int sm_
     NIBBLE_ASSIGN_OR_RETURN(CudaLinear ch, cuda_linear(hd, sm_count, 0));
     c->cuda_head = ch.bytes;
     c->cuda_head_quantized = ch.quantized;
+    c->cuda_head_wide = ch.quantized && ch.uniform4;
     launch_scratch({&ch}, false, sm_count, c->cuda_head_ws, c->cuda_head_counters);
   }
   c->cpu_tied = s.tie_word_embeddings && !own_head;
@@ -408,6 +414,10 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
   MemorySplit cu, cp;
   std::size_t ws = 0, counters = 0;
   bool any_quant = false;
+  // CudaSegment::decode_rows(): 32 when every linear of the segment and its head are uniform 4-bit.
+  bool wide = !head || c.cuda_head_wide;
+  for (int l = first; l < last; ++l) wide = wide && c.layers[static_cast<std::size_t>(l)].wide;
+  const std::size_t decode_limit = wide ? kMaxDecodeRows : kNarrowDecodeRows;
   if (embedding) cp.weights += c.cpu_embed;
   if (embedding || (head && s.tie_word_embeddings)) cu.weights += c.cuda_embed;
   for (int l = first; l < last; ++l) {
@@ -433,7 +443,7 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
   // CUDA scratch (CudaSegment::allocate_scratch, every buffer at least 16 bytes).
   cu.scratch += at_least16(rows * H * 4) + at_least16(rows * qkv_w * 4) + at_least16(rows * q_dim * 2) +
                 at_least16(rows * I * 2);
-  const bool prefill = o.max_batch_tokens > kDecodeRows;
+  const bool prefill = o.max_batch_tokens > static_cast<int>(decode_limit);
   if (prefill) cu.scratch += at_least16(rows * H * 2) + at_least16(rows * 2 * I * 4);
   if (prefill && (any_quant || head_quant)) {
     const std::size_t elems = std::max({static_cast<std::size_t>(H) * qkv_w, static_cast<std::size_t>(H) * 2 * I,
@@ -447,9 +457,9 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
                   at_least16(rows * 4);
   const std::size_t meta_ints = (rows * 4 + rows * static_cast<std::size_t>(in.kv_pages) + 3) / 4 * 4 + rows * 4;
   cu.scratch += at_least16(meta_ints * 4);
-  const std::size_t decode_rows = std::min<std::size_t>(rows, kDecodeRows);
+  const std::size_t decode_rows = std::min<std::size_t>(rows, decode_limit);
   cu.scratch += at_least16(ws * decode_rows * 4) + at_least16(counters * 4);
-  cu.scratch += at_least16(2u * kDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
+  cu.scratch += at_least16(2u * kMaxDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
   cu.scratch += at_least16(decode_rows * heads * (in.positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
   cu.scratch += at_least16(decode_rows * kv_heads * 4);
 
@@ -538,7 +548,10 @@ Result<MemoryPlan> MemoryPlanner::plan(const PlanOptions& o) const {
   // Verdicts. The longest context: KV pages plus what grows with the context in scratch (the
   // decode attention workspace and the block tables), up to the model's max positions.
   const std::size_t segments = bounds.size() - 1;
-  const double decode_rows = static_cast<double>(std::min<std::size_t>(rows, kDecodeRows));
+  bool wide = c.cuda_head_wide;
+  for (const auto& L : c.layers) wide = wide && L.wide;
+  const double decode_rows =
+      static_cast<double>(std::min<std::size_t>(rows, wide ? kMaxDecodeRows : kNarrowDecodeRows));
   const double per_token = p.cuda_kv_bytes_per_token +
                            static_cast<double>(segments) * (decode_rows * s.n_heads * (s.head_dim + 2) * 4 / kAttnChunk +
                                                             static_cast<double>(rows) * 4 / o.page_size);

@@ -1,4 +1,4 @@
-// CudaSegment forward paths. Decode (<= kDecodeRows rows): fused GEMV kernels (RMSNorm in the
+// CudaSegment forward paths. Decode (<= decode_rows() rows): fused GEMV kernels (RMSNorm in the
 // prologue, residual add / SiLU-gate in the epilogue) and split-K attention, captured once per
 // (rows, context bucket) as a CUDA graph and replayed. Prefill: RMSNorm, dequantize + cuBLAS GEMM,
 // attention per row. Hidden-state hand-off to the next segment (same GPU, peer, or host
@@ -80,7 +80,7 @@ Result<int> CudaSegment::upload_plan(const BatchPlan& plan, bool tokens, bool lo
   if (logit_rows)
     for (std::size_t i = 0; i < plan.logit_rows.size(); ++i) h.logit_rows[i] = plan.logit_rows[i];
   n_tiles_ = 0;
-  if (rows > kDecodeRows) {
+  if (rows > decode_rows_) {
     for (std::size_t s = 0; s < plan.seqs.size(); ++s) {
       const SeqEntry& e = plan.seqs[s];
       for (int r = 0; r < e.n_tokens; r += 64)
@@ -266,8 +266,8 @@ Status CudaSegment::decode_mlp(std::size_t li, int rows) {
   const int inter = L.gate.N;
   float* h = hidden_.as<float>();
   float* const stats_attn = norm_stats_.as<float>();
-  float* const stats_mlp = stats_attn + static_cast<std::size_t>(kDecodeRows) * (hidden / 32 + 1);
-  const bool stats_ok = hidden % 32 == 0 && rows <= kDecodeRows;
+  float* const stats_mlp = stats_attn + static_cast<std::size_t>(kMaxDecodeRows) * (hidden / 32 + 1);
+  const bool stats_ok = hidden % 32 == 0 && rows <= decode_rows_;
   if (opts_.shards > 1 && rows > 1 && !peer_collectives_)
     NIBBLE_TRY(check(kernels::interleave_chunks_f16(attn_all_.as<const __half>(), opts_.shards, rows, qd_,
                                                     attn_cat_.as<__half>(), sp.q_dim(), stream_),
@@ -359,7 +359,7 @@ CudaSegment::PrefillGemm CudaSegment::prefill_point(int p) {
       break;
     case 1: {
       int ld = 0;
-      g.m[0] = &L.o; g.count = 1; g.a = o_input(kDecodeRows + 1, ld);  // prefill rows: the interleaved copy
+      g.m[0] = &L.o; g.count = 1; g.a = o_input(kMaxDecodeRows + 1, ld);  // prefill rows: the interleaved copy
       g.lda = ld; g.c = hidden_.as<float>(); g.ldc = hidden; g.beta = 1.0f;
       break;
     }
@@ -512,7 +512,7 @@ Status CudaSegment::run_layers(const BatchPlan& plan) {
   NIBBLE_TRY(check(static_cast<int>(cudaSetDevice(device_)), "selecting the GPU"));
   NIBBLE_ASSIGN_OR_RETURN(int needed, upload_plan(plan, false, false));
   const int rows = plan.n_rows();
-  if (rows > kDecodeRows) return fail(enqueue_prefill_layers(rows));
+  if (rows > decode_rows_) return fail(enqueue_prefill_layers(rows));
   const int context = context_bucket(needed, opts_.kv_pages * opts_.page_size);
   const auto key = std::make_pair(rows, context);
   auto it = graphs_.find(key);
@@ -541,7 +541,7 @@ Status CudaSegment::enqueue_head(int n, float* out_logits) {
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
   NIBBLE_TRY(check(kernels::gather_rows_f32(hidden_.as<const float>(), hidden, m.logit_rows, n, hidden, head_in_.as<float>(), hidden, stream_), "gathering rows"));
   float* logits = logits_.as<float>();
-  if (n <= kDecodeRows) {
+  if (n <= decode_rows_) {
     const DeviceLinear* hm[1] = {&head_};
     void* outs[1] = {logits};
     const int lds[1] = {sp.vocab_size};

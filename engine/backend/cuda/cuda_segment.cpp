@@ -263,6 +263,11 @@ Status CudaSegment::load(const WeightSource& w, const LoadProgressFn& progress) 
 
 Status CudaSegment::allocate_scratch() {
   const ModelSpec& sp = spec_;
+  bool wide = !opts_.has_head || (head_.quantized && kernels::qgemv_wide_rows(head_.quant));
+  for (const auto& L : layers_)
+    for (const DeviceLinear* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down})
+      wide = wide && m->quantized && kernels::qgemv_wide_rows(m->quant);
+  decode_rows_ = wide ? kMaxDecodeRows : kNarrowDecodeRows;
   const std::size_t rows = static_cast<std::size_t>(opts_.max_rows);
   const std::size_t hidden = sp.hidden_size, inter = static_cast<std::size_t>(inter_max_);
   const std::size_t qkv_w = static_cast<std::size_t>(qd_) + 2 * static_cast<std::size_t>(kvd_);
@@ -281,7 +286,7 @@ Status CudaSegment::allocate_scratch() {
     NIBBLE_TRY(alloc(partial_, rows * hidden * 4, "partial MLP sums"));
   }
   NIBBLE_TRY(alloc(act_, rows * inter * 2, "MLP activation"));
-  const bool prefill = opts_.max_rows > kDecodeRows;
+  const bool prefill = opts_.max_rows > decode_rows_;
   if (prefill) {
     NIBBLE_TRY(alloc(normed_, rows * hidden * 2, "normalised input"));
     NIBBLE_TRY(alloc(gate_up_, rows * 2 * inter * 4, "gate/up scratch"));
@@ -314,7 +319,7 @@ Status CudaSegment::allocate_scratch() {
     NIBBLE_ASSIGN_OR_RETURN(bounce_, PinnedBuffer::allocate(rows * hidden * 4, "hidden state hand-off"));
   }
 
-  // Split-K workspace and tile counters for the widest fused GEMV (up to kDecodeRows rows a pass).
+  // Split-K workspace and tile counters for the widest fused GEMV (up to decode_rows_ rows a pass).
   std::size_t ws = 0, counters = 0;
   auto consider = [&](std::initializer_list<const DeviceLinear*> group, bool shared_counter) {
     kernels::QGemvArgs a;
@@ -322,7 +327,7 @@ Status CudaSegment::allocate_scratch() {
     for (const DeviceLinear* m : group)
       if (m->quantized) a.m[a.count++] = m->quant;
     if (a.count == 0) return;
-    a.rows = std::min(opts_.max_rows, kDecodeRows);
+    a.rows = std::min(opts_.max_rows, decode_rows_);
     a.output = shared_counter ? kernels::QGemvOutput::silu_mul : kernels::QGemvOutput::store_fp32;
     ws = std::max(ws, kernels::qgemv_workspace_floats(a));
     counters = std::max(counters, kernels::qgemv_counter_count(a) + 16);
@@ -337,9 +342,9 @@ Status CudaSegment::allocate_scratch() {
   NIBBLE_TRY(alloc(gemv_ws_, ws * 4, "GEMV workspace"));
   NIBBLE_TRY(alloc(gemv_counters_, counters * 4, "GEMV counters"));
   NIBBLE_TRY(check(static_cast<int>(cudaMemset(gemv_counters_.data(), 0, gemv_counters_.size())), "clearing counters"));
-  NIBBLE_TRY(alloc(norm_stats_, 2u * kDecodeRows * (sp.hidden_size / 32 + 1) * 4, "GEMV norm statistics"));
+  NIBBLE_TRY(alloc(norm_stats_, 2u * kMaxDecodeRows * (sp.hidden_size / 32 + 1) * 4, "GEMV norm statistics"));
   const int capacity = opts_.kv_pages * opts_.page_size;
-  const int decode_rows = std::min(opts_.max_rows, kDecodeRows);
+  const int decode_rows = std::min(opts_.max_rows, decode_rows_);
   NIBBLE_TRY(alloc(attn_ws_, kernels::attention_workspace_floats(decode_rows, heads_, sp.head_dim, capacity) * 4,
                    "attention workspace"));
   NIBBLE_TRY(alloc(attn_counters_, kernels::attention_counter_count(decode_rows, kv_heads_) * 4, "attention counters"));

@@ -67,8 +67,13 @@ class CudaSegment final : public Segment {
   Status head_sample(const BatchPlan& plan, std::span<const DeviceSampling> sampling, std::int32_t* ids) override;
   Status head_sample(const BatchPlan& plan, const kernels::SampleRow* params, std::int32_t* ids);
 
-  // Decode steps with at most this many rows use GEMV kernels and captured graphs.
-  static constexpr int kDecodeRows = 32;
+  // Decode steps with at most decode_rows() rows use GEMV kernels and captured graphs: 32 when
+  // every linear of the segment (and its head) takes the uniform 4-bit kernels, whose 9-32 row
+  // kernel reads the weights once; 8 otherwise, where more rows are cheaper as GEMMs (fp16 weights
+  // straight, other quantized ones dequantized) than as passes of 8 rows.
+  static constexpr int kMaxDecodeRows = 32;
+  static constexpr int kNarrowDecodeRows = 8;
+  int decode_rows() const { return decode_rows_; }
 
  private:
   friend class TensorParallelSegment;
@@ -170,7 +175,8 @@ class CudaSegment final : public Segment {
   DeviceBuffer sample_ids_;     // [rows] int32
   DeviceBuffer gemv_ws_;
   DeviceBuffer gemv_counters_;
-  DeviceBuffer norm_stats_;  // [2][kDecodeRows][hidden / 32]: RMSNorm sums of squares handed between GEMVs
+  DeviceBuffer norm_stats_;  // [2][kMaxDecodeRows][hidden / 32]: RMSNorm sums of squares handed between GEMVs
+  int decode_rows_ = kNarrowDecodeRows;  // set at load (decode_rows())
   DeviceBuffer attn_ws_;
   DeviceBuffer attn_counters_;
   int max_pages_ = 0;       // block-table row width (= opts_.kv_pages)

@@ -226,7 +226,7 @@ Status TensorParallelSegment::run_layers(const BatchPlan& plan) {
     NIBBLE_ASSIGN_OR_RETURN(needed, s->upload_plan(plan, false, false));
   }
   const int rows = plan.n_rows();
-  if (rows > CudaSegment::kDecodeRows) return enqueue_prefill(rows);
+  if (rows > shards_[0]->decode_rows()) return enqueue_prefill(rows);
   const int context = context_bucket(needed, opts_.kv_pages * opts_.page_size);
   const auto key = std::make_pair(rows, context);
   auto it = graphs_.find(key);

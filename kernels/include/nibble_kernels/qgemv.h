@@ -86,6 +86,10 @@ struct QGemvArgs {
 // power-of-two size >= 32, in order.
 bool qgemv_uniform4(const std::vector<QGroup>& groups);
 
+// Whether 9-32 rows of this uploaded matrix take one pass of the wide kernel (uniform 4-bit planned
+// for the uniform kernel); other matrices run such rows in passes of 8.
+bool qgemv_wide_rows(const QMatrix& m);
+
 // Split-K plan (host helper used at load) for a matrix launched together with others totalling
 // `launch_tiles` column tiles of 128. `uniform_launch`: every matrix of that launch qualifies for the
 // uniform 4-bit kernel (qgemv_uniform4), which takes equal whole-group splits of about 1024-4096 rows
