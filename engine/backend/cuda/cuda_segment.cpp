@@ -286,7 +286,9 @@ Status CudaSegment::allocate_scratch() {
     NIBBLE_TRY(alloc(partial_, rows * hidden * 4, "partial MLP sums"));
   }
   NIBBLE_TRY(alloc(act_, rows * inter * 2, "MLP activation"));
-  const bool prefill = opts_.max_rows > decode_rows_;
+  // Prefill buffers wherever a step can outgrow the narrow GEMV limit: a tensor-parallel group
+  // follows its first share's limit, which may be below this share's.
+  const bool prefill = opts_.max_rows > kNarrowDecodeRows;
   if (prefill) {
     NIBBLE_TRY(alloc(normed_, rows * hidden * 2, "normalised input"));
     NIBBLE_TRY(alloc(gate_up_, rows * 2 * inter * 4, "gate/up scratch"));
