@@ -1,9 +1,9 @@
 // Quantized GEMV for 9-32 rows on uniform 4-bit matrices (every group 4-bit, one power-of-two size
 // >= 32): the decode step of 9-32 concurrent jobs. At these row counts the products are no longer
-// free next to the weight stream, so the kernel differs from qgemv_u4.cu (1-8 rows) in three ways:
+// free next to the weight stream, so the kernel differs from qgemv_u4.cu (1-8 rows) in four ways:
 //  - Activations are staged once per launch by a small kernel (RMSNorm applied, permutation
-//    gathered, fp16, in the order the products read) into the workspace, and every block reads
-//    its B fragments from there through L1 instead of staging its own copy.
+//    gathered, fp16, in the order the products read) into the workspace, and every block copies
+//    its chunks of them from there instead of staging its own normalised copy.
 //  - Codes are dequantized in the A fragments ((q - z) s in fp16: one subtract, one multiply per
 //    pair) and the accumulators carry the scaled sums, so no per-group fold and no second set of
 //    accumulators: four n8 products per decoded fragment fit in registers at two blocks per SM.
