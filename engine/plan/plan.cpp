@@ -19,6 +19,7 @@ constexpr int kMaxDecodeRows = 32;    // CudaSegment::kMaxDecodeRows (also the w
 constexpr int kNarrowDecodeRows = 8;  // CudaSegment::kNarrowDecodeRows
 constexpr int kAttnChunk = 64;       // attention_rows key chunk
 constexpr std::size_t kSampleRowBytes = 32;  // kernels::SampleRow
+constexpr std::size_t kFusedLayerBytes = 824;  // kernels::FusedLayer (CudaSegment::allocate_scratch asserts it)
 constexpr std::size_t kQGroupBytes = 16;     // kernels::QGroup
 constexpr int kMaxSplitK = 1024, kMaxSplitGroups = 128, kMaxSplitWords = 128;
 constexpr int kMaxSplitKUniform4 = 4096;
@@ -158,7 +159,7 @@ Result<CudaLinear> cuda_linear(const LinearDesc& d, int sm_count, int launch_til
     NIBBLE_ASSIGN_OR_RETURN(std::vector<Exl2Group> g, exl2_groups(d));
     for (const auto& e : g) groups.push_back({e.k_rows, e.bits});
     words = static_cast<std::size_t>(d.exl2.q_weight.shape[0]);
-    scales = g.size() * (L.n_pad / 8) * 4 + g.size() * 2;  // q_scale + q_scale_max
+    scales = g.size() * (L.n_pad / 8) * 4 + (g.size() + 7) / 8 * 16;  // q_scale + q_scale_max (16-byte blocks)
     for (int i = 0; i < d.K && identity; ++i) identity = d.exl2.q_invperm.i32(static_cast<std::size_t>(i)) == i;
   } else {
     const GptqTensors& t = d.gptq;
@@ -462,6 +463,7 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
   cu.scratch += at_least16(2u * kMaxDecodeRows * (static_cast<std::size_t>(H) / 32 + 1) * 4);
   cu.scratch += at_least16(decode_rows * heads * (in.positions / kAttnChunk + 1) * (s.head_dim + 2) * 4);
   cu.scratch += at_least16(decode_rows * kv_heads * 4);
+  cu.scratch += at_least16(static_cast<std::size_t>(last - first) * kFusedLayerBytes);
 
   // CPU scratch (CpuSegment::load).
   cp.scratch += rows * (2 * static_cast<std::size_t>(H) + qkv_w + s.q_dim() + 3 * static_cast<std::size_t>(I) +

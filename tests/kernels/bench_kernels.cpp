@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "nibble_kernels/attention.h"
+#include "nibble_kernels/decode_fused.h"
 #include "nibble_kernels/dgemv.h"
 #include "nibble_kernels/ops.h"
 #include "nibble_kernels/qgemv.h"
@@ -293,6 +294,82 @@ int main(int argc, char** argv) {
     std::printf("attention ctx 512 %-8s %9.2f\n", name, aq_us);
     const float rq_us = time_us([&](cudaStream_t st) { CK(rope_kv_append(rq, st)); }, s);
     std::printf("rope + kv append %-9s %9.2f\n", name, rq_us);
+  }
+
+  // The fused one-row decode step (decode_fused.h) over 32 layers of the same matrices, context
+  // 512: its time, then one traced run (block 0's phase times, averaged over layers 2-29).
+  if (fused_decode_device_ok(dev) && !g_skip) {
+    FusedLayer fl;
+    fl.q = q.q;
+    fl.k = k.q;
+    fl.v = v.q;
+    fl.o = o.q;
+    fl.gate = g.q;
+    fl.up = u.q;
+    fl.down = d.q;
+    fl.attn_norm = nw;
+    fl.mlp_norm = nw;
+    fl.k_cache = kc;
+    fl.v_cache = vc;
+    std::vector<FusedLayer> layers(32, fl);
+    FusedLayer* fl_dev = nullptr;
+    CK(cudaMalloc(&fl_dev, layers.size() * sizeof(FusedLayer)));
+    CK(cudaMemcpy(fl_dev, layers.data(), layers.size() * sizeof(FusedLayer), cudaMemcpyHostToDevice));
+    FusedDecodeArgs fa;
+    fa.layers = fl_dev;
+    fa.n_layers = 32;
+    fa.hidden = H;
+    fa.inter = I;
+    fa.heads = heads;
+    fa.kv_heads = heads;
+    fa.head_dim = hd;
+    fa.inv_freq = inv_freq;
+    fa.scale = 0.088f;
+    fa.h = hidden;
+    fa.qkv = qkv;
+    fa.attn = attn_out;
+    fa.act = act;
+    fa.positions = pos;
+    fa.row_seq = rs;
+    fa.block_tables = td;
+    fa.max_pages = pages;
+    fa.page_size = page;
+    fa.workspace = aws;
+    fa.counters = dev_fill<unsigned>(fused_decode_counter_count(heads), 0u);
+    {
+      const float us = time_us([&](cudaStream_t st) { CK(fused_decode(fa, sms, st)); }, s, 20);
+      const double bytes = 32 * (q.bytes * 3 + o.bytes + g.bytes * 2 + d.bytes);
+      std::printf("fused step, 32 layers %9.1f us (%.0f GB/s of weights)\n", us, bytes / us / 1e3);
+    }
+    unsigned long long* tr = dev_fill<unsigned long long>(2048, 0ull);
+    {
+      fa.trace = tr;
+      CK(fused_decode(fa, sms, s));
+      CK(cudaStreamSynchronize(s));
+      std::vector<unsigned long long> t(2048);
+      CK(cudaMemcpy(t.data(), tr, 2048 * 8, cudaMemcpyDeviceToHost));
+      const char* names[5] = {"qkv", "attn", "o", "gu", "down"};
+      double stage[5] = {}, work[5] = {}, bar[5] = {}, lead[5] = {}, pre[5] = {}, ld[5] = {}, pt[5] = {};
+      auto at = [&](int i) { return static_cast<double>(t[i]) / 1e3; };
+      for (int l = 2; l < 30; ++l)
+        for (int p = 0; p < 5; ++p) {
+          const int i = 1 + 8 * (5 * l + p);
+          stage[p] += (p == 1 ? 0.0 : at(i + 1) - at(i)) / 28;
+          work[p] += (at(i + 2) - at(p == 1 ? i : i + 1)) / 28;
+          bar[p] += (at(i + 8) - at(i + 2)) / 28;
+          lead[p] += (at(i) - at(1536 + 5 * l + p)) / 28;
+          if (p != 1) {
+            pre[p] += (at(i + 3) - at(i)) / 28;
+            ld[p] += (at(i + 4) - at(i + 3)) / 28;
+            pt[p] += (at(i + 5) - at(i + 4)) / 28;
+          }
+        }
+      std::printf("fused phases (block 0, mean of layers 2-29, us): staging / work / barrier after / producer lead\n");
+      for (int p = 0; p < 5; ++p)
+        std::printf("  %-5s %7.2f %7.2f %7.2f %7.2f   staging = batch+scales %.2f, loads(+norm) %.2f, convert %.2f\n", names[p],
+                    stage[p], work[p], bar[p], lead[p], pre[p], ld[p], pt[p]);
+      std::printf("  total of 32 layers %.1f us\n", at(1 + 40 * 32) - at(0));
+    }
   }
 
   // One 32-layer decode step (same matrices reused: weights stream from HBM since 32 x 114 MB

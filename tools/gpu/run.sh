@@ -14,7 +14,7 @@ tar -C /tmp/nibble-bin -xJf gpu-build/bundle.tar.xz
 export PATH="/tmp/nibble-bin:$PATH:/usr/local/cuda/bin:$(ls -d /opt/nvidia/nsight-compute/*/ 2>/dev/null | tail -1)" LD_LIBRARY_PATH="/tmp/nibble-bin:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv > "$out/machine.txt" 2>&1
 run_tests=0; bench_args=""; limit=120; kernels=0
-suites="KernelsDevice QGemv DGemv Gemm Ops Attention RopeKv Sampling CudaModel KvQuantGpu GpuMemoryPlan PlacementGpu QuantGpu"
+suites="KernelsDevice QGemv DGemv Gemm Ops Attention RopeKv Sampling CudaModel KvQuantGpu GpuMemoryPlan PlacementGpu QuantGpu FusedDecode"
 while [ $# -gt 0 ]; do
   case "$1" in
     --tests) run_tests=1 ;;

@@ -155,6 +155,34 @@ Status CudaSegment::gemv(const DeviceLinear* const* mats, int count, const void*
 }
 
 Status CudaSegment::enqueue_decode_layers(int rows, int context) {
+  if (rows == 1 && fused_) {
+    const ModelSpec& sp = spec_;
+    const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
+    kernels::FusedDecodeArgs a;
+    a.layers = fused_table_.as<const kernels::FusedLayer>();
+    a.n_layers = static_cast<int>(layers_.size());
+    a.hidden = sp.hidden_size;
+    a.inter = inter_max_;
+    a.heads = heads_;
+    a.kv_heads = kv_heads_;
+    a.head_dim = sp.head_dim;
+    a.eps = static_cast<float>(sp.rms_norm_eps);
+    a.inv_freq = inv_freq_.as<const float>();
+    a.attn_factor = attn_factor_;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+    a.h = hidden_.as<float>();
+    a.qkv = qkv_.as<float>();
+    a.attn = attn_.as<__half>();
+    a.act = act_.as<__half>();
+    a.positions = m.positions;
+    a.row_seq = m.row_seq;
+    a.block_tables = m.tables;
+    a.max_pages = max_pages_;
+    a.page_size = opts_.page_size;
+    a.workspace = attn_ws_.as<float>();
+    a.counters = norm_stats_.as<unsigned>();
+    return check(kernels::fused_decode(a, sm_count_, stream_), "fused decode step");
+  }
   for (std::size_t li = 0; li < layers_.size(); ++li) {
     NIBBLE_TRY(decode_attention(li, rows, context));
     NIBBLE_TRY(decode_mlp(li, rows));

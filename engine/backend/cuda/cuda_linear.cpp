@@ -419,7 +419,10 @@ Result<DeviceLinear> upload_quant(const QuantHost& h, const std::string& name, i
   L.buffers.push_back(std::move(qw));
   if (!h.q_scale.empty()) {
     NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer s, put(h.q_scale, name, "uploading q_scale"));
-    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sm, put(h.q_scale_max, name, "uploading q_scale_max"));
+    // Padded to whole 16-byte blocks: the fused decode kernel copies the block holding a group's entry.
+    std::vector<std::uint16_t> smax = h.q_scale_max;
+    smax.resize((smax.size() + 7) / 8 * 8, 0);
+    NIBBLE_ASSIGN_OR_RETURN(DeviceBuffer sm, put(smax, name, "uploading q_scale_max"));
     q.q_scale = s.as<const std::uint32_t>();
     q.q_scale_max = sm.as<const __half>();
     L.buffers.push_back(std::move(s));

@@ -3,9 +3,11 @@
 #include "backend/cuda/cuda_segment.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <optional>
+#include <string>
 
 #include "model/rope.h"
 #include "model/weight_source.h"
@@ -351,6 +353,74 @@ Status CudaSegment::allocate_scratch() {
                    "attention workspace"));
   NIBBLE_TRY(alloc(attn_counters_, kernels::attention_counter_count(decode_rows, kv_heads_) * 4, "attention counters"));
   NIBBLE_TRY(check(static_cast<int>(cudaMemset(attn_counters_.data(), 0, attn_counters_.size())), "clearing counters"));
+  // The fused decode kernel's layer table (plan.cpp counts kFusedLayerBytes per layer).
+  static_assert(sizeof(kernels::FusedLayer) == 824, "plan.cpp's kFusedLayerBytes");
+  NIBBLE_TRY(alloc(fused_table_, layers_.size() * sizeof(kernels::FusedLayer), "fused decode layer table"));
+  return setup_fused();
+}
+
+namespace {
+
+// Whether two device permutations of k entries are equal (nullptr: identity, which the loader
+// stores for identity permutations); a failed read counts as different.
+bool same_perm(const int* a, const int* b, int k) {
+  if (a == b) return true;
+  if (!a || !b) return false;
+  std::vector<int> x(static_cast<std::size_t>(k)), y(static_cast<std::size_t>(k));
+  if (cudaMemcpy(x.data(), a, x.size() * 4, cudaMemcpyDeviceToHost) != cudaSuccess) return false;
+  if (cudaMemcpy(y.data(), b, y.size() * 4, cudaMemcpyDeviceToHost) != cudaSuccess) return false;
+  return x == y;
+}
+
+}  // namespace
+
+Status CudaSegment::setup_fused() {
+  fused_ = false;
+  // Opt-in while the fused kernel is slower than the per-kernel graph (docs/PERF.md).
+  const char* env = std::getenv("NIBBLE_FUSED_DECODE");
+  if (!env || env[0] != '1') return {};
+  auto no = [&](const std::string& why) -> Status {
+    return make_error(ErrorKind::unsupported, "NIBBLE_FUSED_DECODE=1, but this model cannot take the fused decode kernel: ", why);
+  };
+  const ModelSpec& sp = spec_;
+  if (layers_.empty()) return {};  // nothing to fuse (a segment of only the embedding or head)
+  if (opts_.shards != 1 || peer_collectives_) return no("tensor parallelism");
+  if (kv_type() != kernels::KvType::fp16) return no("a quantized KV cache");
+  if (sp.qk_norm) return no("per-head q/k norms");
+  if (!kernels::fused_decode_device_ok(device_)) return no("the GPU is not compute capability 9.x");
+  if (kernels::fused_decode_workspace_floats(heads_, kv_heads_, sp.head_dim, sm_count_) * 4 > attn_ws_.size() ||
+      kernels::fused_decode_counter_count(kv_heads_) * 4 > norm_stats_.size())
+    return no("the context is too short for the attention partials");
+  std::vector<kernels::FusedLayer> fl;
+  for (const CudaLayer& L : layers_) {
+    for (const DeviceLinear* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down})
+      if (!m->quantized) return no("a linear layer is not quantized");
+    if (L.gate.N != inter_max_) return no("layers differ in intermediate size");
+    kernels::FusedLayer f;
+    f.q = L.q.quant;
+    f.k = L.k.quant;
+    f.v = L.v.quant;
+    f.o = L.o.quant;
+    f.gate = L.gate.quant;
+    f.up = L.up.quant;
+    f.down = L.down.quant;
+    f.attn_norm = L.attn_norm.as<const __half>();
+    f.mlp_norm = L.mlp_norm.as<const __half>();
+    f.k_cache = L.k_cache.as<__half>();
+    f.v_cache = L.v_cache.as<__half>();
+    f.window = L.sliding_window;
+    const int hidden = sp.hidden_size;
+    const bool qkv_perm = same_perm(f.q.perm, f.k.perm, hidden) && same_perm(f.q.perm, f.v.perm, hidden);
+    const bool gu_perm = same_perm(f.gate.perm, f.up.perm, hidden);
+    std::string why;
+    if (!kernels::fused_decode_layer_ok(f, hidden, L.gate.N, heads_, kv_heads_, sp.head_dim, qkv_perm, gu_perm, &why))
+      return no(why);
+    fl.push_back(f);
+  }
+  NIBBLE_TRY(check(static_cast<int>(cudaMemcpy(fused_table_.data(), fl.data(), fl.size() * sizeof(kernels::FusedLayer),
+                                                cudaMemcpyHostToDevice)),
+                   "uploading the fused decode layer table"));
+  fused_ = true;
   return {};
 }
 

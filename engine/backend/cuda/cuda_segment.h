@@ -18,6 +18,7 @@
 #include "backend/cuda/cuda_linear.h"
 #include "model/spec.h"
 #include "nibble_kernels/attention.h"
+#include "nibble_kernels/decode_fused.h"
 #include "nibble_kernels/kv_cache.h"
 #include "nibble_kernels/ops.h"
 #include "nibble_kernels/sampling.h"
@@ -95,6 +96,9 @@ class CudaSegment final : public Segment {
   Status init_device();
   Status load(const WeightSource& weights, const LoadProgressFn& progress);
   Status allocate_scratch();
+  // Decides fused_ and fills fused_table_ (after the weights and scratch are in place); an error
+  // when NIBBLE_FUSED_DECODE=1 asks for the fused kernel and the model cannot take it.
+  Status setup_fused();
   Status fail(Status s);  // records device_lost and returns s
   // The layer's cache pools and type for the append and attention kernels.
   kernels::KvType kv_type() const;
@@ -176,8 +180,15 @@ class CudaSegment final : public Segment {
   DeviceBuffer gemv_ws_;
   DeviceBuffer gemv_counters_;
   DeviceBuffer norm_stats_;  // [2][kMaxDecodeRows][hidden / 32]: RMSNorm sums of squares handed between GEMVs
+                             // (the fused kernel's counters when it runs: nothing in it outlives a step)
   int decode_rows_ = kNarrowDecodeRows;  // set at load (decode_rows())
-  DeviceBuffer attn_ws_;
+  DeviceBuffer attn_ws_;      // also the fused kernel's attention partials
+  // Whether one-row decode steps run the fused persistent kernel (nibble_kernels/decode_fused.h):
+  // only with NIBBLE_FUSED_DECODE=1 (it is not yet faster than the per-kernel graph), and then a
+  // model that cannot take it (a layer outside its scope, a quantized cache, tensor parallelism, a
+  // GPU other than compute capability 9.x) fails to load with the reason.
+  bool fused_ = false;
+  DeviceBuffer fused_table_;  // [layers] kernels::FusedLayer (allocated for every segment; filled when fused_)
   DeviceBuffer attn_counters_;
   int max_pages_ = 0;       // block-table row width (= opts_.kv_pages)
   int n_tiles_ = 0;         // prefill attention tiles of the current step
