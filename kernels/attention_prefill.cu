@@ -1,13 +1,18 @@
-// Tensor-core attention for prompt chunks (FlashAttention-2 style): a block takes 64 consecutive
-// query rows of one sequence and one query head; 4 warps each own 16 rows. Key/value tiles of 64
-// are gathered from the paged cache into shared memory, two stages deep for an fp16 cache (the next
-// tile's copies run under this tile's products; q8/q4 caches are dequantized to fp16 as they are
-// staged: the kernel is templated on the cache type); S = Q K^T and O += P V run on
-// mma.sync m16n8k16 (fp16 in, fp32 accumulate) with an online softmax in registers, so memory
-// stays O(rows). Head dims 64 and 128; others use attention_rows_serial.
+// Tensor-core attention for prompt chunks (FlashAttention-2 style): a block takes up to 64
+// consecutive query rows of one sequence and one query head; 4 warps each own 16 rows. Key/value
+// tiles of 64 are gathered from the paged cache into shared memory, two stages deep for an fp16
+// cache (the next tile's copies run under this tile's products; q8/q4 caches are dequantized to
+// fp16 as they are staged: the kernel is templated on the cache type). Each thread stages half of
+// one key row of a tile: one block-table look-up (made a tile ahead), then copies at constant
+// offsets. S = Q K^T and O += P V run on mma.sync m16n8k16 (fp16 in, fp32 accumulate) with an
+// online softmax in registers (exp2 on the special-function unit; O is rescaled only when a row's
+// maximum moved), so memory stays O(rows). The causal/window/tile-end mask is applied only to the
+// tiles that need it (for a chunk of consecutive positions, the last one or two). Blocks start
+// heads fastest, longest tiles first. Head dims 64 and 128; others use attention_rows_serial.
 #include <cuda_fp16.h>
 
-#include <cfloat>
+#include <climits>
+#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
@@ -21,6 +26,7 @@ namespace {
 constexpr int kRowsPerBlock = 64;
 constexpr int kKeysPerTile = 64;
 constexpr int kThreads = 128;
+constexpr int kMinBlocksPerSm = 2;  // up to 255 registers: the loop needs about 190 without spills
 
 __device__ __forceinline__ void mma16816(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
   asm volatile(
@@ -48,10 +54,12 @@ __device__ __forceinline__ std::uint32_t pack_half2(float lo, float hi) {
   return *reinterpret_cast<const std::uint32_t*>(&h);
 }
 
-struct Tile {
-  int row_begin;  // first row of the tile in the step
-  int rows;       // <= 64, all of one sequence
-};
+// 2^x on the special-function unit (flushes denormal results to 0; 2^-inf = 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 // Shared memory of a block: two stages of (K tile, V tile), 64 keys of HD halves each (+8 halves
 // of row padding). Q is staged in the second stage before the loop starts.
@@ -61,19 +69,26 @@ constexpr std::size_t prefill_smem_bytes() {
 }
 
 template <int HD, KvType T>
-__global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const AttentionArgs a, const int4* tiles) {
+__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_kernel(const AttentionArgs a, const int4* tiles) {
   constexpr int kStride = HD + 8;  // halves per smem row: +16 bytes breaks ldmatrix bank conflicts
   constexpr int kTileHalves = kKeysPerTile * kStride;
+  constexpr int kChunks = HD / 8;  // 16-byte chunks (8 fp16 values) per key row
+  constexpr int kGroup = kv_quant_group(HD);
+  constexpr int kFar = INT_MAX / 2;  // position of padding rows: sees every key
   // fp16 caches: the next K/V tile is copied (cp.async) into the other stage while this one is
   // used. q8/q4 caches are dequantized through registers as they are staged, one tile at a time.
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __half* s_stage = reinterpret_cast<__half*>(smem_raw);  // [2][K, V][kKeysPerTile][kStride]
   __half* s_q = s_stage + 2 * kTileHalves;                // stage 1 (free until the first prefetch into it)
   __shared__ int s_pos[kRowsPerBlock];
+  __shared__ int4 s_range[2];  // per half of the rows: last position, first window start, first
+                               // position, last window start
 
-  // Last tiles first: they see the most keys, so the long blocks start early (less tail).
-  const int4 tile = tiles[gridDim.x - 1 - blockIdx.x];  // {row_begin, rows, seq, unused}
-  const int head = blockIdx.y;
+  // Blocks start in launch order, heads fastest: the last tiles (most keys) of every head go
+  // first and the short ones fill in at the end (less tail).
+  const int4 tile = tiles[gridDim.y - 1 - blockIdx.y];  // {row_begin, rows, seq, unused}
+  if (tile.y <= 0) return;
+  const int head = blockIdx.x;
   const int group = a.heads / a.kv_heads;
   const int kvh = head / group;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -81,23 +96,45 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
   constexpr float kLog2e = 1.4426950408889634f;
   const float qscale = a.scale * kLog2e;
 
-  // Q tile (fp32 rotated) -> fp16, pre-scaled for exp2.
-  for (int i = tid; i < kRowsPerBlock * HD; i += kThreads) {
-    const int r = i / HD, d = i % HD;
-    float v = 0.0f;
-    if (r < tile.y) v = a.q[static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d] * qscale;
-    s_q[r * kStride + d] = __float2half_rn(v);
+  // Positions; the block's key range [first window start, last position], and the keys every row
+  // sees, [last window start, first position] (padding rows left out).
+  if (tid < kRowsPerBlock) {
+    const bool valid = tid < tile.y;
+    const int p = valid ? a.positions[tile.x + tid] : kFar;
+    const int start = a.window > 0 ? max(0, p - a.window + 1) : 0;
+    s_pos[tid] = p;
+    const int hi_pos = __reduce_max_sync(0xffffffffu, valid ? p : -1);
+    const int lo_start = __reduce_min_sync(0xffffffffu, valid ? start : INT_MAX);
+    const int lo_pos = __reduce_min_sync(0xffffffffu, valid ? p : INT_MAX);
+    const int hi_start = __reduce_max_sync(0xffffffffu, valid ? start : 0);
+    if (lane == 0) s_range[warp] = make_int4(hi_pos, lo_start, lo_pos, hi_start);
   }
-  int max_pos = 0, min_start = 0x7fffffff;
-  for (int r = 0; r < kRowsPerBlock; ++r) {
-    if (r < tile.y) {
-      const int p = a.positions[tile.x + r];
-      max_pos = max(max_pos, p);
-      min_start = min(min_start, a.window > 0 ? max(0, p - a.window + 1) : 0);
+  // Q tile (fp32 rotated) -> fp16, pre-scaled for exp2.
+  if ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0) {
+#pragma unroll 4
+    for (int it = 0; it < kRowsPerBlock * HD / 4 / kThreads; ++it) {
+      const int i = it * kThreads + tid;
+      const int r = i / (HD / 4), d = (i % (HD / 4)) * 4;
+      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (r < tile.y) v = *reinterpret_cast<const float4*>(a.q + static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d);
+      *reinterpret_cast<uint2*>(&s_q[r * kStride + d]) =
+          make_uint2(pack_half2(v.x * qscale, v.y * qscale), pack_half2(v.z * qscale, v.w * qscale));
+    }
+  } else {
+    for (int i = tid; i < kRowsPerBlock * HD; i += kThreads) {
+      const int r = i / HD, d = i % HD;
+      float v = 0.0f;
+      if (r < tile.y) v = a.q[static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d] * qscale;
+      s_q[r * kStride + d] = __float2half_rn(v);
     }
   }
-  if (tid < kRowsPerBlock) s_pos[tid] = tid < tile.y ? a.positions[tile.x + tid] : -1;
   __syncthreads();
+  const int4 r0_range = s_range[0], r1_range = s_range[1];
+  const int max_pos = max(r0_range.x, r1_range.x);
+  const int min_start = min(r0_range.y, r1_range.y);
+  // Tiles [clear_begin, clear_end] need no mask (causal, window or tile end) for any row.
+  const int clear_begin = (max(r0_range.w, r1_range.w) + kKeysPerTile - 1) / kKeysPerTile;
+  const int clear_end = (min(r0_range.z, r1_range.z) + 1) / kKeysPerTile - 1;
 
   // This warp's Q fragments for every 16-wide slice of the head dimension.
   std::uint32_t qf[HD / 16][4];
@@ -107,45 +144,59 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
 
   const int g = lane >> 2, t = lane & 3;
   const int row0 = warp * 16 + g;  // rows row0 and row0 + 8 of the block
-  const int pos_a = s_pos[row0], pos_b = s_pos[row0 + 8];
-  const int start_a = a.window > 0 ? pos_a - a.window + 1 : 0;
-  const int start_b = a.window > 0 ? pos_b - a.window + 1 : 0;
   float o[HD / 8][4];
 #pragma unroll
   for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-  float m_a = -FLT_MAX, m_b = -FLT_MAX, l_a = 0.0f, l_b = 0.0f;
+  float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.0f, l_b = 0.0f;
 
-  const int kt_begin = (min_start == 0x7fffffff ? 0 : min_start) / kKeysPerTile;
+  const int kt_begin = min_start / kKeysPerTile;
   const int kt_end = max_pos / kKeysPerTile;
-  constexpr int kChunks = HD / 8;  // 16-byte chunks (8 fp16 values) per key row
-  constexpr int kGroup = kv_quant_group(HD);
+  // Staging: each thread copies half of the 16-byte chunks of one key row of a tile (h, h + 2, ...),
+  // so its copies are two base addresses plus constant offsets. Lane pairs cover 32 contiguous
+  // bytes; a quarter warp writes rows 0, 2, 4, 6 of its group (conflict-free with the padding).
+  const int h = lane & 1, pair = lane >> 1;
+  const int kr = warp * 16 + (pair >> 3) * 8 + (pair & 3) * 2 + ((pair >> 2) & 1);  // key row of the tile
+  __half* const s_copy = s_stage + kr * kStride + h * 8;
+  // Block-table entry and in-page offset of this thread's key in the next tile to stage, looked up
+  // one tile ahead so the load's latency hides under a tile of products.
+  int page = 0, in_page = 0;
+  auto look_up = [&](int kt) {
+    const int key = kt * kKeysPerTile + kr;
+    if (key <= max_pos) {
+      page = table[key / a.page_size];
+      in_page = key % a.page_size;
+    }
+  };
+  look_up(kt_begin);
   // Stages tile kt into stage buffer `st` (K then V): asynchronous copies for an fp16 cache.
   auto stage_tile = [&](int kt, int st) {
-    __half* s_k = s_stage + (2 * st) * kTileHalves;
+    __half* s_k = s_copy + (2 * st) * kTileHalves;
     __half* s_v = s_k + kTileHalves;
-    for (int i = tid; i < kKeysPerTile * kChunks; i += kThreads) {
-      const int kr = i / kChunks, c = i % kChunks;
-      const int key = kt * kKeysPerTile + kr;
-      const bool valid = key <= max_pos;
-      std::size_t row = 0;
-      if (valid) {
-        const int page = table[key / a.page_size];
-        row = (static_cast<std::size_t>(page) * a.page_size + key % a.page_size) * a.kv_heads + kvh;
+    const bool valid = kt * kKeysPerTile + kr <= max_pos;
+    // Cache row (kv_cache.h); row 0 for keys past the end (zero-filled, not read).
+    const std::size_t row = valid ? (static_cast<std::size_t>(page) * a.page_size + in_page) * a.kv_heads + kvh : 0;
+    look_up(kt + 1);
+    if constexpr (T == KvType::fp16) {
+      const __half* g_k = a.k_cache + row * HD + h * 8;
+      const __half* g_v = a.v_cache + row * HD + h * 8;
+#pragma unroll
+      for (int i = 0; i < kChunks / 2; ++i) {
+        cp_async16(s_k + i * 16, g_k + i * 16, valid);
+        cp_async16(s_v + i * 16, g_v + i * 16, valid);
       }
-      if constexpr (T == KvType::fp16) {
-        cp_async16(&s_k[kr * kStride + c * 8], a.k_cache + row * HD + c * 8, valid);
-        cp_async16(&s_v[kr * kStride + c * 8], a.v_cache + row * HD + c * 8, valid);
-      } else {
+      cp_async_commit();
+    } else {
+#pragma unroll 1  // (unrolled, the loads in flight would spill next to O and Q)
+      for (int i = 0; i < kChunks / 2; ++i) {
         uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
         if (valid) {
-          kv = kv_load8<T>({a.k_codes, a.k_scales}, row, HD, kGroup, c);
-          vv = kv_load8<T>({a.v_codes, a.v_scales}, row, HD, kGroup, c);
+          kv = kv_load8<T>({a.k_codes, a.k_scales}, row, HD, kGroup, 2 * i + h);
+          vv = kv_load8<T>({a.v_codes, a.v_scales}, row, HD, kGroup, 2 * i + h);
         }
-        *reinterpret_cast<uint4*>(&s_k[kr * kStride + c * 8]) = kv;
-        *reinterpret_cast<uint4*>(&s_v[kr * kStride + c * 8]) = vv;
+        *reinterpret_cast<uint4*>(s_k + i * 16) = kv;
+        *reinterpret_cast<uint4*>(s_v + i * 16) = vv;
       }
     }
-    if constexpr (T == KvType::fp16) cp_async_commit();
   };
   if constexpr (T == KvType::fp16) stage_tile(kt_begin, 0);
   __syncthreads();  // every warp holds its Q fragments: stage 1 is free
@@ -162,6 +213,7 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
       stage_tile(kt, st);
     }
     __syncthreads();
+    const int k0 = kt * kKeysPerTile;
     const __half* s_k = s_stage + (2 * st) * kTileHalves;
     const __half* s_v = s_k + kTileHalves;
 
@@ -180,48 +232,60 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
         mma16816(s[2 * jp + 1], qf[ks], b[2], b[3]);
       }
     }
-    // Mask (causal, window, tile end) and the online softmax update.
-    float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
+    // Mask (causal, window, tile end) only on tiles where some row of the block needs it.
+    if (kt < clear_begin || kt > clear_end) {
+      const int pos_a = s_pos[row0], pos_b = s_pos[row0 + 8];  // padding rows: kFar, start 0
+      const int hi_a = pos_a - k0 - 2 * t, hi_b = pos_b - k0 - 2 * t;  // against key offsets j * 8 + e
+      const int lo_a = a.window > 0 && pos_a != kFar ? pos_a - a.window + 1 - k0 - 2 * t : INT_MIN;
+      const int lo_b = a.window > 0 && pos_b != kFar ? pos_b - a.window + 1 - k0 - 2 * t : INT_MIN;
 #pragma unroll
-    for (int j = 0; j < 8; ++j)
+      for (int j = 0; j < 8; ++j)
 #pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int key = kt * kKeysPerTile + j * 8 + 2 * t + c;
-        if (key > pos_a || key < start_a) s[j][c] = -FLT_MAX;
-        if (key > pos_b || key < start_b) s[j][2 + c] = -FLT_MAX;
-        mx_a = fmaxf(mx_a, s[j][c]);
-        mx_b = fmaxf(mx_b, s[j][2 + c]);
-      }
+        for (int e = 0; e < 2; ++e) {
+          const int kofs = j * 8 + e;
+          if (kofs > hi_a || kofs < lo_a) s[j][e] = -INFINITY;
+          if (kofs > hi_b || kofs < lo_b) s[j][2 + e] = -INFINITY;
+        }
+    }
+    // Online softmax update.
+    float mx_a = m_a, mx_b = m_b;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      mx_a = fmaxf(mx_a, fmaxf(s[j][0], s[j][1]));
+      mx_b = fmaxf(mx_b, fmaxf(s[j][2], s[j][3]));
+    }
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
       mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
       mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
     }
-    const float new_a = fmaxf(m_a, mx_a), new_b = fmaxf(m_b, mx_b);
-    // Rows with nothing visible yet keep a zero shift (avoids inf - inf).
-    const float base_a = new_a == -FLT_MAX ? 0.0f : new_a;
-    const float base_b = new_b == -FLT_MAX ? 0.0f : new_b;
-    const float corr_a = exp2f(m_a - base_a), corr_b = exp2f(m_b - base_b);
-    m_a = new_a;
-    m_b = new_b;
+    // Rows with nothing visible yet keep a zero shift (avoids inf - inf); 2^-inf = 0.
+    const float base_a = mx_a == -INFINITY ? 0.0f : mx_a;
+    const float base_b = mx_b == -INFINITY ? 0.0f : mx_b;
+    const bool moved = mx_a != m_a || mx_b != m_b;
+    const float corr_a = fast_exp2(m_a - base_a), corr_b = fast_exp2(m_b - base_b);
+    m_a = mx_a;
+    m_b = mx_b;
     float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
-      s[j][0] = s[j][0] == -FLT_MAX ? 0.0f : exp2f(s[j][0] - base_a);
-      s[j][1] = s[j][1] == -FLT_MAX ? 0.0f : exp2f(s[j][1] - base_a);
-      s[j][2] = s[j][2] == -FLT_MAX ? 0.0f : exp2f(s[j][2] - base_b);
-      s[j][3] = s[j][3] == -FLT_MAX ? 0.0f : exp2f(s[j][3] - base_b);
+      s[j][0] = fast_exp2(s[j][0] - base_a);
+      s[j][1] = fast_exp2(s[j][1] - base_a);
+      s[j][2] = fast_exp2(s[j][2] - base_b);
+      s[j][3] = fast_exp2(s[j][3] - base_b);
       sum_a += s[j][0] + s[j][1];
       sum_b += s[j][2] + s[j][3];
     }
     l_a = l_a * corr_a + sum_a;  // per-thread partial sums; reduced across the quad at the end
     l_b = l_b * corr_b + sum_b;
+    if (__any_sync(0xffffffffu, moved)) {  // rescale O only when some row's maximum moved
 #pragma unroll
-    for (int j = 0; j < HD / 8; ++j) {
-      o[j][0] *= corr_a;
-      o[j][1] *= corr_a;
-      o[j][2] *= corr_b;
-      o[j][3] *= corr_b;
+      for (int j = 0; j < HD / 8; ++j) {
+        o[j][0] *= corr_a;
+        o[j][1] *= corr_a;
+        o[j][2] *= corr_b;
+        o[j][3] *= corr_b;
+      }
     }
     // O += P V: P's accumulator layout is the A layout of the next product (two n-tiles = k16).
 #pragma unroll
@@ -246,15 +310,16 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_kernel(const Atten
     l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
   }
   const float inv_a = l_a > 0.0f ? 1.0f / l_a : 0.0f, inv_b = l_b > 0.0f ? 1.0f / l_b : 0.0f;
+  const int4 tl = tiles[gridDim.y - 1 - blockIdx.y];  // reloaded: spares two registers in the loop
 #pragma unroll
   for (int j = 0; j < HD / 8; ++j) {
     const int d = j * 8 + 2 * t;
-    if (row0 < tile.y) {
-      __half* out = a.out + static_cast<std::size_t>(tile.x + row0) * a.ldo + head * HD + d;
+    if (row0 < tl.y) {
+      __half* out = a.out + static_cast<std::size_t>(tl.x + row0) * a.ldo + head * HD + d;
       *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[j][0] * inv_a, o[j][1] * inv_a);
     }
-    if (row0 + 8 < tile.y) {
-      __half* out = a.out + static_cast<std::size_t>(tile.x + row0 + 8) * a.ldo + head * HD + d;
+    if (row0 + 8 < tl.y) {
+      __half* out = a.out + static_cast<std::size_t>(tl.x + row0 + 8) * a.ldo + head * HD + d;
       *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[j][2] * inv_b, o[j][3] * inv_b);
     }
   }
@@ -273,7 +338,8 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
     return cudaErrorInvalidValue;
   if (n_tiles == 0) return 0;
   if (a.head_dim != 128 && a.head_dim != 64) return cudaErrorInvalidValue;
-  const dim3 grid(n_tiles, a.heads);
+  if (n_tiles > 65535) return cudaErrorInvalidValue;  // grid.y limit (4M rows)
+  const dim3 grid(a.heads, n_tiles);
   int err = 0;
   auto launch = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;

@@ -1,8 +1,9 @@
 // RoPE (HF rotate_half convention: pairs (i, i + rotary_dim/2)) on q and k, then K/V rows written
 // into their paged cache slots as fp16, or as q8/q4 codes with per-group fp16 scales. Block = (row,
-// 8 heads): the row's cos/sin are computed once per block in fp32 exactly as transformers computes
-// them (angle = position * inv_freq, accurate sincosf), then each thread rotates pairs; blocks of
-// key heads also store K and V (quantized caches: staged in shared memory, then one warp per group).
+// a run of heads): the row's cos/sin are computed once per block in fp32 exactly as transformers
+// computes them (angle = position * inv_freq, accurate sincosf), then each thread rotates pairs;
+// blocks of key heads also store K and V (quantized caches: staged in shared memory, then one warp
+// per group).
 #include "nibble_kernels/ops.h"
 
 #include "kv_quant.cuh"
@@ -14,11 +15,12 @@ namespace {
 constexpr int kHeadsPerBlock = 8;
 constexpr int kThreads = 256;
 
+// Quantized caches (q8/q4): blocks of 8 heads; rotated K and V rows are staged in shared memory,
+// then one warp quantizes each group.
 template <KvType T>
-__global__ void __launch_bounds__(kThreads) rope_kv_kernel(const RopeKvArgs a) {
+__global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArgs a) {
   __shared__ float s_cos[128], s_sin[128];
-  // Quantized caches: this block's rotated K (0) and V (1) rows before quantization.
-  __shared__ float s_x[T == KvType::fp16 ? 1 : 2 * kHeadsPerBlock * 256];
+  __shared__ float s_x[2 * kHeadsPerBlock * 256];  // this block's rotated K (0) and V (1) rows
   allow_next_launch();
   grid_dependency_wait();
   const int r = blockIdx.x;
@@ -63,39 +65,92 @@ __global__ void __launch_bounds__(kThreads) rope_kv_kernel(const RopeKvArgs a) {
     } else {
       out = k[i];
     }
-    if constexpr (T == KvType::fp16) {
-      a.k_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(out);
-      a.v_cache[slot + static_cast<std::size_t>(kh) * hd + i] = __float2half_rn(vv[i]);
+    s_x[t] = out;  // t = (h - head0) * hd + i
+    s_x[kHeadsPerBlock * hd + t] = vv[i];
+  }
+  if (head0 + kHeadsPerBlock <= a.heads) return;  // query heads only (uniform over the block)
+  __syncthreads();
+  const int group = kv_quant_group(hd);
+  const int groups = hd / group;
+  const std::size_t row0 = slot / static_cast<std::size_t>(hd);  // cache row of kv head 0
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  // Tasks: (head of the block, group); one warp quantizes the group's K, then its V.
+  for (int task = warp; task < kHeadsPerBlock * groups; task += kThreads / 32) {
+    const int lh = task / groups;
+    const int g = task % groups;
+    const int h = head0 + lh;
+    if (h < a.heads || h >= total_heads) continue;
+    const std::size_t row = row0 + static_cast<std::size_t>(h - a.heads);
+    const float* xk = s_x + lh * hd + g * group;
+    const float* xv = xk + kHeadsPerBlock * hd;
+    if constexpr (T == KvType::q8) {
+      const std::size_t c = row * hd + g * group, sc = row * groups + g;
+      kv_quantize_group_warp<T>(xk, group, a.k_codes + c, a.k_scales + sc, lane);
+      kv_quantize_group_warp<T>(xv, group, a.v_codes + c, a.v_scales + sc, lane);
     } else {
-      s_x[t] = out;  // t = (h - head0) * hd + i
-      s_x[kHeadsPerBlock * hd + t] = vv[i];
+      const std::size_t c = row * (hd / 2) + g * group / 2, sc = (row * groups + g) * 2;
+      kv_quantize_group_warp<T>(xk, group, a.k_codes + c, a.k_scales + sc, lane);
+      kv_quantize_group_warp<T>(xv, group, a.v_codes + c, a.v_scales + sc, lane);
     }
   }
-  if constexpr (T != KvType::fp16) {
-    if (head0 + kHeadsPerBlock <= a.heads) return;  // query heads only (uniform over the block)
-    __syncthreads();
-    const int group = kv_quant_group(hd);
-    const int groups = hd / group;
-    const std::size_t row0 = slot / static_cast<std::size_t>(hd);  // cache row of kv head 0
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    // Tasks: (head of the block, group); one warp quantizes the group's K, then its V.
-    for (int task = warp; task < kHeadsPerBlock * groups; task += kThreads / 32) {
-      const int lh = task / groups;
-      const int g = task % groups;
-      const int h = head0 + lh;
-      if (h < a.heads || h >= total_heads) continue;
-      const std::size_t row = row0 + static_cast<std::size_t>(h - a.heads);
-      const float* xk = s_x + lh * hd + g * group;
-      const float* xv = xk + kHeadsPerBlock * hd;
-      if constexpr (T == KvType::q8) {
-        const std::size_t c = row * hd + g * group, sc = row * groups + g;
-        kv_quantize_group_warp<T>(xk, group, a.k_codes + c, a.k_scales + sc, lane);
-        kv_quantize_group_warp<T>(xv, group, a.v_codes + c, a.v_scales + sc, lane);
+}
+
+// fp16 cache: heads_per_block heads of one row per block (all of them for long prompts, so the
+// row's cos/sin are computed once). Thread t takes pair index t % half of head t / half (+ a
+// stride of kThreads / half heads), so there is no division per element and every access of a
+// warp is contiguous.
+__global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs a, int heads_per_block) {
+  __shared__ float s_cos[128], s_sin[128];
+  allow_next_launch();
+  grid_dependency_wait();
+  const int r = blockIdx.x;
+  const int pos = a.positions[r];
+  const int half_dim = a.rotary_dim / 2;
+  for (int i = threadIdx.x; i < half_dim; i += kThreads) {
+    float s, c;
+    sincosf(static_cast<float>(pos) * a.inv_freq[i], &s, &c);
+    s_cos[i] = c * a.attn_factor;
+    s_sin[i] = s * a.attn_factor;
+  }
+  __syncthreads();
+  const int hd = a.head_dim;
+  const int head0 = blockIdx.y * heads_per_block;
+  const int head1 = min(head0 + heads_per_block, a.heads + a.kv_heads);
+  const int seq = a.row_seq[r];
+  const int page = a.block_tables[static_cast<std::size_t>(seq) * a.max_pages + pos / a.page_size];
+  const std::size_t slot = (static_cast<std::size_t>(page) * a.page_size + pos % a.page_size) * a.kv_heads * hd;
+  // Rotated pairs (i, i + half_dim) of query heads (in place) and key heads (into the cache).
+  const int pair_step = kThreads / half_dim;  // half_dim <= 128
+  const int i = threadIdx.x % half_dim;
+  const float c = s_cos[i], sn = s_sin[i];
+  if (threadIdx.x < pair_step * half_dim) {
+    for (int h = head0 + threadIdx.x / half_dim; h < head1; h += pair_step) {
+      if (h < a.heads) {
+        float* v = a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd;
+        const float x0 = v[i], x1 = v[i + half_dim];
+        v[i] = x0 * c - x1 * sn;
+        v[i + half_dim] = x1 * c + x0 * sn;
       } else {
-        const std::size_t c = row * (hd / 2) + g * group / 2, sc = (row * groups + g) * 2;
-        kv_quantize_group_warp<T>(xk, group, a.k_codes + c, a.k_scales + sc, lane);
-        kv_quantize_group_warp<T>(xv, group, a.v_codes + c, a.v_scales + sc, lane);
+        const int kh = h - a.heads;
+        const float* k = a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(kh) * hd;
+        const float x0 = k[i], x1 = k[i + half_dim];
+        __half* dst = a.k_cache + slot + static_cast<std::size_t>(kh) * hd;
+        dst[i] = __float2half_rn(x0 * c - x1 * sn);
+        dst[i + half_dim] = __float2half_rn(x1 * c + x0 * sn);
       }
+    }
+  }
+  // V rows and the unrotated tail of key heads (dims >= rotary_dim): plain fp16 copies.
+  const int kv0 = max(head0, a.heads), kv1 = head1;
+  if (kv0 >= kv1) return;
+  const int dim_step = kThreads / hd > 0 ? kThreads / hd : 1;
+  for (int t = threadIdx.x; t < dim_step * hd; t += kThreads) {
+    const int d = t % hd;
+    for (int h = kv0 + t / hd; h < kv1; h += dim_step) {
+      const int kh = h - a.heads;
+      const std::size_t src = static_cast<std::size_t>(kh) * hd + d;
+      a.v_cache[slot + src] = __float2half_rn(a.v[static_cast<std::size_t>(r) * a.ldv + src]);
+      if (d >= a.rotary_dim) a.k_cache[slot + src] = __float2half_rn(a.k[static_cast<std::size_t>(r) * a.ldk + src]);
     }
   }
 }
@@ -113,13 +168,16 @@ int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
   if (quant && (!a.k_codes || !a.v_codes || !a.k_scales || !a.v_scales || !kv_quant_supports(a.head_dim)))
     return cudaErrorInvalidValue;
   if (a.rows == 0) return 0;
-  const int chunks = (a.heads + a.kv_heads + kHeadsPerBlock - 1) / kHeadsPerBlock;
-  const dim3 grid(a.rows, chunks);
-  switch (a.kv_type) {
-    case KvType::q8: return launch_pdl(rope_kv_kernel<KvType::q8>, grid, dim3(kThreads), 0, stream, a);
-    case KvType::q4: return launch_pdl(rope_kv_kernel<KvType::q4>, grid, dim3(kThreads), 0, stream, a);
-    default: return launch_pdl(rope_kv_kernel<KvType::fp16>, grid, dim3(kThreads), 0, stream, a);
+  const int total = a.heads + a.kv_heads;
+  if (a.kv_type == KvType::fp16) {
+    // Few rows (decode): 8 heads per block for parallelism; many rows: one block per row.
+    const int per_block = a.rows >= 64 ? total : kHeadsPerBlock;
+    const dim3 grid(a.rows, (total + per_block - 1) / per_block);
+    return launch_pdl(rope_kv_f16_kernel, grid, dim3(kThreads), 0, stream, a, per_block);
   }
+  const dim3 grid(a.rows, (total + kHeadsPerBlock - 1) / kHeadsPerBlock);
+  return a.kv_type == KvType::q8 ? launch_pdl(rope_kv_quant_kernel<KvType::q8>, grid, dim3(kThreads), 0, stream, a)
+                                 : launch_pdl(rope_kv_quant_kernel<KvType::q4>, grid, dim3(kThreads), 0, stream, a);
 }
 
 }  // namespace nibble::kernels

@@ -34,8 +34,18 @@ TEST(CudaModel, LogitsMatchTransformers) {
     auto seq = (*model)->new_sequence();
     std::vector<float> logits;
     ASSERT_TRUE(seq->append(ids, true, logits).ok());
-    for (std::size_t p = 0; p < ids.size(); ++p)
-      EXPECT_EQ(argmax_of(logits.data() + p * vocab, vocab), want_argmax[p]) << ref["prompt"] << " position " << p;
+    // The argmax at every position, except where transformers' winner is within kTie of ours: the
+    // prompt "   leading spaces..." has top-2 margins of 0.0026 and 0.0018 at positions 3 and 4
+    // (CPU backend, fp32), inside the fp16 path's per-logit error (~0.002 at rel L2 4e-4).
+    constexpr float kTie = 0.01f;
+    for (std::size_t p = 0; p < ids.size(); ++p) {
+      const float* lp = logits.data() + p * vocab;
+      const int got = argmax_of(lp, vocab);
+      if (got != want_argmax[p]) {
+        EXPECT_LT(lp[got] - lp[want_argmax[p]], kTie) << ref["prompt"] << " position " << p << ": argmax " << got
+                                                      << ", transformers " << want_argmax[p];
+      }
+    }
     const double err = rel_l2(logits.data() + (ids.size() - 1) * vocab, want_last.data(), vocab);
     std::printf("cuda logits rel L2 %.2e  (%s)\n", err, ref["prompt"].get<std::string>().c_str());
     EXPECT_LT(err, 2e-3) << ref["prompt"];

@@ -193,5 +193,52 @@ TEST(Ops, RmsNormEmbedSiluBias) {
   EXPECT_LT(gpu_test::rel_l2(ad.get(), bref), 1e-6);
 }
 
+// RMSNorm and the SiLU product on the vector path (width a multiple of 4, up to 8,192: several
+// float4 per thread), an odd width and an odd row stride (the scalar path), poisoned outputs.
+TEST(Ops, RmsNormAndSiluAcrossWidthsAndStrides) {
+  NIBBLE_REQUIRE_GPU();
+  std::mt19937 rng(24);
+  struct Shape { int rows, n, ld; };
+  for (const Shape sh : {Shape{70, 4096, 4096}, Shape{3, 8192, 8192}, Shape{4, 391, 391}, Shape{6, 400, 401},
+                         Shape{2, 12000, 12000}}) {
+    auto x = gpu_test::random_floats(rng, static_cast<std::size_t>(sh.rows) * sh.ld, 3.0f);
+    auto w = gpu_test::random_halves(rng, sh.n, 1.0f);
+    Dev<float> xd(x);
+    Dev<std::uint16_t> wd(w), out(static_cast<std::size_t>(sh.rows) * sh.ld);
+    cudaMemset(out.p, 0xff, out.n * 2);
+    ASSERT_EQ(kernels::rms_norm_f16(xd.p, sh.ld, reinterpret_cast<const __half*>(wd.p), 1e-5f, sh.rows, sh.n,
+                                    reinterpret_cast<__half*>(out.p), sh.ld, nullptr), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto got = gpu_test::halves_to_float(out.get());
+    std::vector<double> ref, have;
+    for (int r = 0; r < sh.rows; ++r) {
+      double ss = 0;
+      for (int i = 0; i < sh.n; ++i) ss += double(x[r * sh.ld + i]) * x[r * sh.ld + i];
+      for (int i = 0; i < sh.n; ++i) {
+        ref.push_back(x[r * sh.ld + i] / std::sqrt(ss / sh.n + 1e-5) * fp16_to_fp32(w[i]));
+        have.push_back(got[r * sh.ld + i]);
+      }
+    }
+    EXPECT_LT(gpu_test::rel_l2(std::vector<float>(have.begin(), have.end()), ref), 1e-3) << sh.rows << "x" << sh.n;
+
+    auto a = gpu_test::random_floats(rng, static_cast<std::size_t>(sh.rows) * sh.ld, 2.0f);
+    auto b = gpu_test::random_floats(rng, a.size(), 2.0f);
+    Dev<float> ad(a), bd(b);
+    cudaMemset(out.p, 0xff, out.n * 2);
+    ASSERT_EQ(kernels::silu_mul_f16(ad.p, sh.ld, bd.p, sh.ld, sh.rows, sh.n, reinterpret_cast<__half*>(out.p), sh.ld, nullptr), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto act = gpu_test::halves_to_float(out.get());
+    std::vector<double> sref;
+    have.clear();
+    for (int r = 0; r < sh.rows; ++r)
+      for (int i = 0; i < sh.n; ++i) {
+        const std::size_t k = static_cast<std::size_t>(r) * sh.ld + i;
+        sref.push_back(a[k] / (1 + std::exp(-double(a[k]))) * b[k]);
+        have.push_back(act[k]);
+      }
+    EXPECT_LT(gpu_test::rel_l2(std::vector<float>(have.begin(), have.end()), sref), 1e-3) << sh.rows << "x" << sh.n;
+  }
+}
+
 }  // namespace
 }  // namespace nibble

@@ -474,6 +474,7 @@ TEST(QGemv, DequantizeMatchesCpu) {
   layers.push_back(make_exl2(rng, 384, 136, {5, 3, 2}));
   layers.push_back(make_gptq(rng, 512, 264, 128, true, false));
   layers.push_back(make_gptq(rng, 256, 136, 64, false, true));
+  layers.push_back(make_exl2(rng, 400, 136, {4, 2}));  // K not a multiple of the 32-row blocks
   for (std::size_t li = 0; li < layers.size(); ++li) {
     const Layer& L = layers[li];
     const int K = L.desc.K, N = L.desc.N;

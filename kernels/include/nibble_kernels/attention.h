@@ -52,7 +52,7 @@ std::size_t attention_counter_count(int rows, int kv_heads);
 int attention_rows(const AttentionArgs& args, cudaStream_t stream);
 
 // Tensor-core attention for prompt chunks. tiles: [n_tiles] {row_begin, rows (<= 64), seq, 0} on
-// the device, each tile's rows consecutive rows of one sequence; grid = tiles x heads. Head dim
+// the device, each tile's rows consecutive rows of one sequence; one block per (tile, head). Head dim
 // 64 or 128 (attention_prefill_supports), else use attention_rows_serial.
 int attention_prefill(const AttentionArgs& args, const int4* tiles, int n_tiles, cudaStream_t stream);
 bool attention_prefill_supports(int head_dim);
