@@ -15,24 +15,31 @@ namespace {
 constexpr int kHeadsPerBlock = 8;
 constexpr int kThreads = 256;
 
-// Quantized caches (q8/q4): blocks of 8 heads; rotated K and V rows are staged in shared memory,
-// then one warp quantizes each group.
-template <KvType T>
-__global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArgs a) {
-  __shared__ float s_cos[128], s_sin[128];
-  __shared__ float s_x[2 * kHeadsPerBlock * 256];  // this block's rotated K (0) and V (1) rows
+// Waits for the q/k/v rows, then fills cos/sin of row r's position (scaled by attn_factor) for the
+// block; returns the position. Ends with a barrier.
+__device__ __forceinline__ int row_cos_sin(const RopeKvArgs& a, int r, float* s_cos, float* s_sin) {
   allow_next_launch();
   grid_dependency_wait();
-  const int r = blockIdx.x;
   const int pos = a.positions[r];
-  const int half_dim = a.rotary_dim / 2;
-  for (int i = threadIdx.x; i < half_dim; i += kThreads) {
+  for (int i = threadIdx.x; i < a.rotary_dim / 2; i += kThreads) {
     float s, c;
     sincosf(static_cast<float>(pos) * a.inv_freq[i], &s, &c);
     s_cos[i] = c * a.attn_factor;
     s_sin[i] = s * a.attn_factor;
   }
   __syncthreads();
+  return pos;
+}
+
+// Quantized caches (q8/q4): blocks of 8 heads; rotated K and V rows are staged in shared memory,
+// then one warp quantizes each group.
+template <KvType T>
+__global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArgs a) {
+  __shared__ float s_cos[128], s_sin[128];
+  __shared__ float s_x[2 * kHeadsPerBlock * 256];  // this block's rotated K (0) and V (1) rows
+  const int r = blockIdx.x;
+  const int pos = row_cos_sin(a, r, s_cos, s_sin);
+  const int half_dim = a.rotary_dim / 2;
   const int head0 = blockIdx.y * kHeadsPerBlock;
   const int total_heads = a.heads + a.kv_heads;
   const int hd = a.head_dim;
@@ -101,18 +108,9 @@ __global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArg
 // warp is contiguous.
 __global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs a, int heads_per_block) {
   __shared__ float s_cos[128], s_sin[128];
-  allow_next_launch();
-  grid_dependency_wait();
   const int r = blockIdx.x;
-  const int pos = a.positions[r];
+  const int pos = row_cos_sin(a, r, s_cos, s_sin);
   const int half_dim = a.rotary_dim / 2;
-  for (int i = threadIdx.x; i < half_dim; i += kThreads) {
-    float s, c;
-    sincosf(static_cast<float>(pos) * a.inv_freq[i], &s, &c);
-    s_cos[i] = c * a.attn_factor;
-    s_sin[i] = s * a.attn_factor;
-  }
-  __syncthreads();
   const int hd = a.head_dim;
   const int head0 = blockIdx.y * heads_per_block;
   const int head1 = min(head0 + heads_per_block, a.heads + a.kv_heads);
