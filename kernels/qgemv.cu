@@ -8,6 +8,7 @@
 #include "nibble_kernels/qgemv.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "launch.cuh"
@@ -37,6 +38,18 @@ constexpr int kMaxSplitWords = 128;  // weight slab rows per block (64 KB of sha
 // only by the staged activations (8 rows x 4096 halves = 64 KB). 9-32 rows of such matrices take
 // the wide kernel (qgemv_wide.cu) with its own split plan.
 constexpr int kMaxSplitKFast = 4096;
+// Dynamic shared memory of a uniform 4-bit block that still leaves three blocks per SM (Hopper:
+// 227 KB a block at most, 228 KB an SM with 1 KB reserved per block, a few hundred bytes static).
+constexpr std::size_t kU4PrefetchSmem = 72 * 1024;
+
+// NIBBLE_QGEMV_PREFETCH=0 turns the look-ups ahead of the dependency wait off (A/B timing).
+bool u4_prefetch_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("NIBBLE_QGEMV_PREFETCH");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
 constexpr int kBufVec = 6;  // uint4 per batch buffer (one-word widths: 4 units; 3/6-bit: 2 units; 5-bit: 1 of 5)
 
 __device__ __forceinline__ int codes_for_bits(int bits) {
@@ -640,7 +653,12 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     if (fast) {
       const std::size_t red = static_cast<std::size_t>(kWarps) * r * kTileN * 4;
       const std::size_t corrections = (static_cast<std::size_t>(r) * p.max_groups * 2 * 4 + 15) & ~std::size_t{15};
-      const int err = detail::launch_u4(r, p, blocks, std::max(staged, red) + tables + corrections, norm, stream);
+      const std::size_t base = std::max(staged, red) + tables + corrections;
+      // Staging sources and norm weights ahead of the dependency wait, where they fit next to
+      // three blocks per SM (sources as 16-bit indices: K below 65,536).
+      const std::size_t lookups = static_cast<std::size_t>(p.max_len) * 4;
+      p.prefetch = u4_prefetch_enabled() && a.m[0].k < 65536 && base + lookups <= kU4PrefetchSmem;
+      const int err = detail::launch_u4(r, p, blocks, base + (p.prefetch ? lookups : 0), norm, stream);
       if (err != 0) return err;
       continue;
     }

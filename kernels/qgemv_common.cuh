@@ -47,6 +47,7 @@ struct Params {
   int max_len;     // staging row stride (halves)
   int max_words;   // weight slab rows (words of 128 columns)
   int max_groups;  // scale table rows
+  bool prefetch;   // qgemv_u4: staging sources and norm weights looked up before the dependency wait
 };
 
 __device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }

@@ -84,6 +84,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
   __half* s_scale = reinterpret_cast<__half*>(smem_raw + (xs_bytes > red_bytes ? xs_bytes : red_bytes));
   __half* s_zero = s_scale + p.max_groups * kTileN;
   float* s_corr = reinterpret_cast<float*>(s_zero + (M.zeros ? p.max_groups * kTileN : 0));  // [R][ng][2]
+  // With p.prefetch: each staged row's source index (permutation) and norm weight, [len] each.
+  std::uint16_t* s_src = reinterpret_cast<std::uint16_t*>(s_corr + 2 * R * p.max_groups);
+  __half* s_nw = reinterpret_cast<__half*>(s_src + p.max_len);
 
   // Lane's words: row 4c + t of the split, columns 4g .. 4g + 3 (segment A) and 32 + 4g .. (B).
   const uint4* wp = reinterpret_cast<const uint4*>(M.q_weight + static_cast<std::size_t>((kb >> 3) + t) * M.n_pad +
@@ -104,6 +107,18 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
   // Weights, scales and zero points do not depend on earlier kernels: start them first.
   fetch(wa0, wb0, c0);
   detail::stage_scales(M, sp.x, ng, tile, s_scale, s_zero);
+  // Nor do the staging sources and norm weights: each lane looks up the rows it stages below (same
+  // lane, same rows, so no barrier), and the staging after the wait only loads the activations.
+  if (p.prefetch) {
+    for (int gl = warp; gl < ng; gl += kWarps) {
+#pragma unroll 4
+      for (int o = (gl << gshift) + lane; o < ((gl + 1) << gshift); o += 32) {
+        const int src = M.perm ? M.perm[kb + o] : kb + o;
+        s_src[o] = static_cast<std::uint16_t>(src);
+        if constexpr (kNorm) s_nw[o] = p.norm_weight[src];
+      }
+    }
+  }
 
   grid_dependency_wait();  // activations and the workspace belong to earlier kernels
   if constexpr (kNorm) {
@@ -148,9 +163,15 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
     for (int r = 0; r < R; ++r) e[r] = f[r] = 0.0f;
 #pragma unroll 4
     for (int o = (gl << gshift) + lane; o < ((gl + 1) << gshift); o += 32) {
-      const int src = M.perm ? M.perm[kb + o] : kb + o;
+      int src;
       float nw = 1.0f;
-      if constexpr (kNorm) nw = __half2float(p.norm_weight[src]);
+      if (p.prefetch) {
+        src = s_src[o];
+        if constexpr (kNorm) nw = __half2float(s_nw[o]);
+      } else {
+        src = M.perm ? M.perm[kb + o] : kb + o;
+        if constexpr (kNorm) nw = __half2float(p.norm_weight[src]);
+      }
       const int dst = (o & ~7) + staged_pos(o & 7);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
