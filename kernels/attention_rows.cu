@@ -1,16 +1,22 @@
 // Split-K attention for query rows over the paged KV cache. Block = (key chunk of 64, kv head, row):
-// it scores the chunk for the kv head's group of query heads (fp32), forms exp(s - max) weights
-// and the weighted sum of V; with several chunks, partial (max, sum, acc) go to a workspace and
-// the last chunk block to arrive combines them in chunk order. Kernels are templated on the cache
+// it scores the chunk for the kv head's group of query heads, forms exp(s - max) weights and the
+// weighted sum of V; with several chunks, partial (max, sum, acc) go to a workspace and the last
+// chunk block to arrive combines them in chunk order. Head dims 64/128/256 do the chunk's products
+// on tensor cores (attention_rows_mma_kernel), others in fp32 FMAs (attention_rows_kernel). Kernels are templated on the cache
 // type: q8/q4 rows are dequantized to fp16 as they are staged (or read), nothing else changes.
 // A block stages the keys written by earlier steps before it waits on the previous kernel, so the
 // cache reads overlap the kernels before it (RoPE, the q/k/v GEMV).
 #include "nibble_kernels/attention.h"
 
+#include "async_copy.cuh"
 #include "kv_quant.cuh"
 #include "launch.cuh"
+#include "mma_tile.cuh"
 
 #include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 
 namespace nibble::kernels {
 namespace {
@@ -56,29 +62,104 @@ struct RowsSmem {
   }
 };
 
+// The key chunk of block (split, row): keys [k0, k0 + nk) of the row's sequence, of n_chunks;
+// keys [k0, k0 + j_step) were written by earlier steps (before the first position any row of the
+// sequence writes in this step), so they may be read before waiting on the kernels before.
+struct ChunkPlace {
+  int n_chunks, k0, nk, j_step;
+};
+
+// Fills the chunk's place and s_page[j], the page of key k0 + j; false (for the whole block) when
+// the row has fewer chunks than `split`. Reads only the step's metadata, uploaded ahead of it.
+__device__ bool place_chunk(const AttentionArgs& a, int split, int row, int* s_page, ChunkPlace& c) {
+  __shared__ int s_first;  // first position of the row's sequence written in this step
+  const int tid = threadIdx.x;
+  const int pos = a.positions[row];
+  const int start = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  c.n_chunks = (pos + 1 - start + kChunk - 1) / kChunk;
+  if (split >= c.n_chunks) return false;
+  c.k0 = start + split * kChunk;
+  c.nk = min(c.k0 + kChunk, pos + 1) - c.k0;
+  const int seq = a.row_seq[row];
+  const int* table = a.block_tables + static_cast<std::size_t>(seq) * a.max_pages;
+  if (tid == 0) s_first = pos;
+  if (tid < c.nk) s_page[tid] = table[(c.k0 + tid) / a.page_size];
+  __syncthreads();
+  for (int r = tid; r < a.rows; r += kThreads)
+    if (a.row_seq[r] == seq) atomicMin(&s_first, a.positions[r]);
+  __syncthreads();
+  c.j_step = min(c.nk, max(0, s_first - c.k0));
+  return true;
+}
+
+// After every chunk block of (row, kv head) wrote its partials [max, sum, acc[hd]] to the
+// workspace: the last block to arrive combines them in chunk order (each chunk's (max, sum) read
+// in parallel into shared memory, then every dimension sums its chunk partials with independent
+// loads) and writes the heads' outputs; it leaves the counter at zero for the next launch.
+// s_cmax / s_csum: shared arrays of max_context / kChunk + 1 floats.
+__device__ void combine_chunks(const AttentionArgs& a, int row, int kvh, int n_chunks, float* s_cmax, float* s_csum) {
+  __shared__ bool s_last;
+  __shared__ float s_total;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int group = a.heads / a.kv_heads, hd = a.head_dim;
+  __threadfence();
+  __syncthreads();
+  unsigned* counter = a.counters + static_cast<std::size_t>(row) * a.kv_heads + kvh;
+  if (tid == 0) s_last = atomicAdd(counter, 1u) + 1 == static_cast<unsigned>(n_chunks);
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  const int stride_chunks = a.max_context / kChunk + 1;
+  const std::size_t ws_row = static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group;
+  for (int g = 0; g < group; ++g) {
+    const float* base = a.workspace + (ws_row + g) * stride_chunks * (hd + 2);
+    __syncthreads();
+    for (int c = tid; c < n_chunks; c += kThreads) {
+      s_cmax[c] = __ldcg(base + c * (hd + 2));
+      s_csum[c] = __ldcg(base + c * (hd + 2) + 1);
+    }
+    __syncthreads();
+    if (warp == 0) {
+      float m = -FLT_MAX;
+      for (int c = lane; c < n_chunks; c += 32) m = fmaxf(m, s_cmax[c]);
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+      float l = 0.0f;
+      for (int c = lane; c < n_chunks; c += 32) {
+        const float e = __expf(s_cmax[c] - m);
+        s_cmax[c] = e;
+        l += s_csum[c] * e;
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+      if (lane == 0) s_total = l;
+    }
+    __syncthreads();
+    const float inv = 1.0f / s_total;
+    __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
+    for (int dd = tid; dd < hd; dd += kThreads) {
+      float t = 0.0f;
+#pragma unroll 8
+      for (int c = 0; c < n_chunks; ++c) t += __ldcg(base + c * (hd + 2) + 2 + dd) * s_cmax[c];
+      o[dd] = __float2half_rn(t * inv);
+    }
+  }
+  if (tid == 0) *counter = 0u;
+}
+
 template <KvType T>
 __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const AttentionArgs a) {
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float s_max[kMaxGroup], s_sum[kMaxGroup];
-  __shared__ bool s_last;
 
   const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
   allow_next_launch();
-  // Before waiting on the previous kernel: the step's metadata (uploaded ahead of the step) and
-  // the cache rows of positions before the first one this step writes for the row's sequence
-  // (written by earlier steps). Only q and the keys of this step's own positions wait.
+  __shared__ int s_page[kChunk];
+  ChunkPlace cp;
+  if (!place_chunk(a, split, row, s_page, cp)) return;
   const int group = a.heads / a.kv_heads;
   const int hd = a.head_dim;
-  const int pos = a.positions[row];
-  const int start = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  const int n_keys = pos + 1 - start;
-  const int n_chunks = (n_keys + kChunk - 1) / kChunk;
-  if (split >= n_chunks) return;
-  const int k0 = start + split * kChunk;
-  const int k1 = min(k0 + kChunk, pos + 1);
-  const int nk = k1 - k0;
-  const int seq = a.row_seq[row];
-  const int* table = a.block_tables + static_cast<std::size_t>(seq) * a.max_pages;
+  const int k0 = cp.k0, nk = cp.nk, n_chunks = cp.n_chunks;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
   float* s_q = reinterpret_cast<float*>(smem);                     // [group][hd]
@@ -89,14 +170,6 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   float* s_cmax = s_acc + (kThreads / 32) * hd;                     // [chunks] combine: chunk maxima
   float* s_csum = s_cmax + (a.max_context / kChunk + 1);            // [chunks] combine: chunk sums
 
-  __shared__ int s_page[kChunk];  // page of each key of the chunk
-  __shared__ int s_first;         // first position of the row's sequence written in this step
-  if (tid == 0) s_first = pos;
-  if (tid < nk) s_page[tid] = table[(k0 + tid) / a.page_size];
-  __syncthreads();
-  for (int r = tid; r < a.rows; r += kThreads)
-    if (a.row_seq[r] == seq) atomicMin(&s_first, a.positions[r]);
-  __syncthreads();
   // Stage the chunk's keys and values: every 16-byte load of the chunk in flight together
   // (q8/q4: 8 or 4 bytes of codes and the group's scale, dequantized to 8 fp16 values).
   const int vec = hd / 8;
@@ -114,7 +187,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
       *reinterpret_cast<uint4*>(s_v + j * hd + c * 8) = vv;
     }
   };
-  const int j_step = min(nk, max(0, s_first - k0));  // keys [0, j_step) are from earlier steps
+  const int j_step = cp.j_step;
   stage(0, j_step);
   grid_dependency_wait();  // q and this step's keys come from the kernels before
   const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * hd;
@@ -180,7 +253,7 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   const int slice = tid / pairs;
   const int d = (tid % pairs) * 2;
   const bool active = tid < slices * pairs;
-  const std::size_t ws_row = (static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group);
+  const std::size_t ws_row = static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group;
   for (int g = 0; g < group; ++g) {
     if (active) {
       float ax = 0.0f, ay = 0.0f;
@@ -217,54 +290,209 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
     }
     __syncthreads();
   }
-  if (n_chunks == 1) return;
-
-  __threadfence();
-  __syncthreads();
-  unsigned* counter = a.counters + static_cast<std::size_t>(row) * a.kv_heads + kvh;
-  if (tid == 0) s_last = atomicAdd(counter, 1u) + 1 == static_cast<unsigned>(n_chunks);
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  // Combine: each chunk's (max, sum) read in parallel into shared memory, then every dimension
-  // sums its chunk partials with independent loads.
-  const int stride_chunks = a.max_context / kChunk + 1;
-  for (int g = 0; g < group; ++g) {
-    const float* base = a.workspace + (ws_row + g) * stride_chunks * (hd + 2);
-    __syncthreads();
-    for (int c = tid; c < n_chunks; c += kThreads) {
-      s_cmax[c] = __ldcg(base + c * (hd + 2));
-      s_csum[c] = __ldcg(base + c * (hd + 2) + 1);
-    }
-    __syncthreads();
-    if (warp == 0) {
-      float m = -FLT_MAX;
-      for (int c = lane; c < n_chunks; c += 32) m = fmaxf(m, s_cmax[c]);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-      float l = 0.0f;
-      for (int c = lane; c < n_chunks; c += 32) {
-        const float e = __expf(s_cmax[c] - m);
-        s_cmax[c] = e;
-        l += s_csum[c] * e;
-      }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
-      if (lane == 0) s_sum[g] = l;
-    }
-    __syncthreads();
-    const float inv = 1.0f / s_sum[g];
-    __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
-    for (int dd = tid; dd < hd; dd += kThreads) {
-      float t = 0.0f;
-#pragma unroll 8
-      for (int c = 0; c < n_chunks; ++c) t += __ldcg(base + c * (hd + 2) + 2 + dd) * s_cmax[c];
-      o[dd] = __float2half_rn(t * inv);
-    }
-  }
-  if (tid == 0) *counter = 0u;
+  if (n_chunks > 1) combine_chunks(a, row, kvh, n_chunks, s_cmax, s_csum);
 }
 
+
+// Tensor-core variant of attention_rows_kernel for head dims 64, 128 and 256: the same blocks,
+// staging and workspace partials, with S = q K^T and O = P V on mma.sync m16n8k16 (fp16 in,
+// fp32 accumulate). Warp w takes keys [16w, 16w + 16) of the chunk for all (up to 16) query
+// heads of the kv head at once: the heads are the rows of the A fragments (q, scaled, rounded to
+// fp16, loaded straight into registers), the keys the columns. Scores, their block maximum
+// (through shared memory), exp(s - max) and the row sums stay in registers; P becomes the A
+// fragment of the P V product as FlashAttention-2 does it. The four warps' O fragments are summed
+// in shared memory (over the staged tiles, no longer needed) in warp order, so a row's result
+// does not depend on the launch. K/V rows are padded by 16 bytes so ldmatrix reads no bank twice.
+template <KvType T, int HD>
+__global__ void __launch_bounds__(kThreads) attention_rows_mma_kernel(const AttentionArgs a) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int kWarps = kThreads / 32;
+  constexpr int kStride = HD + 8;  // halves per staged row
+  constexpr int kVec = HD / 8;     // 16-byte pieces per row
+  __shared__ float s_wmax[kWarps][16], s_wsum[kWarps][16];
+
+  const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
+  allow_next_launch();
+  __shared__ int s_page[kChunk];
+  ChunkPlace cp;
+  if (!place_chunk(a, split, row, s_page, cp)) return;
+  const int group = a.heads / a.kv_heads;
+  const int k0 = cp.k0, nk = cp.nk;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  __half* s_k = reinterpret_cast<__half*>(smem);  // [kChunk][kStride]
+  __half* s_v = s_k + kChunk * kStride;           // [kChunk][kStride]
+  float* s_o = reinterpret_cast<float*>(smem);    // after the products: [warp][group][HD]
+  float* s_cmax = reinterpret_cast<float*>(s_v + kChunk * kStride);
+  float* s_csum = s_cmax + (a.max_context / kChunk + 1);
+
+  // Rows past the chunk's end up to the last warp's 16: zero, so their P (0) times V stays 0.
+  const int nk16 = (nk + 15) & ~15;
+  for (int i = nk * kVec + tid; i < nk16 * kVec; i += kThreads) {
+    const int j = i / kVec, c = i % kVec;
+    *reinterpret_cast<uint4*>(s_k + j * kStride + c * 8) = make_uint4(0, 0, 0, 0);
+    *reinterpret_cast<uint4*>(s_v + j * kStride + c * 8) = make_uint4(0, 0, 0, 0);
+  }
+  const int qgroup = kv_quant_group(HD);
+  const KvPoolView kp = k_pool<T>(a), vp = v_pool<T>(a);
+  auto stage = [&](int j0, int j1) {
+#pragma unroll 8
+    for (int i = j0 * kVec + tid; i < j1 * kVec; i += kThreads) {
+      const int j = i / kVec, c = i % kVec;
+      const int p = k0 + j;
+      const std::size_t crow = (static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh;
+      if constexpr (T == KvType::fp16) {
+        cp_async16(s_k + j * kStride + c * 8, a.k_cache + crow * HD + c * 8);
+        cp_async16(s_v + j * kStride + c * 8, a.v_cache + crow * HD + c * 8);
+      } else {
+        *reinterpret_cast<uint4*>(s_k + j * kStride + c * 8) = kv_load8<T>(kp, crow, HD, qgroup, c);
+        *reinterpret_cast<uint4*>(s_v + j * kStride + c * 8) = kv_load8<T>(vp, crow, HD, qgroup, c);
+      }
+    }
+  };
+  stage(0, cp.j_step);
+  grid_dependency_wait();  // q and this step's keys come from the kernels before
+  stage(cp.j_step, nk);
+  if constexpr (T == KvType::fp16) cp_async_commit();
+
+  // q fragments: head r0 = lane / 4 and r0 + 8 of the group, dims ks * 16 + t * 2 (+1, +8, +9).
+  const int r0 = lane >> 2, t = lane & 3;
+  const float* q = a.q + static_cast<std::size_t>(row) * a.ldq + static_cast<std::size_t>(kvh) * group * HD;
+  std::uint32_t qf[HD / 16][4];
+#pragma unroll
+  for (int ks = 0; ks < HD / 16; ++ks) {
+    const int d = ks * 16 + t * 2;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = r0 + h * 8;
+      float2 lo = make_float2(0.0f, 0.0f), hi = lo;
+      if (r < group) {
+        lo = *reinterpret_cast<const float2*>(q + r * HD + d);
+        hi = *reinterpret_cast<const float2*>(q + r * HD + d + 8);
+      }
+      qf[ks][h] = pack_half2(lo.x * a.scale, lo.y * a.scale);
+      qf[ks][2 + h] = pack_half2(hi.x * a.scale, hi.y * a.scale);
+    }
+  }
+  if constexpr (T == KvType::fp16) cp_async_wait_all();
+  __syncthreads();
+
+  // Scores of the warp's 16 keys: s[n][0..1] head r0, s[n][2..3] head r0 + 8; keys kb + 8n + 2t (+1).
+  const int kb = warp * 16;
+  const bool active = kb < nk;
+  float s[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+  float mx[2] = {-INFINITY, -INFINITY};
+  if (active) {
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ++ks) {
+      std::uint32_t b[4];
+      ldmatrix_x4(b, s_k + (kb + (lane >> 4) * 8 + (lane & 7)) * kStride + ks * 16 + ((lane >> 3) & 1) * 8);
+      mma16816(s[0], qf[ks], b[0], b[1]);
+      mma16816(s[1], qf[ks], b[2], b[3]);
+    }
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        if (kb + n * 8 + t * 2 + (i & 1) >= nk) s[n][i] = -INFINITY;
+        mx[i >> 1] = fmaxf(mx[i >> 1], s[n][i]);
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+    }
+  }
+  if (t == 0) {
+    s_wmax[warp][r0] = mx[0];
+    s_wmax[warp][r0 + 8] = mx[1];
+  }
+  __syncthreads();
+  float m[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    m[h] = s_wmax[0][r0 + h * 8];
+#pragma unroll
+    for (int w = 1; w < kWarps; ++w) m[h] = fmaxf(m[h], s_wmax[w][r0 + h * 8]);
+  }
+
+  float o[HD / 8][4];
+#pragma unroll
+  for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+  float l[2] = {0.0f, 0.0f};
+  if (active) {
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        s[n][i] = __expf(s[n][i] - m[i >> 1]);
+        l[i >> 1] += s[n][i];
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+      l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+    }
+    const std::uint32_t pa[4] = {pack_half2(s[0][0], s[0][1]), pack_half2(s[0][2], s[0][3]),
+                                 pack_half2(s[1][0], s[1][1]), pack_half2(s[1][2], s[1][3])};
+#pragma unroll
+    for (int dt = 0; dt < HD / 16; ++dt) {
+      std::uint32_t b[4];
+      ldmatrix_x4_trans(b, s_v + (kb + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + dt * 16 + (lane >> 4) * 8);
+      mma16816(o[2 * dt], pa, b[0], b[1]);
+      mma16816(o[2 * dt + 1], pa, b[2], b[3]);
+    }
+  }
+  if (t == 0) {
+    s_wsum[warp][r0] = l[0];
+    s_wsum[warp][r0 + 8] = l[1];
+  }
+  __syncthreads();  // every warp is done with the staged K/V: s_o reuses them
+  if (active) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = r0 + h * 8;
+      if (r < group) {
+        float* dst = s_o + (warp * group + r) * HD + t * 2;
+#pragma unroll
+        for (int j = 0; j < HD / 8; ++j)
+          *reinterpret_cast<float2*>(dst + j * 8) = make_float2(o[j][2 * h], o[j][2 * h + 1]);
+      }
+    }
+  }
+  __syncthreads();
+
+  const int n_act = (nk + 15) / 16;
+  const std::size_t ws_row = static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group;
+  for (int i = tid; i < group * HD; i += kThreads) {
+    const int g = i / HD, d = i % HD;
+    float acc = 0.0f, sum = 0.0f;
+    for (int w = 0; w < n_act; ++w) {
+      acc += s_o[(w * group + g) * HD + d];
+      sum += s_wsum[w][g];
+    }
+    if (cp.n_chunks == 1) {
+      a.out[static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * HD + d] =
+          __float2half_rn(acc / sum);
+    } else {
+      float* w = a.workspace + ((ws_row + g) * (a.max_context / kChunk + 1) + split) * (HD + 2);
+      w[2 + d] = acc;
+      if (d == 0) {
+        float mg = s_wmax[0][g];
+        for (int ww = 1; ww < kWarps; ++ww) mg = fmaxf(mg, s_wmax[ww][g]);
+        w[0] = mg;
+        w[1] = sum;
+      }
+    }
+  }
+  if (cp.n_chunks > 1) combine_chunks(a, row, kvh, cp.n_chunks, s_cmax, s_csum);
+}
+
+// Shared memory of one attention_rows_mma block: the padded K/V tiles, then the combine arrays.
+std::size_t mma_smem_bytes(int hd, int max_context) {
+  return 2u * kChunk * (hd + 8) * sizeof(__half) + 2u * (max_context / kChunk + 1) * 4;
+}
+
+bool mma_head_dim(int hd) { return hd == 64 || hd == 128 || hd == 256; }
 }  // namespace
 
 std::size_t attention_workspace_floats(int rows, int heads, int head_dim, int max_context) {
@@ -282,7 +510,12 @@ int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   if (a.rows == 0) return 0;
   const int splits = (a.max_context + kChunk - 1) / kChunk;
-  const std::size_t smem = RowsSmem::bytes(a.heads / a.kv_heads, a.head_dim, a.max_context);
+  // Head dims 64/128/256 take the tensor-core kernel; NIBBLE_ATTN_SCALAR=1 forces the scalar one
+  // (A/B timing).
+  const char* scalar_env = std::getenv("NIBBLE_ATTN_SCALAR");
+  const bool mma = mma_head_dim(a.head_dim) && !(scalar_env && scalar_env[0] == '1');
+  const std::size_t smem = mma ? mma_smem_bytes(a.head_dim, a.max_context)
+                               : RowsSmem::bytes(a.heads / a.kv_heads, a.head_dim, a.max_context);
   auto launch = [&](auto kernel) -> int {
     if (smem > 48 * 1024) {
       const cudaError_t e =
@@ -291,11 +524,24 @@ int attention_rows(const AttentionArgs& a, cudaStream_t stream) {
     }
     return launch_pdl(kernel, dim3(splits, a.kv_heads, a.rows), dim3(kThreads), smem, stream, a);
   };
-  switch (a.kv_type) {
-    case KvType::q8: return launch(attention_rows_kernel<KvType::q8>);
-    case KvType::q4: return launch(attention_rows_kernel<KvType::q4>);
-    default: return launch(attention_rows_kernel<KvType::fp16>);
-  }
+  auto launch_hd = [&](auto fp16, auto q8, auto q4) -> int {
+    switch (a.kv_type) {
+      case KvType::q8: return launch(q8);
+      case KvType::q4: return launch(q4);
+      default: return launch(fp16);
+    }
+  };
+  if (mma && a.head_dim == 64)
+    return launch_hd(attention_rows_mma_kernel<KvType::fp16, 64>, attention_rows_mma_kernel<KvType::q8, 64>,
+                     attention_rows_mma_kernel<KvType::q4, 64>);
+  if (mma && a.head_dim == 128)
+    return launch_hd(attention_rows_mma_kernel<KvType::fp16, 128>, attention_rows_mma_kernel<KvType::q8, 128>,
+                     attention_rows_mma_kernel<KvType::q4, 128>);
+  if (mma)
+    return launch_hd(attention_rows_mma_kernel<KvType::fp16, 256>, attention_rows_mma_kernel<KvType::q8, 256>,
+                     attention_rows_mma_kernel<KvType::q4, 256>);
+  return launch_hd(attention_rows_kernel<KvType::fp16>, attention_rows_kernel<KvType::q8>,
+                   attention_rows_kernel<KvType::q4>);
 }
 
 }  // namespace nibble::kernels

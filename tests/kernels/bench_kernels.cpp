@@ -109,6 +109,21 @@ float time_us(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int re
   return t[t.size() / 2];
 }
 
+// Per-launch time of f inside a graph of n back-to-back launches (no event overhead per launch).
+float chain_us(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int n = 20) {
+  if (g_skip) return 0.0f;
+  cudaGraph_t g;
+  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < n; ++i) f(s);
+  CK(cudaStreamEndCapture(s, &g));
+  cudaGraphExec_t e;
+  CK(cudaGraphInstantiate(&e, g, 0));
+  const float us = time_us([&](cudaStream_t st) { CK(cudaGraphLaunch(e, st)); }, s, 20) / n;
+  CK(cudaGraphExecDestroy(e));
+  CK(cudaGraphDestroy(g));
+  return us;
+}
+
 }  // namespace
 
 int bench_stream_read(const void* p, std::size_t bytes, unsigned* sink, int sms, cudaStream_t s);
@@ -294,6 +309,73 @@ int main(int argc, char** argv) {
     std::printf("attention ctx 512 %-8s %9.2f\n", name, aq_us);
     const float rq_us = time_us([&](cudaStream_t st) { CK(rope_kv_append(rq, st)); }, s);
     std::printf("rope + kv append %-9s %9.2f\n", name, rq_us);
+  }
+
+  // Decode attention for 1 / 8 / 32 sequences (one query row each, 32 heads of 128) at contexts
+  // 512 and 2,048, fp16 / q8 / q4 caches: the tensor-core kernel against the scalar one
+  // (NIBBLE_ATTN_SCALAR=1), per launch in a chain of 20; bytes = the K/V rows read.
+  if (!g_skip) {
+    const int max_seqs = 32, ctx_max = 2048, pg = 64, per_seq = ctx_max / pg;
+    const std::size_t cache_rows = static_cast<std::size_t>(max_seqs) * per_seq * pg * heads;
+    auto dev_bytes = [&](std::size_t n) {
+      void* p = nullptr;
+      CK(cudaMalloc(&p, n));
+      CK(cudaMemset(p, 0x1c, n));  // fp16 0x1c1c = 0.0039, q8 code 28
+      return p;
+    };
+    std::vector<int> tab(static_cast<std::size_t>(max_seqs) * per_seq);
+    for (std::size_t i = 0; i < tab.size(); ++i) tab[i] = static_cast<int>((i * 7919) % tab.size());
+    int* tabd = dev_fill<int>(tab.size(), 0);
+    CK(cudaMemcpy(tabd, tab.data(), tab.size() * 4, cudaMemcpyHostToDevice));
+    std::vector<int> seqs(max_seqs);
+    for (int i = 0; i < max_seqs; ++i) seqs[i] = i;
+    int* seqd = dev_fill<int>(max_seqs, 0);
+    CK(cudaMemcpy(seqd, seqs.data(), max_seqs * 4, cudaMemcpyHostToDevice));
+    float* qm = dev_fill<float>(static_cast<std::size_t>(max_seqs) * H, 0.01f);
+    __half* om = dev_fill<__half>(static_cast<std::size_t>(max_seqs) * H, __float2half(0.0f));
+    float* wsm = dev_fill<float>(attention_workspace_floats(max_seqs, heads, hd, ctx_max), 0.0f);
+    unsigned* cnm = dev_fill<unsigned>(attention_counter_count(max_seqs, heads), 0u);
+    AttentionArgs am = at;
+    am.q = qm;
+    am.ldq = H;
+    am.out = om;
+    am.ldo = H;
+    am.page_size = pg;
+    am.max_pages = per_seq;
+    am.block_tables = tabd;
+    am.row_seq = seqd;
+    am.workspace = wsm;
+    am.counters = cnm;
+    am.k_cache = static_cast<__half*>(dev_bytes(cache_rows * hd * 2));
+    am.v_cache = static_cast<__half*>(dev_bytes(cache_rows * hd * 2));
+    am.k_codes = static_cast<unsigned char*>(dev_bytes(cache_rows * hd));
+    am.v_codes = static_cast<unsigned char*>(dev_bytes(cache_rows * hd));
+    am.k_scales = static_cast<__half*>(dev_bytes(cache_rows * kv_row_scales(KvType::q4, hd) * 2));
+    am.v_scales = static_cast<__half*>(dev_bytes(cache_rows * kv_row_scales(KvType::q4, hd) * 2));
+    std::printf("\ndecode attention, us a launch (chain of 20): seqs ctx cache  tensor-core  scalar  (GB/s of K/V, tensor-core)\n");
+    for (int ctx : {512, 2048})
+      for (int n : {1, 8, 32}) {
+        std::vector<int> p(n, ctx - 1);
+        int* pd = dev_fill<int>(n, 0);
+        CK(cudaMemcpy(pd, p.data(), n * 4, cudaMemcpyHostToDevice));
+        for (KvType t : {KvType::fp16, KvType::q8, KvType::q4}) {
+          AttentionArgs x = am;
+          x.rows = n;
+          x.positions = pd;
+          x.max_context = ctx;
+          x.kv_type = t;
+          unsetenv("NIBBLE_ATTN_SCALAR");
+          const float tc = chain_us([&](cudaStream_t st) { CK(attention_rows(x, st)); }, s);
+          setenv("NIBBLE_ATTN_SCALAR", "1", 1);
+          const float sc = chain_us([&](cudaStream_t st) { CK(attention_rows(x, st)); }, s);
+          unsetenv("NIBBLE_ATTN_SCALAR");
+          const double row_bytes = static_cast<double>(kv_row_bytes(t, hd)) + (t == KvType::fp16 ? 0.0 : kv_row_scales(t, hd) * 2.0);
+          const double bytes = 2.0 * n * ctx * heads * row_bytes;
+          std::printf("  %4d %5d %-5s %9.2f %9.2f  (%.0f)\n", n, ctx, t == KvType::fp16 ? "fp16" : (t == KvType::q8 ? "q8" : "q4"),
+                      tc, sc, bytes / tc / 1e3);
+        }
+        CK(cudaFree(pd));
+      }
   }
 
   // The fused one-row decode step (decode_fused.h) over 32 layers of the same matrices, context

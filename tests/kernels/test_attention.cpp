@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 
@@ -106,12 +107,19 @@ void run_case(const Case& c, std::mt19937& rng) {
   a.max_context = max_ctx;
   a.workspace = ws.p;
   a.counters = counters.p;
-  for (int twice = 0; twice < 2; ++twice) {  // counters must be left zeroed for the next launch
-    cudaMemset(out.p, 0xff, out.n * 2);
-    ASSERT_EQ(kernels::attention_rows(a, nullptr), 0);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 2e-3) << "split-K, run " << twice;
+  // Head dims 64/128/256 take the tensor-core kernel unless NIBBLE_ATTN_SCALAR=1; both are held
+  // to the reference.
+  for (const char* scalar : {"0", "1"}) {
+    setenv("NIBBLE_ATTN_SCALAR", scalar, 1);
+    for (int twice = 0; twice < 2; ++twice) {  // counters must be left zeroed for the next launch
+      cudaMemset(out.p, 0xff, out.n * 2);
+      ASSERT_EQ(kernels::attention_rows(a, nullptr), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 2e-3)
+          << "split-K, NIBBLE_ATTN_SCALAR=" << scalar << ", run " << twice << ", head_dim " << c.head_dim;
+    }
   }
+  unsetenv("NIBBLE_ATTN_SCALAR");
   cudaMemset(out.p, 0xff, out.n * 2);
   ASSERT_EQ(kernels::attention_rows_serial(a, nullptr), 0);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -189,6 +197,8 @@ TEST(Attention, PagedGqaWindowsAndLongContexts) {
   run_case({28, 4, 128, 64, 0, {129, 2048}}, rng);           // group of 7
   run_case({8, 8, 64, 32, 100, {250, 99, 1}}, rng);          // sliding window
   run_case({16, 2, 256, 64, 0, {70}}, rng);                  // head_dim 256, group 8
+  run_case({32, 2, 128, 16, 0, {17, 130, 700}}, rng);        // group of 16 (the largest)
+  run_case({12, 4, 96, 32, 0, {1, 90, 200}}, rng);           // head_dim 96: the scalar kernel
 }
 
 // Few rows take blocks of 8 heads, 64 rows or more one block per row: both, with head_dim 64 and

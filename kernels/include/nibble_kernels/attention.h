@@ -1,7 +1,9 @@
 // Attention over the paged KV cache (layout: per layer K and V [pages, page_size, kv_heads,
 // head_dim] fp16, or q8/q4 codes with per-group fp16 scales dequantized on the fly, kv_cache.h). attention_rows: every query row attends causally to keys [start, pos] of its
-// sequence (start > 0 with a sliding window), split along the keys with a deterministic combine.
-// Implemented in attention_rows.cu; used for decode and (until the tiled kernel) prefill.
+// sequence (start > 0 with a sliding window), split along the keys in chunks of 64 with a
+// deterministic combine; head dims 64, 128 and 256 run the chunk's products on tensor cores (q and
+// the softmax weights rounded to fp16, fp32 sums), others in fp32 FMAs. Implemented in
+// attention_rows.cu; used for decode.
 #pragma once
 
 #include <cstddef>
