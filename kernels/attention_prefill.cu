@@ -154,15 +154,24 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
       }
       cp_async_commit();
     } else {
-#pragma unroll 1  // (unrolled, the loads in flight would spill next to O and Q)
-      for (int i = 0; i < kChunks / 2; ++i) {
-        uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-        if (valid) {
-          kv = kv_load8<T>({a.k_codes, a.k_scales}, row, HD, kGroup, 2 * i + h);
-          vv = kv_load8<T>({a.v_codes, a.v_scales}, row, HD, kGroup, 2 * i + h);
-        }
-        *reinterpret_cast<uint4*>(s_k + i * 16) = kv;
-        *reinterpret_cast<uint4*>(s_v + i * 16) = vv;
+      // Codes and scales of kBatch pieces fetched before any is decoded (their loads in flight
+      // together); a larger batch would spill next to O and Q.
+      constexpr int kBatch = 4;
+#pragma unroll 1
+      for (int i0 = 0; i0 < kChunks / 2; i0 += kBatch) {
+        KvRaw8 rk[kBatch], rv[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u)
+          if (valid && i0 + u < kChunks / 2) {
+            rk[u] = kv_fetch8<T>({a.k_codes, a.k_scales}, row, HD, kGroup, 2 * (i0 + u) + h);
+            rv[u] = kv_fetch8<T>({a.v_codes, a.v_scales}, row, HD, kGroup, 2 * (i0 + u) + h);
+          }
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u)
+          if (i0 + u < kChunks / 2) {
+            *reinterpret_cast<uint4*>(s_k + (i0 + u) * 16) = valid ? kv_decode8<T>(rk[u]) : make_uint4(0, 0, 0, 0);
+            *reinterpret_cast<uint4*>(s_v + (i0 + u) * 16) = valid ? kv_decode8<T>(rv[u]) : make_uint4(0, 0, 0, 0);
+          }
       }
     }
   };

@@ -334,18 +334,43 @@ __global__ void __launch_bounds__(kThreads) attention_rows_mma_kernel(const Atte
   }
   const int qgroup = kv_quant_group(HD);
   const KvPoolView kp = k_pool<T>(a), vp = v_pool<T>(a);
+  auto cache_row_of = [&](int j) {
+    return (static_cast<std::size_t>(s_page[j]) * a.page_size + (k0 + j) % a.page_size) * a.kv_heads + kvh;
+  };
+  // fp16: cp.async copies. q8/q4: up to 8 pieces' codes and scales fetched into registers, then
+  // decoded to fp16 and stored, so a thread's loads are in flight together.
+  constexpr int kBatch = 8;
   auto stage = [&](int j0, int j1) {
+    if constexpr (T == KvType::fp16) {
 #pragma unroll 8
-    for (int i = j0 * kVec + tid; i < j1 * kVec; i += kThreads) {
-      const int j = i / kVec, c = i % kVec;
-      const int p = k0 + j;
-      const std::size_t crow = (static_cast<std::size_t>(s_page[j]) * a.page_size + p % a.page_size) * a.kv_heads + kvh;
-      if constexpr (T == KvType::fp16) {
+      for (int i = j0 * kVec + tid; i < j1 * kVec; i += kThreads) {
+        const int j = i / kVec, c = i % kVec;
+        const std::size_t crow = cache_row_of(j);
         cp_async16(s_k + j * kStride + c * 8, a.k_cache + crow * HD + c * 8);
         cp_async16(s_v + j * kStride + c * 8, a.v_cache + crow * HD + c * 8);
-      } else {
-        *reinterpret_cast<uint4*>(s_k + j * kStride + c * 8) = kv_load8<T>(kp, crow, HD, qgroup, c);
-        *reinterpret_cast<uint4*>(s_v + j * kStride + c * 8) = kv_load8<T>(vp, crow, HD, qgroup, c);
+      }
+    } else {
+      for (int i0 = j0 * kVec + tid; i0 < j1 * kVec; i0 += kBatch * kThreads) {
+        KvRaw8 rk[kBatch], rv[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int i = i0 + u * kThreads;
+          if (i < j1 * kVec) {
+            const int j = i / kVec, c = i % kVec;
+            const std::size_t crow = cache_row_of(j);
+            rk[u] = kv_fetch8<T>(kp, crow, HD, qgroup, c);
+            rv[u] = kv_fetch8<T>(vp, crow, HD, qgroup, c);
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int i = i0 + u * kThreads;
+          if (i < j1 * kVec) {
+            const int j = i / kVec, c = i % kVec;
+            *reinterpret_cast<uint4*>(s_k + j * kStride + c * 8) = kv_decode8<T>(rk[u]);
+            *reinterpret_cast<uint4*>(s_v + j * kStride + c * 8) = kv_decode8<T>(rv[u]);
+          }
+        }
       }
     }
   };

@@ -40,22 +40,47 @@ __device__ __forceinline__ unsigned kv_q4_pair(unsigned w, int k, float2 sm) {
                        fmaf(static_cast<float>((w >> (8 * k + 4)) & 15u), sm.x, sm.y));
 }
 
+// The bytes behind 8 values of a q8/q4 cache row: codes (q8: 8 bytes; q4: 4 bytes in w.x) and the
+// bits of the group's fp16 scale (q8) or (scale, min) pair (q4). Fetching several pieces before
+// decoding any keeps all of a thread's loads in flight together.
+struct KvRaw8 {
+  uint2 w;
+  unsigned s;
+};
+
+template <KvType T>
+__device__ __forceinline__ KvRaw8 kv_fetch8(KvPoolView p, std::size_t row, int hd, int group, int c) {
+  KvRaw8 r{};
+  const std::size_t gi = row * kv_groups(hd, group) + kv_group_of(c * 8, group);
+  if constexpr (T == KvType::q8) {
+    r.w = *reinterpret_cast<const uint2*>(static_cast<const unsigned char*>(p.codes) + row * hd + c * 8);
+    r.s = reinterpret_cast<const unsigned short*>(p.scales)[gi];
+  } else if constexpr (T == KvType::q4) {
+    r.w.x = *reinterpret_cast<const unsigned*>(static_cast<const unsigned char*>(p.codes) + row * (hd / 2) + c * 4);
+    r.s = *reinterpret_cast<const unsigned*>(p.scales + gi * 2);
+  }
+  return r;
+}
+
+// The 8 fp16 values (16 bytes) of a fetched q8/q4 piece.
+template <KvType T>
+__device__ __forceinline__ uint4 kv_decode8(const KvRaw8& r) {
+  if constexpr (T == KvType::q8) {
+    const float s = __half2float(__ushort_as_half(static_cast<unsigned short>(r.s)));
+    return make_uint4(kv_q8_pair(r.w.x, 0, s), kv_q8_pair(r.w.x, 16, s), kv_q8_pair(r.w.y, 0, s), kv_q8_pair(r.w.y, 16, s));
+  } else {
+    const float2 sm = __half22float2(*reinterpret_cast<const half2*>(&r.s));
+    return make_uint4(kv_q4_pair(r.w.x, 0, sm), kv_q4_pair(r.w.x, 1, sm), kv_q4_pair(r.w.x, 2, sm), kv_q4_pair(r.w.x, 3, sm));
+  }
+}
+
 // Values [c * 8, c * 8 + 8) of cache row `row` as 8 fp16 values (16 bytes).
 template <KvType T>
 __device__ __forceinline__ uint4 kv_load8(KvPoolView p, std::size_t row, int hd, int group, int c) {
   if constexpr (T == KvType::fp16) {
     return *reinterpret_cast<const uint4*>(static_cast<const __half*>(p.codes) + row * hd + c * 8);
-  } else if constexpr (T == KvType::q8) {
-    const auto* base = static_cast<const unsigned char*>(p.codes) + row * hd;
-    const uint2 w = *reinterpret_cast<const uint2*>(base + c * 8);
-    const float s = __half2float(p.scales[row * kv_groups(hd, group) + kv_group_of(c * 8, group)]);
-    return make_uint4(kv_q8_pair(w.x, 0, s), kv_q8_pair(w.x, 16, s), kv_q8_pair(w.y, 0, s), kv_q8_pair(w.y, 16, s));
   } else {
-    const auto* base = static_cast<const unsigned char*>(p.codes) + row * (hd / 2);
-    const unsigned w = *reinterpret_cast<const unsigned*>(base + c * 4);
-    const float2 sm = __half22float2(
-        *reinterpret_cast<const half2*>(p.scales + (row * kv_groups(hd, group) + kv_group_of(c * 8, group)) * 2));
-    return make_uint4(kv_q4_pair(w, 0, sm), kv_q4_pair(w, 1, sm), kv_q4_pair(w, 2, sm), kv_q4_pair(w, 3, sm));
+    return kv_decode8<T>(kv_fetch8<T>(p, row, hd, group, c));
   }
 }
 

@@ -265,28 +265,25 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
   // of a chain of waiting kernels could fill the SMs before this one's are all placed).
   allow_next_launch();
 
-  // Column sums per warp into the reduction buffer (over the staged activations once every warp is
-  // done); the other half's 64 columns of the warp's slot are zero.
+  // Column sums into the reduction buffer (over the staged activations once every warp is done):
+  // slot = the warp's K part; the part's two warps fill the two 64-column halves of its slot.
   float* red = reinterpret_cast<float*>(smem_raw);
+  const int slot = warp >> 1;
   __syncthreads();
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     const int n0 = colA + j;
     if (2 * t < R) {
-      red[(warp * R + 2 * t) * kTileN + n0] = total[j][0];
-      red[(warp * R + 2 * t) * kTileN + n0 + 32] = total[j][2];
+      red[(slot * R + 2 * t) * kTileN + n0] = total[j][0];
+      red[(slot * R + 2 * t) * kTileN + n0 + 32] = total[j][2];
     }
     if (2 * t + 1 < R) {
-      red[(warp * R + 2 * t + 1) * kTileN + n0] = total[j][1];
-      red[(warp * R + 2 * t + 1) * kTileN + n0 + 32] = total[j][3];
+      red[(slot * R + 2 * t + 1) * kTileN + n0] = total[j][1];
+      red[(slot * R + 2 * t + 1) * kTileN + n0 + 32] = total[j][3];
     }
   }
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int i = lane; i < 64; i += 32) red[(warp * R + r) * kTileN + (1 - half) * 64 + i] = 0.0f;
   __syncthreads();
-  finish_from_red<R>(p, L, tile, split, red, &s_last);
+  finish_from_red<R>(p, L, tile, split, red, &s_last, R, kWarps / 2);
 }
 
 template <int R>

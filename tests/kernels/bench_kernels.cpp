@@ -376,6 +376,39 @@ int main(int argc, char** argv) {
         }
         CK(cudaFree(pd));
       }
+    // Prompt attention over 2,048 positions of one sequence (32 tiles of 64 rows), fp16 / q8 / q4.
+    {
+      const int n = 2048;
+      std::vector<int> p(n), rs(n, 0);
+      for (int i = 0; i < n; ++i) p[i] = i;
+      std::vector<int4> tiles;
+      for (int r = 0; r < n; r += 64) tiles.push_back(make_int4(r, 64, 0, 0));
+      int* pd = dev_fill<int>(n, 0);
+      int* rsd = dev_fill<int>(n, 0);
+      int4* td4 = nullptr;
+      CK(cudaMalloc(&td4, tiles.size() * sizeof(int4)));
+      CK(cudaMemcpy(pd, p.data(), n * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(rsd, rs.data(), n * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(td4, tiles.data(), tiles.size() * sizeof(int4), cudaMemcpyHostToDevice));
+      float* qp = dev_fill<float>(static_cast<std::size_t>(n) * H, 0.01f);
+      __half* op = dev_fill<__half>(static_cast<std::size_t>(n) * H, __float2half(0.0f));
+      std::printf("prompt attention, 2,048 positions, us:");
+      for (KvType t : {KvType::fp16, KvType::q8, KvType::q4}) {
+        AttentionArgs x = am;
+        x.q = qp;
+        x.ldq = H;
+        x.out = op;
+        x.ldo = H;
+        x.rows = n;
+        x.positions = pd;
+        x.row_seq = rsd;
+        x.max_context = n;
+        x.kv_type = t;
+        const float us = chain_us([&](cudaStream_t st) { CK(attention_prefill(x, td4, static_cast<int>(tiles.size()), st)); }, s, 5);
+        std::printf("  %s %.1f", t == KvType::fp16 ? "fp16" : (t == KvType::q8 ? "q8" : "q4"), us);
+      }
+      std::printf("\n");
+    }
   }
 
   // The fused one-row decode step (decode_fused.h) over 32 layers of the same matrices, context
