@@ -9,6 +9,9 @@
 #include "kv_quant.cuh"
 #include "launch.cuh"
 
+#include <cstdint>
+#include <cstdlib>
+
 namespace nibble::kernels {
 namespace {
 
@@ -106,8 +109,92 @@ __global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArg
 // row's cos/sin are computed once). Thread t takes pair index t % half of head t / half (+ a
 // stride of kThreads / half heads), so there is no division per element and every access of a
 // warp is contiguous.
-__global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs a, int heads_per_block) {
-  __shared__ float s_cos[128], s_sin[128];
+__device__ __forceinline__ float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+
+__device__ __forceinline__ void store4_half(__half* p, float4 v) {
+  const half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+  uint2 u;
+  u.x = *reinterpret_cast<const unsigned*>(&lo);
+  u.y = *reinterpret_cast<const unsigned*>(&hi);
+  *reinterpret_cast<uint2*>(p) = u;
+}
+
+// The fp16 kernel's work with 16-byte accesses (rotary_dim a multiple of 8, head_dim of 4, rows
+// and bases 16-byte aligned: rope_kv_append checks): a unit is 4 consecutive pairs of a head (or
+// 4 values of a V row), and a thread loads kBatch units before it writes any, so its loads are in
+// flight together (stores to q in place would otherwise order each load after the last store).
+__device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int head0, int head1, std::size_t slot,
+                                                const float* s_cos, const float* s_sin) {
+  constexpr int kBatch = 4;
+  const int half_dim = a.rotary_dim / 2, hd = a.head_dim;
+  const int quads = half_dim / 4;
+  const int units = (head1 - head0) * quads;
+  for (int u0 = threadIdx.x; u0 < units; u0 += kBatch * kThreads) {
+    float4 x0[kBatch], x1[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int u = u0 + b * kThreads;
+      if (u < units) {
+        const int h = head0 + u / quads, i = (u % quads) * 4;
+        const float* src = h < a.heads ? a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd
+                                       : a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(h - a.heads) * hd;
+        x0[b] = load4(src + i);
+        x1[b] = load4(src + i + half_dim);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int u = u0 + b * kThreads;
+      if (u < units) {
+        const int h = head0 + u / quads, i = (u % quads) * 4;
+        const float4 c = load4(s_cos + i), sn = load4(s_sin + i);
+        const float4 y0 = make_float4(x0[b].x * c.x - x1[b].x * sn.x, x0[b].y * c.y - x1[b].y * sn.y,
+                                      x0[b].z * c.z - x1[b].z * sn.z, x0[b].w * c.w - x1[b].w * sn.w);
+        const float4 y1 = make_float4(x1[b].x * c.x + x0[b].x * sn.x, x1[b].y * c.y + x0[b].y * sn.y,
+                                      x1[b].z * c.z + x0[b].z * sn.z, x1[b].w * c.w + x0[b].w * sn.w);
+        if (h < a.heads) {
+          float* v = a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd;
+          *reinterpret_cast<float4*>(v + i) = y0;
+          *reinterpret_cast<float4*>(v + i + half_dim) = y1;
+        } else {
+          __half* dst = a.k_cache + slot + static_cast<std::size_t>(h - a.heads) * hd;
+          store4_half(dst + i, y0);
+          store4_half(dst + i + half_dim, y1);
+        }
+      }
+    }
+  }
+  // V rows, and key dims past rotary_dim, as fp16 copies.
+  const int kv0 = max(head0, a.heads);
+  if (kv0 >= head1) return;
+  const int vq = hd / 4;
+  const int vunits = (head1 - kv0) * vq;
+  for (int u0 = threadIdx.x; u0 < vunits; u0 += kBatch * kThreads) {
+    float4 x[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int u = u0 + b * kThreads;
+      if (u < vunits)
+        x[b] = load4(a.v + static_cast<std::size_t>(r) * a.ldv + static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4);
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int u = u0 + b * kThreads;
+      if (u < vunits) store4_half(a.v_cache + slot + static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4, x[b]);
+    }
+  }
+  if (a.rotary_dim < hd) {
+    const int tail = hd - a.rotary_dim;
+    for (int t = threadIdx.x; t < (head1 - kv0) * tail; t += kThreads) {
+      const std::size_t src = static_cast<std::size_t>(kv0 - a.heads + t / tail) * hd + a.rotary_dim + t % tail;
+      a.k_cache[slot + src] = __float2half_rn(a.k[static_cast<std::size_t>(r) * a.ldk + src]);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs a, int heads_per_block, bool vec) {
+  __shared__ __align__(16) float s_cos[128];
+  __shared__ __align__(16) float s_sin[128];
   const int r = blockIdx.x;
   const int pos = row_cos_sin(a, r, s_cos, s_sin);
   const int half_dim = a.rotary_dim / 2;
@@ -117,6 +204,10 @@ __global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs 
   const int seq = a.row_seq[r];
   const int page = a.block_tables[static_cast<std::size_t>(seq) * a.max_pages + pos / a.page_size];
   const std::size_t slot = (static_cast<std::size_t>(page) * a.page_size + pos % a.page_size) * a.kv_heads * hd;
+  if (vec) {
+    rope_kv_f16_vec(a, r, head0, head1, slot, s_cos, s_sin);
+    return;
+  }
   // Rotated pairs (i, i + half_dim) of query heads (in place) and key heads (into the cache).
   const int pair_step = kThreads / half_dim;  // half_dim <= 128
   const int i = threadIdx.x % half_dim;
@@ -171,7 +262,12 @@ int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
     // Few rows (decode): 8 heads per block for parallelism; many rows: one block per row.
     const int per_block = a.rows >= 64 ? total : kHeadsPerBlock;
     const dim3 grid(a.rows, (total + per_block - 1) / per_block);
-    return launch_pdl(rope_kv_f16_kernel, grid, dim3(kThreads), 0, stream, a, per_block);
+    auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+    const char* scalar = std::getenv("NIBBLE_ROPE_SCALAR");  // "1": the scalar path (A/B timing)
+    const bool vec = !(scalar && scalar[0] == '1') && a.rotary_dim % 8 == 0 && a.head_dim % 4 == 0 && a.ldq % 4 == 0 && a.ldk % 4 == 0 &&
+                     a.ldv % 4 == 0 && aligned(a.q) && aligned(a.k) && aligned(a.v) &&
+                     reinterpret_cast<std::uintptr_t>(a.k_cache) % 8 == 0 && reinterpret_cast<std::uintptr_t>(a.v_cache) % 8 == 0;
+    return launch_pdl(rope_kv_f16_kernel, grid, dim3(kThreads), 0, stream, a, per_block, vec);
   }
   const dim3 grid(a.rows, (total + kHeadsPerBlock - 1) / kHeadsPerBlock);
   return a.kv_type == KvType::q8 ? launch_pdl(rope_kv_quant_kernel<KvType::q8>, grid, dim3(kThreads), 0, stream, a)

@@ -278,6 +278,9 @@ TEST(RopeKv, RotatesLikeTheCpuAndFillsTheRightSlots) {
   run_rope_case(80, 12, 4, 128, 128, rng);  // 16 heads in one block per row
   run_rope_case(5, 12, 4, 128, 64, rng);
   run_rope_case(70, 6, 2, 128, 64, rng);
+  // A rotary dimension that is not a multiple of 8 takes the scalar path (others the 16-byte one).
+  run_rope_case(3, 6, 2, 64, 20, rng);
+  run_rope_case(70, 6, 2, 64, 20, rng);
 }
 
 }  // namespace
