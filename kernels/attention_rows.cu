@@ -2,8 +2,9 @@
 // it scores the chunk for the kv head's group of query heads, forms exp(s - max) weights and the
 // weighted sum of V; with several chunks, partial (max, sum, acc) go to a workspace and the last
 // chunk block to arrive combines them in chunk order. Head dims 64/128/256 do the chunk's products
-// on tensor cores (attention_rows_mma_kernel), others in fp32 FMAs (attention_rows_kernel). Kernels are templated on the cache
-// type: q8/q4 rows are dequantized to fp16 as they are staged (or read), nothing else changes.
+// on tensor cores (attention_rows_mma_kernel), others in fp32 FMAs (attention_rows_kernel).
+// Kernels are templated on the cache type: q8/q4 rows are dequantized to fp16 as they are staged
+// (or read), nothing else changes.
 // A block stages the keys written by earlier steps before it waits on the previous kernel, so the
 // cache reads overlap the kernels before it (RoPE, the q/k/v GEMV).
 #include "nibble_kernels/attention.h"
@@ -66,13 +67,20 @@ struct RowsSmem {
 // keys [k0, k0 + j_step) were written by earlier steps (before the first position any row of the
 // sequence writes in this step), so they may be read before waiting on the kernels before.
 struct ChunkPlace {
+  int split, kvh, row;  // the block: blockIdx x, y, z
   int n_chunks, k0, nk, j_step;
 };
 
-// Fills the chunk's place and s_page[j], the page of key k0 + j; false (for the whole block) when
-// the row has fewer chunks than `split`. Reads only the step's metadata, uploaded ahead of it.
-__device__ bool place_chunk(const AttentionArgs& a, int split, int row, int* s_page, ChunkPlace& c) {
+// Lets the next kernel launch, then fills the block's chunk place and s_page[j], the page of key
+// k0 + j; false (for the whole block) when the row has fewer chunks than the block's split. Reads
+// only the step's metadata, uploaded ahead of it.
+__device__ bool place_chunk(const AttentionArgs& a, int* s_page, ChunkPlace& c) {
   __shared__ int s_first;  // first position of the row's sequence written in this step
+  allow_next_launch();
+  c.split = blockIdx.x;
+  c.kvh = blockIdx.y;
+  c.row = blockIdx.z;
+  const int split = c.split, row = c.row;
   const int tid = threadIdx.x;
   const int pos = a.positions[row];
   const int start = a.window > 0 ? max(0, pos - a.window + 1) : 0;
@@ -152,11 +160,10 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ float s_max[kMaxGroup], s_sum[kMaxGroup];
 
-  const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
-  allow_next_launch();
   __shared__ int s_page[kChunk];
   ChunkPlace cp;
-  if (!place_chunk(a, split, row, s_page, cp)) return;
+  if (!place_chunk(a, s_page, cp)) return;
+  const int split = cp.split, kvh = cp.kvh, row = cp.row;
   const int group = a.heads / a.kv_heads;
   const int hd = a.head_dim;
   const int k0 = cp.k0, nk = cp.nk, n_chunks = cp.n_chunks;
@@ -311,11 +318,10 @@ __global__ void __launch_bounds__(kThreads) attention_rows_mma_kernel(const Atte
   constexpr int kVec = HD / 8;     // 16-byte pieces per row
   __shared__ float s_wmax[kWarps][16], s_wsum[kWarps][16];
 
-  const int split = blockIdx.x, kvh = blockIdx.y, row = blockIdx.z;
-  allow_next_launch();
   __shared__ int s_page[kChunk];
   ChunkPlace cp;
-  if (!place_chunk(a, split, row, s_page, cp)) return;
+  if (!place_chunk(a, s_page, cp)) return;
+  const int split = cp.split, kvh = cp.kvh, row = cp.row;
   const int group = a.heads / a.kv_heads;
   const int k0 = cp.k0, nk = cp.nk;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

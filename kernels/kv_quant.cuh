@@ -67,10 +67,12 @@ template <KvType T>
 __device__ __forceinline__ uint4 kv_decode8(const KvRaw8& r) {
   if constexpr (T == KvType::q8) {
     const float s = __half2float(__ushort_as_half(static_cast<unsigned short>(r.s)));
-    return make_uint4(kv_q8_pair(r.w.x, 0, s), kv_q8_pair(r.w.x, 16, s), kv_q8_pair(r.w.y, 0, s), kv_q8_pair(r.w.y, 16, s));
+    return make_uint4(kv_q8_pair(r.w.x, 0, s), kv_q8_pair(r.w.x, 16, s), kv_q8_pair(r.w.y, 0, s),
+                      kv_q8_pair(r.w.y, 16, s));
   } else {
     const float2 sm = __half22float2(*reinterpret_cast<const half2*>(&r.s));
-    return make_uint4(kv_q4_pair(r.w.x, 0, sm), kv_q4_pair(r.w.x, 1, sm), kv_q4_pair(r.w.x, 2, sm), kv_q4_pair(r.w.x, 3, sm));
+    return make_uint4(kv_q4_pair(r.w.x, 0, sm), kv_q4_pair(r.w.x, 1, sm), kv_q4_pair(r.w.x, 2, sm),
+                      kv_q4_pair(r.w.x, 3, sm));
   }
 }
 

@@ -136,8 +136,9 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
       const int u = u0 + b * kThreads;
       if (u < units) {
         const int h = head0 + u / quads, i = (u % quads) * 4;
-        const float* src = h < a.heads ? a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd
-                                       : a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(h - a.heads) * hd;
+        const float* src = h < a.heads
+                               ? a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd
+                               : a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(h - a.heads) * hd;
         x0[b] = load4(src + i);
         x1[b] = load4(src + i + half_dim);
       }
@@ -169,18 +170,20 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
   if (kv0 >= head1) return;
   const int vq = hd / 4;
   const int vunits = (head1 - kv0) * vq;
+  const float* vrow = a.v + static_cast<std::size_t>(r) * a.ldv;
+  auto voff = [&](int u) { return static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4; };
   for (int u0 = threadIdx.x; u0 < vunits; u0 += kBatch * kThreads) {
     float4 x[kBatch];
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
       const int u = u0 + b * kThreads;
       if (u < vunits)
-        x[b] = load4(a.v + static_cast<std::size_t>(r) * a.ldv + static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4);
+        x[b] = load4(vrow + voff(u));
     }
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
       const int u = u0 + b * kThreads;
-      if (u < vunits) store4_half(a.v_cache + slot + static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4, x[b]);
+      if (u < vunits) store4_half(a.v_cache + slot + voff(u), x[b]);
     }
   }
   if (a.rotary_dim < hd) {
@@ -264,9 +267,10 @@ int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
     const dim3 grid(a.rows, (total + per_block - 1) / per_block);
     auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
     const char* scalar = std::getenv("NIBBLE_ROPE_SCALAR");  // "1": the scalar path (A/B timing)
-    const bool vec = !(scalar && scalar[0] == '1') && a.rotary_dim % 8 == 0 && a.head_dim % 4 == 0 && a.ldq % 4 == 0 && a.ldk % 4 == 0 &&
-                     a.ldv % 4 == 0 && aligned(a.q) && aligned(a.k) && aligned(a.v) &&
-                     reinterpret_cast<std::uintptr_t>(a.k_cache) % 8 == 0 && reinterpret_cast<std::uintptr_t>(a.v_cache) % 8 == 0;
+    const bool vec = !(scalar && scalar[0] == '1') && a.rotary_dim % 8 == 0 && a.head_dim % 4 == 0 &&
+                     a.ldq % 4 == 0 && a.ldk % 4 == 0 && a.ldv % 4 == 0 && aligned(a.q) && aligned(a.k) &&
+                     aligned(a.v) && reinterpret_cast<std::uintptr_t>(a.k_cache) % 8 == 0 &&
+                     reinterpret_cast<std::uintptr_t>(a.v_cache) % 8 == 0;
     return launch_pdl(rope_kv_f16_kernel, grid, dim3(kThreads), 0, stream, a, per_block, vec);
   }
   const dim3 grid(a.rows, (total + kHeadsPerBlock - 1) / kHeadsPerBlock);
