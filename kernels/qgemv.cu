@@ -651,9 +651,10 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     const std::size_t tables = static_cast<std::size_t>(p.max_groups) * kTileN * 2 * (zeros ? 2 : 1);
     const std::size_t staged = static_cast<std::size_t>(r) * p.max_len * 2;
     if (fast) {
+      const std::size_t staged_u4 = static_cast<std::size_t>(r) * (p.max_len + detail::kU4StagedPad) * 2;
       const std::size_t red = static_cast<std::size_t>(kWarps) * r * kTileN * 4;
       const std::size_t corrections = (static_cast<std::size_t>(r) * p.max_groups * 2 * 4 + 15) & ~std::size_t{15};
-      const std::size_t base = std::max(staged, red) + tables + corrections;
+      const std::size_t base = std::max(staged_u4, red) + tables + corrections;
       // Staging sources and norm weights ahead of the dependency wait, where they fit next to
       // three blocks per SM (sources as 16-bit indices: K below 65,536).
       const std::size_t lookups = static_cast<std::size_t>(p.max_len) * 4;

@@ -77,9 +77,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
   const int c1 = min(chunks, c0 + per_warp);
   const int g = lane >> 2, t = lane & 3;
 
-  // The staged activations (R rows of len halves), reused by the epilogue's reduction buffer.
+  // The staged activations (R rows of len halves at a stride of ls), reused by the epilogue's
+  // reduction buffer. The padding puts row g's 16-byte pieces 4 bank groups (mod 8) after row g - 1's,
+  // so a quarter warp's B-fragment loads (rows g, g + 1; pieces t = 0..3) hit 8 distinct groups.
   __half* xs = reinterpret_cast<__half*>(smem_raw);
-  const std::size_t xs_bytes = static_cast<std::size_t>(R) * p.max_len * 2;
+  const int ls = u4_staged_stride(len);
+  const std::size_t xs_bytes = static_cast<std::size_t>(R) * (p.max_len + kU4StagedPad) * 2;
   const std::size_t red_bytes = static_cast<std::size_t>(kWarps) * R * kTileN * 4;
   __half* s_scale = reinterpret_cast<__half*>(smem_raw + (xs_bytes > red_bytes ? xs_bytes : red_bytes));
   __half* s_zero = s_scale + p.max_groups * kTileN;
@@ -183,7 +186,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
         }
         if (o & 1) v *= 0.0625f;  // odd codes are decoded 16x larger
         const __half h = __float2half_rn(v);
-        xs[r * len + dst] = h;
+        xs[r * ls + dst] = h;
         const float hv = __half2float(h);
         e[r] += hv;
         f[r] += (o & 1) ? 16.0f * hv : hv;
@@ -209,7 +212,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) qgemv_u4_kernel(const __
   // accumulator's c0, c1 are column 4g + j for activation rows 2t, 2t + 1; c2, c3 column 32 + 4g + j.
   const int colA = half * 64 + 4 * g;  // within the 128-column tile, + j
   const bool zeros = M.zeros != nullptr;
-  const __half* xrow = xs + (g < R ? g : 0) * len + 8 * t;
+  const __half* xrow = xs + (g < R ? g : 0) * ls + 8 * t;
   const int gmask = (1 << gshift) - 1;
   const int r0 = min(2 * t, R - 1), r1 = min(2 * t + 1, R - 1);  // this lane's accumulator rows
   float acc[4][4], total[4][4];
