@@ -305,11 +305,12 @@ inline int ensure_smem(Kernel kernel, std::size_t smem, SmemGrant& grant) {
 // Launches the uniform 4-bit kernel for one pass of r rows (qgemv_u4.cu).
 int launch_u4(int r, const Params& p, int blocks, std::size_t smem, bool norm, cudaStream_t stream);
 
-// The wide uniform 4-bit path (qgemv_wide.cu) for 9-32 rows: staged activations, then one pass.
 // Row stride (halves) of the uniform 4-bit kernel's staged activations for a split of len rows
 // (a multiple of 8): len plus 0-56 halves, so the stride in 16-byte pieces is 4 mod 8.
 constexpr int kU4StagedPad = 56;
 __host__ __device__ constexpr int u4_staged_stride(int len) { return len + (((4 - (len >> 3)) & 7) << 3); }
+
+// The wide uniform 4-bit path (qgemv_wide.cu) for 9-32 rows: staged activations, then one pass.
 
 struct WidePlan {
   int splits;            // split-K ranges per matrix (equal group ranges)

@@ -105,10 +105,6 @@ __global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArg
   }
 }
 
-// fp16 cache: heads_per_block heads of one row per block (all of them for long prompts, so the
-// row's cos/sin are computed once). Thread t takes pair index t % half of head t / half (+ a
-// stride of kThreads / half heads), so there is no division per element and every access of a
-// warp is contiguous.
 __device__ __forceinline__ float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
 
 __device__ __forceinline__ void store4_half(__half* p, float4 v) {
@@ -131,11 +127,14 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
   const int units = (head1 - head0) * quads;
   for (int u0 = threadIdx.x; u0 < units; u0 += kBatch * kThreads) {
     float4 x0[kBatch], x1[kBatch];
+    int hb[kBatch], ib[kBatch];  // each unit's head and first pair index
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
       const int u = u0 + b * kThreads;
       if (u < units) {
         const int h = head0 + u / quads, i = (u % quads) * 4;
+        hb[b] = h;
+        ib[b] = i;
         const float* src = h < a.heads
                                ? a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd
                                : a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(h - a.heads) * hd;
@@ -147,7 +146,7 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
     for (int b = 0; b < kBatch; ++b) {
       const int u = u0 + b * kThreads;
       if (u < units) {
-        const int h = head0 + u / quads, i = (u % quads) * 4;
+        const int h = hb[b], i = ib[b];
         const float4 c = load4(s_cos + i), sn = load4(s_sin + i);
         const float4 y0 = make_float4(x0[b].x * c.x - x1[b].x * sn.x, x0[b].y * c.y - x1[b].y * sn.y,
                                       x0[b].z * c.z - x1[b].z * sn.z, x0[b].w * c.w - x1[b].w * sn.w);
@@ -171,20 +170,20 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
   const int vq = hd / 4;
   const int vunits = (head1 - kv0) * vq;
   const float* vrow = a.v + static_cast<std::size_t>(r) * a.ldv;
-  auto voff = [&](int u) { return static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4; };
   for (int u0 = threadIdx.x; u0 < vunits; u0 += kBatch * kThreads) {
     float4 x[kBatch];
+    std::size_t off[kBatch];  // each unit's offset in the row (and in the cache slot)
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
       const int u = u0 + b * kThreads;
-      if (u < vunits)
-        x[b] = load4(vrow + voff(u));
+      if (u < vunits) {
+        off[b] = static_cast<std::size_t>(kv0 - a.heads + u / vq) * hd + (u % vq) * 4;
+        x[b] = load4(vrow + off[b]);
+      }
     }
 #pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int u = u0 + b * kThreads;
-      if (u < vunits) store4_half(a.v_cache + slot + voff(u), x[b]);
-    }
+    for (int b = 0; b < kBatch; ++b)
+      if (u0 + b * kThreads < vunits) store4_half(a.v_cache + slot + off[b], x[b]);
   }
   if (a.rotary_dim < hd) {
     const int tail = hd - a.rotary_dim;
@@ -195,6 +194,10 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
   }
 }
 
+// fp16 cache: heads_per_block heads of one row per block (all of them for long prompts, so the
+// row's cos/sin are computed once). With `vec`, rope_kv_f16_vec; otherwise thread t takes pair index
+// t % half of head t / half (+ a stride of kThreads / half heads), so there is no division per
+// element and every access of a warp is contiguous.
 __global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs a, int heads_per_block, bool vec) {
   __shared__ __align__(16) float s_cos[128];
   __shared__ __align__(16) float s_sin[128];
@@ -266,8 +269,11 @@ int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
     const int per_block = a.rows >= 64 ? total : kHeadsPerBlock;
     const dim3 grid(a.rows, (total + per_block - 1) / per_block);
     auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-    const char* scalar = std::getenv("NIBBLE_ROPE_SCALAR");  // "1": the scalar path (A/B timing)
-    const bool vec = !(scalar && scalar[0] == '1') && a.rotary_dim % 8 == 0 && a.head_dim % 4 == 0 &&
+    static const bool scalar = [] {  // NIBBLE_ROPE_SCALAR=1: the scalar path (A/B timing)
+      const char* v = std::getenv("NIBBLE_ROPE_SCALAR");
+      return v && v[0] == '1';
+    }();
+    const bool vec = !scalar && a.rotary_dim % 8 == 0 && a.head_dim % 4 == 0 &&
                      a.ldq % 4 == 0 && a.ldk % 4 == 0 && a.ldv % 4 == 0 && aligned(a.q) && aligned(a.k) &&
                      aligned(a.v) && reinterpret_cast<std::uintptr_t>(a.k_cache) % 8 == 0 &&
                      reinterpret_cast<std::uintptr_t>(a.v_cache) % 8 == 0;
