@@ -1,8 +1,20 @@
-// cp.async (sm_80+) helpers shared by the kernels that stage global memory in shared memory
-// without passing through registers. Internal to the kernels library.
+// Global-memory access helpers shared by the kernels: cp.async (sm_80+) copies that stage global
+// memory in shared memory without passing through registers, and the streaming load of weights
+// read once per step. Internal to the kernels library.
 #pragma once
 
+#include <cuda_runtime.h>
+
 namespace nibble::kernels {
+
+// Weights are read once per step: skip L1 and ask L2 for whole 256-byte lines.
+__device__ __forceinline__ uint4 load_stream(const void* ptr) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(ptr));
+  return v;
+}
 
 // 16-byte global -> shared copy that bypasses L1.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {

@@ -1,8 +1,10 @@
 // Device discovery for the kernels library.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstring>
 
+#include "launch.cuh"
 #include "nibble_kernels/device.h"
 
 namespace nibble::kernels {
@@ -59,6 +61,30 @@ bool pdl_supported() {
     cached[dev] = major >= 9 ? 2 : 1;
   }
   return cached[dev] == 2;
+}
+
+DeviceInfo device_info() {
+  static std::atomic<int> sms[64] = {};
+  static std::atomic<int> smem[64] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
+  const bool slot = device >= 0 && device < 64;
+  if (slot && sms[device].load(std::memory_order_relaxed) > 0)
+    return {sms[device].load(std::memory_order_relaxed), static_cast<std::size_t>(smem[device].load(std::memory_order_relaxed))};
+  int n = 0, s = 0;
+  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&s, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
+  if (slot) {
+    smem[device].store(s, std::memory_order_relaxed);
+    sms[device].store(n, std::memory_order_relaxed);
+  }
+  return {n, static_cast<std::size_t>(s)};
 }
 
 }  // namespace nibble::kernels

@@ -7,26 +7,43 @@
 namespace nibble::kernels {
 namespace {
 
-__global__ void silu_mul_kernel(const float* a, int lda, const float* b, int ldb, int n, __half* out, int ldo) {
+__device__ __forceinline__ float silu_mul1(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
+
+__global__ void silu_mul_kernel(const __half* a, int lda, const __half* b, int ldb, const __half* bias_a,
+                                const __half* bias_b, int n, __half* out, int ldo) {
   const int r = blockIdx.y;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    const float g = a[static_cast<std::size_t>(r) * lda + i];
-    const float u = b[static_cast<std::size_t>(r) * ldb + i];
-    out[static_cast<std::size_t>(r) * ldo + i] = __float2half_rn(g / (1.0f + __expf(-g)) * u);
+    const float g = __half2float(a[static_cast<std::size_t>(r) * lda + i]) + (bias_a ? __half2float(bias_a[i]) : 0.0f);
+    const float u = __half2float(b[static_cast<std::size_t>(r) * ldb + i]) + (bias_b ? __half2float(bias_b[i]) : 0.0f);
+    out[static_cast<std::size_t>(r) * ldo + i] = __float2half_rn(silu_mul1(g, u));
   }
 }
 
-// Four columns per thread: 16-byte loads of a and b, one 8-byte store (every row start aligned).
-__global__ void silu_mul4_kernel(const float* a, int lda, const float* b, int ldb, int n4, __half* out, int ldo) {
+// Eight columns per thread: 16-byte loads and stores (every row start aligned).
+__global__ void silu_mul8_kernel(const __half* a, int lda, const __half* b, int ldb, const __half* bias_a,
+                                 const __half* bias_b, int n8, __half* out, int ldo) {
   const int r = blockIdx.y;
-  const float4* ar = reinterpret_cast<const float4*>(a + static_cast<std::size_t>(r) * lda);
-  const float4* br = reinterpret_cast<const float4*>(b + static_cast<std::size_t>(r) * ldb);
-  uint2* o = reinterpret_cast<uint2*>(out + static_cast<std::size_t>(r) * ldo);
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
-    const float4 g = __ldcs(ar + i), u = __ldcs(br + i);
-    const half2 lo = __floats2half2_rn(g.x / (1.0f + __expf(-g.x)) * u.x, g.y / (1.0f + __expf(-g.y)) * u.y);
-    const half2 hi = __floats2half2_rn(g.z / (1.0f + __expf(-g.z)) * u.z, g.w / (1.0f + __expf(-g.w)) * u.w);
-    o[i] = make_uint2(*reinterpret_cast<const unsigned*>(&lo), *reinterpret_cast<const unsigned*>(&hi));
+  const uint4* ar = reinterpret_cast<const uint4*>(a + static_cast<std::size_t>(r) * lda);
+  const uint4* br = reinterpret_cast<const uint4*>(b + static_cast<std::size_t>(r) * ldb);
+  uint4* o = reinterpret_cast<uint4*>(out + static_cast<std::size_t>(r) * ldo);
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += gridDim.x * blockDim.x) {
+    const uint4 gv = __ldcs(ar + i), uv = __ldcs(br + i);
+    const uint4 bgv = bias_a ? reinterpret_cast<const uint4*>(bias_a)[i] : make_uint4(0u, 0u, 0u, 0u);
+    const uint4 buv = bias_b ? reinterpret_cast<const uint4*>(bias_b)[i] : make_uint4(0u, 0u, 0u, 0u);
+    const half2* g2 = reinterpret_cast<const half2*>(&gv);
+    const half2* u2 = reinterpret_cast<const half2*>(&uv);
+    const half2* bg2 = reinterpret_cast<const half2*>(&bgv);
+    const half2* bu2 = reinterpret_cast<const half2*>(&buv);
+    uint4 res;
+    std::uint32_t* rw = reinterpret_cast<std::uint32_t*>(&res);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float2 g = __half22float2(g2[j]), u = __half22float2(u2[j]);
+      const float2 bg = __half22float2(bg2[j]), bu = __half22float2(bu2[j]);
+      const half2 h = __floats2half2_rn(silu_mul1(g.x + bg.x, u.x + bu.x), silu_mul1(g.y + bg.y, u.y + bu.y));
+      rw[j] = *reinterpret_cast<const std::uint32_t*>(&h);
+    }
+    o[i] = res;
   }
 }
 
@@ -60,18 +77,20 @@ __global__ void f32_to_f16_kernel(const float* src, __half* dst, long n) {
 
 }  // namespace
 
-int silu_mul_f16(const float* a, int lda, const float* b, int ldb, int rows, int n, __half* out, int ldo,
-                 cudaStream_t stream) {
+int silu_mul_f16(const __half* a, int lda, const __half* b, int ldb, const __half* bias_a, const __half* bias_b,
+                 int rows, int n, __half* out, int ldo, cudaStream_t stream) {
   if (!a || !b || !out || rows < 0 || n <= 0) return cudaErrorInvalidValue;
   if (rows == 0) return 0;
-  if (n % 4 == 0 && lda % 4 == 0 && ldb % 4 == 0 && ldo % 4 == 0 && aligned(a, 16) && aligned(b, 16) && aligned(out, 8)) {
-    const int n4 = n / 4;
-    const int bx = (n4 + 255) / 256 < 64 ? (n4 + 255) / 256 : 64;
-    silu_mul4_kernel<<<dim3(bx, rows), 256, 0, stream>>>(a, lda, b, ldb, n4, out, ldo);
+  const bool biases_aligned = (!bias_a || aligned(bias_a, 16)) && (!bias_b || aligned(bias_b, 16));
+  if (n % 8 == 0 && lda % 8 == 0 && ldb % 8 == 0 && ldo % 8 == 0 && aligned(a, 16) && aligned(b, 16) && aligned(out, 16) &&
+      biases_aligned) {
+    const int n8 = n / 8;
+    const int bx = (n8 + 255) / 256 < 64 ? (n8 + 255) / 256 : 64;
+    silu_mul8_kernel<<<dim3(bx, rows), 256, 0, stream>>>(a, lda, b, ldb, bias_a, bias_b, n8, out, ldo);
     return static_cast<int>(cudaGetLastError());
   }
   const int bx = (n + 255) / 256 < 64 ? (n + 255) / 256 : 64;
-  silu_mul_kernel<<<dim3(bx, rows), 256, 0, stream>>>(a, lda, b, ldb, n, out, ldo);
+  silu_mul_kernel<<<dim3(bx, rows), 256, 0, stream>>>(a, lda, b, ldb, bias_a, bias_b, n, out, ldo);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -6,6 +6,8 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+
 namespace nibble::kernels {
 
 // Lets the next PDL-launched kernel in the stream start launching (call early).
@@ -24,6 +26,14 @@ __device__ __forceinline__ void grid_dependency_wait() {
 
 // Whether the current device supports PDL (compute capability >= 9.0); cached per device.
 bool pdl_supported();
+
+// Attributes of the current GPU, cached per device (constant for its lifetime); zeros when the
+// query fails.
+struct DeviceInfo {
+  int sms = 0;
+  std::size_t smem_optin = 0;
+};
+DeviceInfo device_info();
 
 template <class Kernel, class... Args>
 int launch_pdl(Kernel kernel, dim3 grid, dim3 block, std::size_t smem, cudaStream_t stream, const Args&... args) {

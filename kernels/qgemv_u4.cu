@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "async_copy.cuh"
 #include "launch.cuh"
 #include "qgemv_common.cuh"
 #include "row_reduce.cuh"
@@ -33,15 +34,6 @@ namespace {
 constexpr int kStage = 2;
 constexpr int kMinBlocks = 3;
 
-
-// Weights are read once per step: skip L1 and ask L2 for whole 256-byte lines.
-__device__ __forceinline__ uint4 load_stream(const uint4* ptr) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(ptr));
-  return v;
-}
 
 // Position of row o (0..7) of a word in the staged order [x0 x4 x1 x5 x2 x6 x3 x7].
 __device__ __forceinline__ int staged_pos(int o) { return ((o & 3) << 1) | ((o >> 2) & 1); }

@@ -316,31 +316,6 @@ std::size_t wide_smem(int rows) {
   return std::max(ring, red);
 }
 
-// Device attributes cached per GPU (they are constant for its lifetime).
-struct DeviceInfo {
-  int sms = 0;
-  std::size_t smem_optin = 0;
-};
-
-DeviceInfo device_info() {
-  static std::atomic<int> sms[64] = {};
-  static std::atomic<int> smem[64] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return {};
-  const bool slot = device >= 0 && device < 64;
-  if (slot && sms[device].load(std::memory_order_relaxed) > 0)
-    return {sms[device].load(std::memory_order_relaxed), static_cast<std::size_t>(smem[device].load(std::memory_order_relaxed))};
-  int n = 0, s = 0;
-  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&s, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-    return {};
-  if (slot) {
-    smem[device].store(s, std::memory_order_relaxed);
-    sms[device].store(n, std::memory_order_relaxed);
-  }
-  return {n, static_cast<std::size_t>(s)};
-}
-
 template <int R>
 int launch_kernel(const Params& p, const WideArgs& wa, int blocks, cudaStream_t stream) {
   static SmemGrant granted;

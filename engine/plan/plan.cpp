@@ -445,7 +445,7 @@ SegmentMemory segment_bytes(const MemoryPlanner::Costs& c, const PlanOptions& o,
   cu.scratch += at_least16(rows * H * 4) + at_least16(rows * qkv_w * 4) + at_least16(rows * q_dim * 2) +
                 at_least16(rows * I * 2);
   const bool prefill = o.max_batch_tokens > kNarrowDecodeRows;  // as CudaSegment::allocate_scratch
-  if (prefill) cu.scratch += at_least16(rows * H * 2) + at_least16(rows * 2 * I * 4);
+  if (prefill) cu.scratch += at_least16(rows * H * 2) + at_least16(rows * 2 * I * 2);
   if (prefill && (any_quant || head_quant)) {
     const std::size_t elems = std::max({static_cast<std::size_t>(H) * qkv_w, static_cast<std::size_t>(H) * 2 * I,
                                         static_cast<std::size_t>(s.q_dim()) * H, static_cast<std::size_t>(I) * H});

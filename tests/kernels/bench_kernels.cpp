@@ -152,6 +152,74 @@ int main(int argc, char** argv) {
   float* ws = dev_fill<float>(1 << 24, 0.0f);
   unsigned* counters = dev_fill<unsigned>(1 << 16, 0u);
 
+  // Dense fp16 decode layers at the 7B shapes: q/k/v (RMSNorm in), o (+ residual), gate/up (RMSNorm
+  // in, SiLU product), down (+ residual), 8 layers of distinct weights (nothing stays in L2) in one
+  // graph: us a layer and GB/s of weights at 1 and 8 rows. `--dense` stops after this table.
+  {
+    constexpr int kLayers = 8;
+    auto zeros_h = [](std::size_t n) {
+      __half* p = nullptr;
+      CK(cudaMalloc(&p, n * 2));
+      CK(cudaMemset(p, 0, n * 2));  // zeros time the same as any values for a dense stream
+      return p;
+    };
+    struct DenseLayer {
+      __half *q, *k, *v, *o, *gate, *up, *down;
+    };
+    const std::size_t hh = static_cast<std::size_t>(H) * H, hi = static_cast<std::size_t>(H) * I;
+    std::vector<DenseLayer> layers;
+    for (int l = 0; l < kLayers; ++l)
+      layers.push_back({zeros_h(hh), zeros_h(hh), zeros_h(hh), zeros_h(hh), zeros_h(hi), zeros_h(hi), zeros_h(hi)});
+    const double layer_bytes = 2.0 * (4.0 * hh + 3.0 * hi);
+    for (const int rows : {1, 8}) {
+      auto step = [&](cudaStream_t st) {
+        for (const DenseLayer& L : layers) {
+          DGemvArgs a;
+          a.rows = rows;
+          a.count = 3;
+          a.input = QGemvInput::fp32_rmsnorm;
+          a.x = hidden;
+          a.ldx = H;
+          a.norm_weight = nw;
+          const __half* qkv_w[3] = {L.q, L.k, L.v};
+          for (int i = 0; i < 3; ++i) {
+            a.m[i] = {qkv_w[i], WeightType::fp16, nullptr, H, H};
+            a.target[i] = {qkv + i * H, 3 * H};
+          }
+          CK(dgemv(a, st));
+          DGemvArgs ao;
+          ao.rows = rows;
+          ao.m[0] = {L.o, WeightType::fp16, nullptr, H, H};
+          ao.target[0] = {hidden, H};
+          ao.output = QGemvOutput::add_fp32;
+          ao.x = xh;
+          ao.ldx = H;
+          CK(dgemv(ao, st));
+          DGemvArgs gu = a;
+          gu.count = 2;
+          gu.m[0] = {L.gate, WeightType::fp16, nullptr, H, I};
+          gu.m[1] = {L.up, WeightType::fp16, nullptr, H, I};
+          gu.target[0] = gu.target[1] = {act, I};
+          gu.output = QGemvOutput::silu_mul;
+          CK(dgemv(gu, st));
+          DGemvArgs dn;
+          dn.rows = rows;
+          dn.m[0] = {L.down, WeightType::fp16, nullptr, I, H};
+          dn.target[0] = {hidden, H};
+          dn.output = QGemvOutput::add_fp32;
+          dn.x = act;
+          dn.ldx = I;
+          CK(dgemv(dn, st));
+        }
+      };
+      const float us = chain_us(step, s, 1) / kLayers;
+      std::printf("fp16 layer GEMVs, %d row(s): %9.2f us a layer %9.0f GB/s\n", rows, us, layer_bytes / us / 1e3);
+    }
+    for (const DenseLayer& L : layers)
+      for (__half* p : {L.q, L.k, L.v, L.o, L.gate, L.up, L.down}) CK(cudaFree(p));
+    if (argc > 1 && std::string(argv[1]) == "--dense") return 0;
+  }
+
   auto qg = [&](std::initializer_list<Mat*> mats, QGemvInput in, QGemvOutput out, void* dst, int ld, const void* x, int ldx) {
     QGemvArgs a;
     a.count = 0;

@@ -37,6 +37,9 @@ struct Dev {
     if (cudaMalloc(&p, std::max<std::size_t>(1, n) * sizeof(T)) != cudaSuccess) p = nullptr;
     if (p && poison) cudaMemset(p, 0xff, n * sizeof(T));  // NaN for floats/halves
   }
+  void poison() {
+    if (p) cudaMemset(p, 0xff, n * sizeof(T));
+  }
   Dev(const std::vector<T>& host) : Dev(host.size(), false) {
     if (p) cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice);
   }

@@ -17,68 +17,114 @@ namespace {
 
 using gpu_test::Dev;
 
+// Against a double-precision reference: fp16 and bf16 weights, K with a partial 32-chunk, N not a
+// multiple of 16, 1-13 rows (passes of 8), an fp16 input read in place and one whose row stride
+// forces the shared-memory copy, the RMSNorm input (rounded to fp16 after normalising, as
+// transformers does), the residual add and the SiLU pair.
 TEST(DGemv, StoreAddAndPairModes) {
   NIBBLE_REQUIRE_GPU();
   std::mt19937 rng(21);
-  for (int rows : {1, 2, 7, 8, 13}) {
-    const int K = 264, N = 301;
-    auto w = gpu_test::random_halves(rng, static_cast<std::size_t>(N) * K, 0.05f);
-    auto w2 = gpu_test::random_halves(rng, static_cast<std::size_t>(N) * K, 0.05f);
-    auto xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * K, 1.0f);
-    auto hf = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * K, 2.0f);
-    auto nw = gpu_test::random_halves(rng, K, 1.0f);
-    Dev<std::uint16_t> wd(w), w2d(w2), xd(xh), nwd(nw);
-    Dev<float> hd(hf);
-    const auto wf = gpu_test::halves_to_float(w), w2f = gpu_test::halves_to_float(w2), xf = gpu_test::halves_to_float(xh);
-    auto ref = [&](const std::vector<float>& W, const std::vector<float>& X) {
-      std::vector<double> y(static_cast<std::size_t>(rows) * N);
-      for (int r = 0; r < rows; ++r)
-        for (int n = 0; n < N; ++n) {
-          double s = 0;
-          for (int k = 0; k < K; ++k) s += static_cast<double>(W[n * K + k]) * X[r * K + k];
-          y[r * N + n] = s;
+  for (const auto type : {kernels::WeightType::fp16, kernels::WeightType::bf16})
+    for (const int K : {264, 1096})
+      for (int rows : {1, 2, 7, 8, 13}) {
+        const int N = 301;
+        const bool bf = type == kernels::WeightType::bf16;
+        auto rand_w = [&]() {
+          std::vector<std::uint16_t> w(static_cast<std::size_t>(N) * K);
+          std::normal_distribution<float> nd(0.0f, 0.05f);
+          for (auto& v : w) v = bf ? fp32_to_bf16(nd(rng)) : fp32_to_fp16(nd(rng));
+          return w;
+        };
+        auto to_f = [&](const std::vector<std::uint16_t>& w) {
+          std::vector<float> f(w.size());
+          for (std::size_t i = 0; i < w.size(); ++i) f[i] = bf ? bf16_to_fp32(w[i]) : fp16_to_fp32(w[i]);
+          return f;
+        };
+        auto w = rand_w(), w2 = rand_w();
+        const int ldx_wide = K + 4;  // not a multiple of 8: the input is copied to shared memory
+        auto xh = gpu_test::random_halves(rng, static_cast<std::size_t>(rows) * ldx_wide, 1.0f);
+        auto hf = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * K, 2.0f);
+        auto nw = gpu_test::random_halves(rng, K, 1.0f);
+        std::vector<std::uint16_t> xpacked(static_cast<std::size_t>(rows) * K);
+        for (int r = 0; r < rows; ++r)
+          for (int i = 0; i < K; ++i) xpacked[r * K + i] = xh[r * ldx_wide + i];
+        Dev<std::uint16_t> wd(w), w2d(w2), xd(xpacked), xwd(xh), nwd(nw);
+        Dev<float> hd(hf);
+        const auto wf = to_f(w), w2f = to_f(w2), xf = gpu_test::halves_to_float(xpacked);
+        auto ref = [&](const std::vector<float>& W, const std::vector<float>& X) {
+          std::vector<double> y(static_cast<std::size_t>(rows) * N);
+          for (int r = 0; r < rows; ++r)
+            for (int n = 0; n < N; ++n) {
+              double s = 0;
+              for (int k = 0; k < K; ++k) s += static_cast<double>(W[n * K + k]) * X[r * K + k];
+              y[r * N + n] = s;
+            }
+          return y;
+        };
+        const std::string where = std::string(bf ? "bf16" : "fp16") + " K=" + std::to_string(K) + " rows=" + std::to_string(rows);
+        // store_fp32 from an fp16 input, read in place and copied to shared memory
+        Dev<float> y(static_cast<std::size_t>(rows) * N);
+        kernels::DGemvArgs a;
+        a.m[0] = {wd.p, type, nullptr, K, N};
+        a.target[0] = {y.p, N};
+        a.x = xd.p;
+        a.ldx = K;
+        a.rows = rows;
+        y.poison();
+        ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const auto y_ref = ref(wf, xf);
+        EXPECT_LT(gpu_test::rel_l2(y.get(), y_ref), 1e-5) << where;
+        a.x = xwd.p;
+        a.ldx = ldx_wide;
+        y.poison();
+        ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_LT(gpu_test::rel_l2(y.get(), y_ref), 1e-5) << where << " (copied input)";
+        // add_fp32 onto a known residual
+        {
+          auto base = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * N, 1.0f);
+          Dev<float> yr(base);
+          kernels::DGemvArgs ad = a;
+          ad.target[0] = {yr.p, N};
+          ad.output = kernels::QGemvOutput::add_fp32;
+          ASSERT_EQ(kernels::dgemv(ad, nullptr), 0);
+          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+          std::vector<double> want(y_ref);
+          for (std::size_t i = 0; i < want.size(); ++i) want[i] += base[i];
+          EXPECT_LT(gpu_test::rel_l2(yr.get(), want), 1e-5) << where << " (add)";
         }
-      return y;
-    };
-    // store_fp32 from fp16 input
-    Dev<float> y(static_cast<std::size_t>(rows) * N);
-    kernels::DGemvArgs a;
-    a.m[0] = {wd.p, kernels::WeightType::fp16, nullptr, K, N};
-    a.target[0] = {y.p, N};
-    a.x = xd.p;
-    a.ldx = K;
-    a.rows = rows;
-    ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xf)), 1e-5) << rows;
-    // RMSNorm input
-    std::vector<float> xn(hf.size());
-    for (int r = 0; r < rows; ++r) {
-      double ss = 0;
-      for (int i = 0; i < K; ++i) ss += double(hf[r * K + i]) * hf[r * K + i];
-      const double sc = 1.0 / std::sqrt(ss / K + 1e-6);
-      for (int i = 0; i < K; ++i) xn[r * K + i] = float(hf[r * K + i] * sc * fp16_to_fp32(nw[i]));
-    }
-    a.input = kernels::QGemvInput::fp32_rmsnorm;
-    a.x = hd.p;
-    a.norm_weight = reinterpret_cast<const __half*>(nwd.p);
-    a.norm_eps = 1e-6f;
-    ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xn)), 1e-5) << rows;
-    // silu pair
-    Dev<std::uint16_t> act(static_cast<std::size_t>(rows) * N);
-    kernels::DGemvArgs p = a;
-    p.count = 2;
-    p.m[1] = {w2d.p, kernels::WeightType::fp16, nullptr, K, N};
-    p.target[0] = p.target[1] = {act.p, N};
-    p.output = kernels::QGemvOutput::silu_mul;
-    ASSERT_EQ(kernels::dgemv(p, nullptr), 0);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    auto g = ref(wf, xn), u = ref(w2f, xn);
-    for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
-    EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), g), 2e-3) << rows;
-  }
+        // RMSNorm input: normalised, then rounded to fp16
+        std::vector<float> xn(hf.size());
+        for (int r = 0; r < rows; ++r) {
+          double ss = 0;
+          for (int i = 0; i < K; ++i) ss += double(hf[r * K + i]) * hf[r * K + i];
+          const double sc = 1.0 / std::sqrt(ss / K + 1e-6);
+          for (int i = 0; i < K; ++i) xn[r * K + i] = fp16_to_fp32(fp32_to_fp16(float(hf[r * K + i] * sc * fp16_to_fp32(nw[i]))));
+        }
+        a.input = kernels::QGemvInput::fp32_rmsnorm;
+        a.x = hd.p;
+        a.ldx = K;
+        a.norm_weight = reinterpret_cast<const __half*>(nwd.p);
+        a.norm_eps = 1e-6f;
+        y.poison();
+        ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xn)), 1e-5) << where << " (RMSNorm input)";
+        // silu pair
+        Dev<std::uint16_t> act(static_cast<std::size_t>(rows) * N);
+        kernels::DGemvArgs p = a;
+        p.count = 2;
+        p.m[1] = {w2d.p, type, nullptr, K, N};
+        p.target[0] = p.target[1] = {act.p, N};
+        p.output = kernels::QGemvOutput::silu_mul;
+        act.poison();
+        ASSERT_EQ(kernels::dgemv(p, nullptr), 0);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        auto g = ref(wf, xn), u = ref(w2f, xn);
+        for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+        EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), g), 2e-3) << where << " (SiLU pair)";
+      }
 }
 
 TEST(Gemm, DequantizedExl2MatchesCpu) {
@@ -178,23 +224,28 @@ TEST(Ops, RmsNormEmbedSiluBias) {
   for (int r = 0; r < rows; ++r)
     for (int i = 0; i < n; ++i) ASSERT_EQ(e[r * n + i], fp16_to_fp32(table[ids[r] * n + i]));
 
-  auto a = gpu_test::random_floats(rng, rows * n, 2.0f), b = gpu_test::random_floats(rng, rows * n, 2.0f);
-  Dev<float> ad(a), bd(b);
+  auto a = gpu_test::random_floats(rng, rows * n, 2.0f);
+  auto ah = gpu_test::random_halves(rng, rows * n, 2.0f), bh = gpu_test::random_halves(rng, rows * n, 2.0f);
+  Dev<float> ad(a);
+  Dev<std::uint16_t> ahd(ah), bhd(bh);
   Dev<std::uint16_t> act(rows * n);
-  ASSERT_EQ(kernels::silu_mul_f16(ad.p, n, bd.p, n, rows, n, reinterpret_cast<__half*>(act.p), n, nullptr), 0);
+  ASSERT_EQ(kernels::silu_mul_f16(reinterpret_cast<const __half*>(ahd.p), n, reinterpret_cast<const __half*>(bhd.p), n,
+                                  nullptr, nullptr, rows, n, reinterpret_cast<__half*>(act.p), n, nullptr), 0);
   ASSERT_EQ(kernels::add_bias_f32(ad.p, n, rows, n, reinterpret_cast<const __half*>(wd.p), nullptr), 0);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<double> sref(rows * n), bref(rows * n);
   for (int i = 0; i < rows * n; ++i) {
-    sref[i] = a[i] / (1 + std::exp(-double(a[i]))) * b[i];
+    const double g = fp16_to_fp32(ah[i]), u = fp16_to_fp32(bh[i]);
+    sref[i] = g / (1 + std::exp(-g)) * u;
     bref[i] = double(a[i]) + fp16_to_fp32(w[i % n]);
   }
   EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(act.get()), sref), 1e-3);
   EXPECT_LT(gpu_test::rel_l2(ad.get(), bref), 1e-6);
 }
 
-// RMSNorm and the SiLU product on the vector path (width a multiple of 4, up to 8,192: several
-// float4 per thread), an odd width and an odd row stride (the scalar path), poisoned outputs.
+// RMSNorm and the SiLU product on the vector paths (RMSNorm: width a multiple of 4, up to 8,192,
+// several float4 per thread; SiLU: a multiple of 8), an odd width and an odd row stride (the scalar
+// paths), poisoned outputs.
 TEST(Ops, RmsNormAndSiluAcrossWidthsAndStrides) {
   NIBBLE_REQUIRE_GPU();
   std::mt19937 rng(24);
@@ -221,11 +272,17 @@ TEST(Ops, RmsNormAndSiluAcrossWidthsAndStrides) {
     }
     EXPECT_LT(gpu_test::rel_l2(std::vector<float>(have.begin(), have.end()), ref), 1e-3) << sh.rows << "x" << sh.n;
 
-    auto a = gpu_test::random_floats(rng, static_cast<std::size_t>(sh.rows) * sh.ld, 2.0f);
-    auto b = gpu_test::random_floats(rng, a.size(), 2.0f);
-    Dev<float> ad(a), bd(b);
+    // SiLU product of fp16 inputs, with biases on every other shape.
+    auto a = gpu_test::random_halves(rng, static_cast<std::size_t>(sh.rows) * sh.ld, 2.0f);
+    auto b = gpu_test::random_halves(rng, a.size(), 2.0f);
+    auto ba = gpu_test::random_halves(rng, sh.n, 0.5f), bb = gpu_test::random_halves(rng, sh.n, 0.5f);
+    const bool with_bias = sh.n % 2 == 0;
+    Dev<std::uint16_t> ad(a), bd(b), bad(ba), bbd(bb);
     cudaMemset(out.p, 0xff, out.n * 2);
-    ASSERT_EQ(kernels::silu_mul_f16(ad.p, sh.ld, bd.p, sh.ld, sh.rows, sh.n, reinterpret_cast<__half*>(out.p), sh.ld, nullptr), 0);
+    ASSERT_EQ(kernels::silu_mul_f16(reinterpret_cast<const __half*>(ad.p), sh.ld, reinterpret_cast<const __half*>(bd.p), sh.ld,
+                                    with_bias ? reinterpret_cast<const __half*>(bad.p) : nullptr,
+                                    with_bias ? reinterpret_cast<const __half*>(bbd.p) : nullptr, sh.rows, sh.n,
+                                    reinterpret_cast<__half*>(out.p), sh.ld, nullptr), 0);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const auto act = gpu_test::halves_to_float(out.get());
     std::vector<double> sref;
@@ -233,7 +290,9 @@ TEST(Ops, RmsNormAndSiluAcrossWidthsAndStrides) {
     for (int r = 0; r < sh.rows; ++r)
       for (int i = 0; i < sh.n; ++i) {
         const std::size_t k = static_cast<std::size_t>(r) * sh.ld + i;
-        sref.push_back(a[k] / (1 + std::exp(-double(a[k]))) * b[k]);
+        const double g = fp16_to_fp32(a[k]) + (with_bias ? fp16_to_fp32(ba[i]) : 0.0);
+        const double u = fp16_to_fp32(b[k]) + (with_bias ? fp16_to_fp32(bb[i]) : 0.0);
+        sref.push_back(g / (1 + std::exp(-g)) * u);
         have.push_back(act[k]);
       }
     EXPECT_LT(gpu_test::rel_l2(std::vector<float>(have.begin(), have.end()), sref), 1e-3) << sh.rows << "x" << sh.n;

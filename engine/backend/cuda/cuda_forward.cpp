@@ -393,7 +393,7 @@ CudaSegment::PrefillGemm CudaSegment::prefill_point(int p) {
     }
     case 2:
       g.m[0] = &L.gate; g.m[1] = &L.up; g.count = 2;
-      g.a = normed_.as<const __half>(); g.lda = hidden; g.c = gate_up_.as<float>(); g.ldc = 2 * inter;
+      g.a = normed_.as<const __half>(); g.lda = hidden; g.c = gate_up_.data(); g.c_fp32 = false; g.ldc = 2 * inter;
       break;
     default:
       // Tensor parallelism: share 0 adds its partial sum to the residual, the others store theirs.
@@ -428,10 +428,14 @@ Status CudaSegment::prefill_dequant(int p) {
 
 Status CudaSegment::prefill_gemm(int p, int rows) {
   const PrefillGemm g = prefill_point(p);
+  // Column `off` of the output (fp32 or fp16 elements).
+  auto out_at = [&](int off) -> void* {
+    return g.c_fp32 ? static_cast<void*>(static_cast<float*>(g.c) + off) : static_cast<void*>(static_cast<__half*>(g.c) + off);
+  };
   if (!g.quantized()) {
     int off = 0;
     for (int i = 0; i < g.count; ++i) {
-      NIBBLE_TRY(gemm(*g.m[i], g.a, g.lda, rows, g.c + off, g.ldc, true, g.beta, 0));
+      NIBBLE_TRY(gemm(*g.m[i], g.a, g.lda, rows, out_at(off), g.ldc, g.c_fp32, g.beta, 0));
       off += g.m[i]->N;
     }
     return {};
@@ -446,14 +450,16 @@ Status CudaSegment::prefill_gemm(int p, int rows) {
   a.b = wscratch_[p % 2].as<const __half>();
   a.ldb = a.n;
   a.c = g.c;
+  a.c_fp32 = g.c_fp32;
   a.ldc = g.ldc;
   a.beta = g.beta;
   NIBBLE_TRY(check(kernels::gemm_f16(cublas_, a, stream_), "GEMM"));
   NIBBLE_TRY(check(static_cast<int>(cudaEventRecord(gemm_done_[p % 2], stream_)), "stream order"));
+  if (!g.c_fp32) return {};  // fp16 outputs (gate/up): the SiLU product adds the biases
   int off = 0;
   for (int i = 0; i < g.count; ++i) {
     if (g.m[i]->quant.bias)
-      NIBBLE_TRY(check(kernels::add_bias_f32(g.c + off, g.ldc, rows, g.m[i]->N, g.m[i]->quant.bias, stream_), "bias"));
+      NIBBLE_TRY(check(kernels::add_bias_f32(static_cast<float*>(g.c) + off, g.ldc, rows, g.m[i]->N, g.m[i]->quant.bias, stream_), "bias"));
     off += g.m[i]->N;
   }
   return {};
@@ -502,7 +508,7 @@ Status CudaSegment::prefill_mlp(std::size_t li, int rows) {
   const int hidden = sp.hidden_size;
   const float eps = static_cast<float>(sp.rms_norm_eps);
   float* h = hidden_.as<float>();
-  float* gu = gate_up_.as<float>();
+  const __half* gu = gate_up_.as<const __half>();
   CudaLayer& L = layers_[li];
   const int inter = L.gate.N;
   const int p0 = 4 * static_cast<int>(li);
@@ -515,7 +521,10 @@ Status CudaSegment::prefill_mlp(std::size_t li, int rows) {
   NIBBLE_TRY(check(kernels::rms_norm_f16(h, hidden, L.mlp_norm.as<const __half>(), eps, rows, hidden, normed_.as<__half>(), hidden, stream_), "RMSNorm"));
   NIBBLE_TRY(prefill_dequant(p0 + 3));
   NIBBLE_TRY(prefill_gemm(p0 + 2, rows));
-  NIBBLE_TRY(check(kernels::silu_mul_f16(gu, 2 * inter, gu + inter, 2 * inter, rows, inter, act_.as<__half>(), inter, stream_), "SiLU"));
+  auto bias_of = [](const DeviceLinear& m) { return m.quantized ? m.quant.bias : m.dense.bias; };
+  NIBBLE_TRY(check(kernels::silu_mul_f16(gu, 2 * inter, gu + inter, 2 * inter, bias_of(L.gate), bias_of(L.up), rows, inter,
+                                         act_.as<__half>(), inter, stream_),
+                   "SiLU"));
   NIBBLE_TRY(prefill_dequant(p0 + 4));
   return prefill_gemm(p0 + 3, rows);
 }

@@ -293,7 +293,7 @@ Status CudaSegment::allocate_scratch() {
   const bool prefill = opts_.max_rows > kNarrowDecodeRows;
   if (prefill) {
     NIBBLE_TRY(alloc(normed_, rows * hidden * 2, "normalised input"));
-    NIBBLE_TRY(alloc(gate_up_, rows * 2 * inter * 4, "gate/up scratch"));
+    NIBBLE_TRY(alloc(gate_up_, rows * 2 * inter * 2, "gate/up scratch"));
   }
   // Dequantized weights for the widest fused GEMM (only quantized layers need it).
   bool any_quant = head_.quantized;

@@ -85,7 +85,8 @@ class CudaSegment final : public Segment {
     int count = 0;
     const __half* a = nullptr;
     int lda = 0;
-    float* c = nullptr;
+    void* c = nullptr;
+    bool c_fp32 = true;  // false: fp16 output (gate/up, whose biases the SiLU product adds)
     int ldc = 0;
     float beta = 0.0f;
     bool quantized() const;
@@ -166,7 +167,7 @@ class CudaSegment final : public Segment {
   DeviceBuffer attn_cat_;   // tensor parallel: [rows, q_dim] fp16, every share's heads side by side
   DeviceBuffer partial_;    // tensor parallel over peer access: [rows, hidden] fp32, this share's MLP sum
   DeviceBuffer normed_;     // [rows, hidden] fp16 (prefill GEMM input)
-  DeviceBuffer gate_up_;    // [rows, 2 intermediate] fp32 (prefill)
+  DeviceBuffer gate_up_;    // [rows, 2 intermediate] fp16 (prefill)
   DeviceBuffer act_;        // [rows, intermediate] fp16 (this share's columns, in the down matrix's row order)
   DeviceBuffer wscratch_[2];  // dequantized weights of the current and the next prefill GEMM
   std::size_t wscratch_elems_ = 0;

@@ -58,9 +58,10 @@ struct RopeKvArgs {
 // (quantized per group for a q8/q4 cache: head_dim must pass kv_quant_supports).
 int rope_kv_append(const RopeKvArgs& args, cudaStream_t stream);
 
-// out[r, i] = silu(a[r, i]) * b[r, i] as fp16 (a, b fp32 with row strides).
-int silu_mul_f16(const float* a, int lda, const float* b, int ldb, int rows, int n, __half* out, int ldo,
-                 cudaStream_t stream);
+// out[r, i] = silu(a[r, i] + bias_a[i]) * (b[r, i] + bias_b[i]) as fp16 (a, b fp16 with row strides;
+// either bias may be null).
+int silu_mul_f16(const __half* a, int lda, const __half* b, int ldb, const __half* bias_a, const __half* bias_b,
+                 int rows, int n, __half* out, int ldo, cudaStream_t stream);
 
 // dst[r, :] = src[index[r], :] for fp32 rows of width n.
 int gather_rows_f32(const float* src, int lds, const int* index, int rows, int n, float* dst, int ldd,
