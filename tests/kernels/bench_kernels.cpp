@@ -172,6 +172,17 @@ int main(int argc, char** argv) {
       layers.push_back({zeros_h(hh), zeros_h(hh), zeros_h(hh), zeros_h(hh), zeros_h(hi), zeros_h(hi), zeros_h(hi)});
     const double layer_bytes = 2.0 * (4.0 * hh + 3.0 * hi);
     for (const int rows : {1, 8}) {
+      // o and down: fp16 input, output added to the residual.
+      auto residual_add = [&](const __half* w, int kdim, int ndim, const __half* x) {
+        DGemvArgs r;
+        r.rows = rows;
+        r.m[0] = {w, WeightType::fp16, nullptr, kdim, ndim};
+        r.target[0] = {hidden, H};
+        r.output = QGemvOutput::add_fp32;
+        r.x = x;
+        r.ldx = kdim;
+        return r;
+      };
       auto step = [&](cudaStream_t st) {
         for (const DenseLayer& L : layers) {
           DGemvArgs a;
@@ -187,14 +198,7 @@ int main(int argc, char** argv) {
             a.target[i] = {qkv + i * H, 3 * H};
           }
           CK(dgemv(a, st));
-          DGemvArgs ao;
-          ao.rows = rows;
-          ao.m[0] = {L.o, WeightType::fp16, nullptr, H, H};
-          ao.target[0] = {hidden, H};
-          ao.output = QGemvOutput::add_fp32;
-          ao.x = xh;
-          ao.ldx = H;
-          CK(dgemv(ao, st));
+          CK(dgemv(residual_add(L.o, H, H, xh), st));
           DGemvArgs gu = a;
           gu.count = 2;
           gu.m[0] = {L.gate, WeightType::fp16, nullptr, H, I};
@@ -202,14 +206,7 @@ int main(int argc, char** argv) {
           gu.target[0] = gu.target[1] = {act, I};
           gu.output = QGemvOutput::silu_mul;
           CK(dgemv(gu, st));
-          DGemvArgs dn;
-          dn.rows = rows;
-          dn.m[0] = {L.down, WeightType::fp16, nullptr, I, H};
-          dn.target[0] = {hidden, H};
-          dn.output = QGemvOutput::add_fp32;
-          dn.x = act;
-          dn.ldx = I;
-          CK(dgemv(dn, st));
+          CK(dgemv(residual_add(L.down, I, H, act), st));
         }
       };
       const float us = chain_us(step, s, 1) / kLayers;

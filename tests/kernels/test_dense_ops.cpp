@@ -18,16 +18,15 @@ namespace {
 using gpu_test::Dev;
 
 // Against a double-precision reference: fp16 and bf16 weights, K with a partial 32-chunk, N not a
-// multiple of 16, 1-13 rows (passes of 8), an fp16 input read in place and one whose row stride
+// multiple of 16 and large enough that the persistent blocks take several units, 1-13 rows (passes of 8), an fp16 input read in place and one whose row stride
 // forces the shared-memory copy, the RMSNorm input (rounded to fp16 after normalising, as
 // transformers does), the residual add and the SiLU pair.
 TEST(DGemv, StoreAddAndPairModes) {
   NIBBLE_REQUIRE_GPU();
   std::mt19937 rng(21);
   for (const auto type : {kernels::WeightType::fp16, kernels::WeightType::bf16})
-    for (const int K : {264, 1096})
+    for (const auto& [K, N] : {std::pair{264, 9001}, std::pair{1096, 301}})  // 9,001: several units per block
       for (int rows : {1, 2, 7, 8, 13}) {
-        const int N = 301;
         const bool bf = type == kernels::WeightType::bf16;
         auto rand_w = [&]() {
           std::vector<std::uint16_t> w(static_cast<std::size_t>(N) * K);
@@ -110,7 +109,8 @@ TEST(DGemv, StoreAddAndPairModes) {
         y.poison();
         ASSERT_EQ(kernels::dgemv(a, nullptr), 0);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xn)), 1e-5) << where << " (RMSNorm input)";
+        // The kernel normalises in fp32 (rsqrtf): a few values may round to the neighbouring fp16.
+        EXPECT_LT(gpu_test::rel_l2(y.get(), ref(wf, xn)), 5e-5) << where << " (RMSNorm input)";
         // silu pair
         Dev<std::uint16_t> act(static_cast<std::size_t>(rows) * N);
         kernels::DGemvArgs p = a;
