@@ -9,15 +9,21 @@
 // maximum moved), so memory stays O(rows). The causal/window/tile-end mask is applied only to the
 // tiles that need it (for a chunk of consecutive positions, the last one or two). Blocks start
 // heads fastest, longest tiles first. Head dims 64 and 128; others use attention_rows_serial.
+// An fp16 cache with head dim 128 takes a wide variant when the call has rows enough to give every
+// SM two blocks: 128-row blocks whose 4 warps own 32 rows each, so each K/V fragment read from
+// shared memory feeds two products (attention_prefill_tile_rows says which tile size to build).
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "async_copy.cuh"
 #include "kv_quant.cuh"
+#include "launch.cuh"
 #include "mma_tile.cuh"
 #include "nibble_kernels/attention.h"
 
@@ -302,6 +308,264 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
   }
 }
 
+// Wide variant for an fp16 cache and head dim 128: blocks of 128 query rows, 4 warps of 32 rows
+// (two m16 tiles), so every K and V fragment read from shared memory feeds two products instead of
+// one. Q stays in shared memory and its fragments are read per 16-wide slice of the head dimension
+// (registers go to the two tiles' S and O). Same staging, masks, softmax and output as above.
+constexpr int kWideRows = 128;
+constexpr int kWideMinBlocksPerSm = 2;
+
+template <int HD>
+constexpr std::size_t prefill_wide_smem_bytes() {
+  return (2u * 2u * kKeysPerTile + kWideRows) * (HD + 8) * sizeof(__half);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefill_wide_kernel(const AttentionArgs a, const int4* tiles) {
+  constexpr int kStride = HD + 8;
+  constexpr int kTileHalves = kKeysPerTile * kStride;
+  constexpr int kChunks = HD / 8;
+  constexpr int kFar = INT_MAX / 2;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __half* s_stage = reinterpret_cast<__half*>(smem_raw);  // [2][K, V][kKeysPerTile][kStride]
+  __half* s_q = s_stage + 4 * kTileHalves;                // [kWideRows][kStride]
+  __shared__ int s_pos[kWideRows];
+  __shared__ int4 s_range[4];  // per warp (32 rows): last position, first window start, first position, last window start
+
+  const int4 tile = tiles[gridDim.y - 1 - blockIdx.y];
+  if (tile.y <= 0) return;
+  const int head = blockIdx.x;
+  const int group = a.heads / a.kv_heads;
+  const int kvh = head / group;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int* table = a.block_tables + static_cast<std::size_t>(tile.z) * a.max_pages;
+  constexpr float kLog2e = 1.4426950408889634f;
+  const float qscale = a.scale * kLog2e;
+
+  {
+    const bool valid = tid < tile.y;
+    const int p = valid ? a.positions[tile.x + tid] : kFar;
+    const int start = a.window > 0 ? max(0, p - a.window + 1) : 0;
+    s_pos[tid] = p;
+    const int hi_pos = __reduce_max_sync(0xffffffffu, valid ? p : -1);
+    const int lo_start = __reduce_min_sync(0xffffffffu, valid ? start : INT_MAX);
+    const int lo_pos = __reduce_min_sync(0xffffffffu, valid ? p : INT_MAX);
+    const int hi_start = __reduce_max_sync(0xffffffffu, valid ? start : 0);
+    if (lane == 0) s_range[warp] = make_int4(hi_pos, lo_start, lo_pos, hi_start);
+  }
+  if ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0) {
+#pragma unroll 4
+    for (int it = 0; it < kWideRows * HD / 4 / kThreads; ++it) {
+      const int i = it * kThreads + tid;
+      const int r = i / (HD / 4), d = (i % (HD / 4)) * 4;
+      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (r < tile.y) v = *reinterpret_cast<const float4*>(a.q + static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d);
+      *reinterpret_cast<uint2*>(&s_q[r * kStride + d]) =
+          make_uint2(pack_half2(v.x * qscale, v.y * qscale), pack_half2(v.z * qscale, v.w * qscale));
+    }
+  } else {
+    for (int i = tid; i < kWideRows * HD; i += kThreads) {
+      const int r = i / HD, d = i % HD;
+      float v = 0.0f;
+      if (r < tile.y) v = a.q[static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d] * qscale;
+      s_q[r * kStride + d] = __float2half_rn(v);
+    }
+  }
+  __syncthreads();
+  int max_pos = -1, min_start = INT_MAX, clear_lo = 0, clear_hi = INT_MAX;
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    const int4 rg = s_range[w];
+    max_pos = max(max_pos, rg.x);
+    min_start = min(min_start, rg.y);
+    clear_hi = min(clear_hi, rg.z);
+    clear_lo = max(clear_lo, rg.w);
+  }
+  const int clear_begin = (clear_lo + kKeysPerTile - 1) / kKeysPerTile;
+  const int clear_end = (clear_hi + 1) / kKeysPerTile - 1;
+
+  const int g = lane >> 2, t = lane & 3;
+  const int wrow = warp * 32;  // the warp's rows: wrow + 16 mt + g and + 8, mt = 0, 1
+  float o[2][HD / 8][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int j = 0; j < HD / 8; ++j) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
+  float m_a[2] = {-INFINITY, -INFINITY}, m_b[2] = {-INFINITY, -INFINITY}, l_a[2] = {0.0f, 0.0f}, l_b[2] = {0.0f, 0.0f};
+
+  const int kt_begin = min_start / kKeysPerTile;
+  const int kt_end = max_pos / kKeysPerTile;
+  const int h = lane & 1, pair = lane >> 1;
+  const int kr = warp * 16 + (pair >> 3) * 8 + (pair & 3) * 2 + ((pair >> 2) & 1);
+  __half* const s_copy = s_stage + kr * kStride + h * 8;
+  int page = 0, in_page = 0;
+  auto look_up = [&](int kt) {
+    const int key = kt * kKeysPerTile + kr;
+    if (key <= max_pos) {
+      page = table[key / a.page_size];
+      in_page = key % a.page_size;
+    }
+  };
+  look_up(kt_begin);
+  auto stage_tile = [&](int kt, int st) {
+    __half* s_k = s_copy + (2 * st) * kTileHalves;
+    __half* s_v = s_k + kTileHalves;
+    const bool valid = kt * kKeysPerTile + kr <= max_pos;
+    const std::size_t row = valid ? (static_cast<std::size_t>(page) * a.page_size + in_page) * a.kv_heads + kvh : 0;
+    look_up(kt + 1);
+    const __half* g_k = a.k_cache + row * HD + h * 8;
+    const __half* g_v = a.v_cache + row * HD + h * 8;
+#pragma unroll
+    for (int i = 0; i < kChunks / 2; ++i) {
+      cp_async16(s_k + i * 16, g_k + i * 16, valid);
+      cp_async16(s_v + i * 16, g_v + i * 16, valid);
+    }
+    cp_async_commit();
+  };
+  stage_tile(kt_begin, 0);
+  for (int kt = kt_begin; kt <= kt_end; ++kt) {
+    const int st = (kt - kt_begin) & 1;
+    if (kt < kt_end) {
+      stage_tile(kt + 1, st ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int k0 = kt * kKeysPerTile;
+    const __half* s_k = s_stage + (2 * st) * kTileHalves;
+    const __half* s_v = s_k + kTileHalves;
+
+    float s[2][8][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ++ks) {
+      std::uint32_t qa[2][4];
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+        ldmatrix_x4(qa[mt], &s_q[(wrow + 16 * mt + (lane % 16)) * kStride + ks * 16 + (lane / 16) * 8]);
+#pragma unroll
+      for (int jp = 0; jp < 4; ++jp) {
+        std::uint32_t b[4];
+        const int mi = lane >> 3;
+        ldmatrix_x4(b, &s_k[(jp * 16 + (mi >> 1) * 8 + (lane & 7)) * kStride + ks * 16 + (mi & 1) * 8]);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma16816(s[mt][2 * jp], qa[mt], b[0], b[1]);
+          mma16816(s[mt][2 * jp + 1], qa[mt], b[2], b[3]);
+        }
+      }
+    }
+    const bool masked = kt < clear_begin || kt > clear_end;
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) {
+      const int row0 = wrow + 16 * mt + g;
+      if (masked) {
+        const int pos_a = s_pos[row0], pos_b = s_pos[row0 + 8];
+        const int hi_a = pos_a - k0 - 2 * t, hi_b = pos_b - k0 - 2 * t;
+        const int lo_a = a.window > 0 && pos_a != kFar ? pos_a - a.window + 1 - k0 - 2 * t : INT_MIN;
+        const int lo_b = a.window > 0 && pos_b != kFar ? pos_b - a.window + 1 - k0 - 2 * t : INT_MIN;
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int kofs = j * 8 + e;
+            if (kofs > hi_a || kofs < lo_a) s[mt][j][e] = -INFINITY;
+            if (kofs > hi_b || kofs < lo_b) s[mt][j][2 + e] = -INFINITY;
+          }
+      }
+      float mx_a = m_a[mt], mx_b = m_b[mt];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        mx_a = fmaxf(mx_a, fmaxf(s[mt][j][0], s[mt][j][1]));
+        mx_b = fmaxf(mx_b, fmaxf(s[mt][j][2], s[mt][j][3]));
+      }
+#pragma unroll
+      for (int off = 1; off <= 2; off <<= 1) {
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
+      }
+      const float base_a = mx_a == -INFINITY ? 0.0f : mx_a;
+      const float base_b = mx_b == -INFINITY ? 0.0f : mx_b;
+      const bool moved = mx_a != m_a[mt] || mx_b != m_b[mt];
+      const float corr_a = fast_exp2(m_a[mt] - base_a), corr_b = fast_exp2(m_b[mt] - base_b);
+      m_a[mt] = mx_a;
+      m_b[mt] = mx_b;
+      float sum_a = 0.0f, sum_b = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        s[mt][j][0] = fast_exp2(s[mt][j][0] - base_a);
+        s[mt][j][1] = fast_exp2(s[mt][j][1] - base_a);
+        s[mt][j][2] = fast_exp2(s[mt][j][2] - base_b);
+        s[mt][j][3] = fast_exp2(s[mt][j][3] - base_b);
+        sum_a += s[mt][j][0] + s[mt][j][1];
+        sum_b += s[mt][j][2] + s[mt][j][3];
+      }
+      l_a[mt] = l_a[mt] * corr_a + sum_a;
+      l_b[mt] = l_b[mt] * corr_b + sum_b;
+      if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+        for (int j = 0; j < HD / 8; ++j) {
+          o[mt][j][0] *= corr_a;
+          o[mt][j][1] *= corr_a;
+          o[mt][j][2] *= corr_b;
+          o[mt][j][3] *= corr_b;
+        }
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      std::uint32_t pa[2][4];
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt) {
+        pa[mt][0] = pack_half2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pa[mt][1] = pack_half2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pa[mt][2] = pack_half2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pa[mt][3] = pack_half2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
+#pragma unroll
+      for (int dp = 0; dp < HD / 16; ++dp) {
+        std::uint32_t b[4];
+        const int mi = lane >> 3;
+        ldmatrix_x4_trans(b, &s_v[(kk * 16 + (mi & 1) * 8 + (lane & 7)) * kStride + dp * 16 + (mi >> 1) * 8]);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma16816(o[mt][2 * dp], pa[mt], b[0], b[1]);
+          mma16816(o[mt][2 * dp + 1], pa[mt], b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+  const int4 tl = tiles[gridDim.y - 1 - blockIdx.y];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt) {
+    float la = l_a[mt], lb = l_b[mt];
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      la += __shfl_xor_sync(0xffffffffu, la, off);
+      lb += __shfl_xor_sync(0xffffffffu, lb, off);
+    }
+    const float inv_a = la > 0.0f ? 1.0f / la : 0.0f, inv_b = lb > 0.0f ? 1.0f / lb : 0.0f;
+    const int row0 = wrow + 16 * mt + g;
+#pragma unroll
+    for (int j = 0; j < HD / 8; ++j) {
+      const int d = j * 8 + 2 * t;
+      if (row0 < tl.y) {
+        __half* out = a.out + static_cast<std::size_t>(tl.x + row0) * a.ldo + head * HD + d;
+        *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[mt][j][0] * inv_a, o[mt][j][1] * inv_a);
+      }
+      if (row0 + 8 < tl.y) {
+        __half* out = a.out + static_cast<std::size_t>(tl.x + row0 + 8) * a.ldo + head * HD + d;
+        *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[mt][j][2] * inv_b, o[mt][j][3] * inv_b);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cudaStream_t stream) {
@@ -318,6 +582,14 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
   if (n_tiles > 65535) return cudaErrorInvalidValue;  // grid.y limit (4M rows)
   const dim3 grid(a.heads, n_tiles);
   int err = 0;
+  if (attention_prefill_tile_rows(a.head_dim, a.kv_type, a.rows, a.heads) == kWideRows) {
+    constexpr std::size_t smem = prefill_wide_smem_bytes<128>();
+    err = static_cast<int>(
+        cudaFuncSetAttribute(attention_prefill_wide_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    if (err != 0) return err;
+    attention_prefill_wide_kernel<128><<<grid, kThreads, smem, stream>>>(a, tiles);
+    return static_cast<int>(cudaGetLastError());
+  }
   auto launch = [&](auto hd_tag) {
     constexpr int HD = decltype(hd_tag)::value;
     constexpr std::size_t smem = prefill_smem_bytes<HD>();
@@ -342,5 +614,14 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
 }
 
 bool attention_prefill_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
+
+int attention_prefill_tile_rows(int head_dim, KvType type, int rows, int heads) {
+  const char* v = std::getenv("NIBBLE_ATTN_PREFILL_NARROW");  // read per call: tests switch it
+  const bool narrow = v && v[0] == '1';
+  if (narrow || head_dim != 128 || type != KvType::fp16) return kRowsPerBlock;
+  // Short prompts keep the 64-row blocks while 128-row ones would leave SMs without two blocks.
+  const long wide_blocks = static_cast<long>((rows + kWideRows - 1) / kWideRows) * heads;
+  return wide_blocks >= 2L * std::max(1, device_info().sms) ? kWideRows : kRowsPerBlock;
+}
 
 }  // namespace nibble::kernels

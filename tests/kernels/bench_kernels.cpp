@@ -441,13 +441,19 @@ int main(int argc, char** argv) {
         }
         CK(cudaFree(pd));
       }
-    // Prompt attention over 2,048 positions of one sequence (32 tiles of 64 rows), fp16 / q8 / q4.
+    // Prompt attention over 2,048 positions of one sequence (tiles of 64 rows; 128 for the fp16
+    // cache's wide kernel, "fp16/64" the 64-row kernel), fp16 / q8 / q4.
     {
       const int n = 2048;
       std::vector<int> p(n), rs(n, 0);
       for (int i = 0; i < n; ++i) p[i] = i;
       std::vector<int4> tiles;
       for (int r = 0; r < n; r += 64) tiles.push_back(make_int4(r, 64, 0, 0));
+      std::vector<int4> wide_tiles;
+      for (int r = 0; r < n; r += 128) wide_tiles.push_back(make_int4(r, 128, 0, 0));
+      int4* wide_td = nullptr;
+      CK(cudaMalloc(&wide_td, wide_tiles.size() * sizeof(int4)));
+      CK(cudaMemcpy(wide_td, wide_tiles.data(), wide_tiles.size() * sizeof(int4), cudaMemcpyHostToDevice));
       int* pd = dev_fill<int>(n, 0);
       int* rsd = dev_fill<int>(n, 0);
       int4* td4 = nullptr;
@@ -458,6 +464,22 @@ int main(int argc, char** argv) {
       float* qp = dev_fill<float>(static_cast<std::size_t>(n) * H, 0.01f);
       __half* op = dev_fill<__half>(static_cast<std::size_t>(n) * H, __float2half(0.0f));
       std::printf("prompt attention, 2,048 positions, us:");
+      {
+        AttentionArgs x = am;
+        x.q = qp;
+        x.ldq = H;
+        x.out = op;
+        x.ldo = H;
+        x.rows = n;
+        x.positions = pd;
+        x.row_seq = rsd;
+        x.max_context = n;
+        x.kv_type = KvType::fp16;
+        setenv("NIBBLE_ATTN_PREFILL_NARROW", "1", 1);
+        const float us = chain_us([&](cudaStream_t st) { CK(attention_prefill(x, td4, static_cast<int>(tiles.size()), st)); }, s, 5);
+        unsetenv("NIBBLE_ATTN_PREFILL_NARROW");
+        std::printf("  fp16/64 %.1f", us);
+      }
       for (KvType t : {KvType::fp16, KvType::q8, KvType::q4}) {
         AttentionArgs x = am;
         x.q = qp;
@@ -469,7 +491,10 @@ int main(int argc, char** argv) {
         x.row_seq = rsd;
         x.max_context = n;
         x.kv_type = t;
-        const float us = chain_us([&](cudaStream_t st) { CK(attention_prefill(x, td4, static_cast<int>(tiles.size()), st)); }, s, 5);
+        const bool wide = attention_prefill_tile_rows(hd, t, n, heads) == 128;
+        const float us = chain_us([&](cudaStream_t st) {
+          CK(attention_prefill(x, wide ? wide_td : td4, static_cast<int>(wide ? wide_tiles.size() : tiles.size()), st));
+        }, s, 5);
         std::printf("  %s %.1f", t == KvType::fp16 ? "fp16" : (t == KvType::q8 ? "q8" : "q4"), us);
       }
       std::printf("\n");

@@ -125,19 +125,26 @@ void run_case(const Case& c, std::mt19937& rng) {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 2e-3) << "serial";
   if (kernels::attention_prefill_supports(c.head_dim)) {
-    // Tiles: the rows of each sequence (adjacent in this case), at most 64 per tile.
-    std::vector<int4> tiles;
-    for (int r = 0; r < rows;) {
-      int e = r;
-      while (e < rows && row_seq[e] == row_seq[r] && e - r < 64) ++e;
-      tiles.push_back(make_int4(r, e - r, row_seq[r], 0));
-      r = e;
+    // Tiles: the rows of each sequence (adjacent in this case), at most the kernel's tile rows
+    // (128-row blocks for head dim 128, and the 64-row kernel with NIBBLE_ATTN_PREFILL_NARROW=1).
+    for (const char* narrow : {"0", "1"}) {
+      setenv("NIBBLE_ATTN_PREFILL_NARROW", narrow, 1);
+      const int tile_rows = kernels::attention_prefill_tile_rows(c.head_dim, kernels::KvType::fp16, rows, c.heads);
+      std::vector<int4> tiles;
+      for (int r = 0; r < rows;) {
+        int e = r;
+        while (e < rows && row_seq[e] == row_seq[r] && e - r < tile_rows) ++e;
+        tiles.push_back(make_int4(r, e - r, row_seq[r], 0));
+        r = e;
+      }
+      Dev<int4> td4(tiles);
+      cudaMemset(out.p, 0xff, out.n * 2);
+      ASSERT_EQ(kernels::attention_prefill(a, td4.p, static_cast<int>(tiles.size()), nullptr), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 4e-3)
+          << "tensor-core prefill, " << tile_rows << "-row tiles, head_dim " << c.head_dim;
     }
-    Dev<int4> td4(tiles);
-    cudaMemset(out.p, 0xff, out.n * 2);
-    ASSERT_EQ(kernels::attention_prefill(a, td4.p, static_cast<int>(tiles.size()), nullptr), 0);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 4e-3) << "tensor-core prefill";
+    unsetenv("NIBBLE_ATTN_PREFILL_NARROW");
   }
 }
 
@@ -155,8 +162,9 @@ TEST(Attention, PrefillChunkMatchesSerial) {
     auto q = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * qd, 1.0f);
     std::vector<int> positions(rows), row_seq(rows, 0);
     for (int r = 0; r < rows; ++r) positions[r] = r;
+    const int tile_rows = kernels::attention_prefill_tile_rows(hd, kernels::KvType::fp16, rows, heads);
     std::vector<int4> tiles;
-    for (int r = 0; r < rows; r += 64) tiles.push_back(make_int4(r, std::min(64, rows - r), 0, 0));
+    for (int r = 0; r < rows; r += tile_rows) tiles.push_back(make_int4(r, std::min(tile_rows, rows - r), 0, 0));
     Dev<std::uint16_t> kd(kc), vd(vc), o1(static_cast<std::size_t>(rows) * qd), o2(static_cast<std::size_t>(rows) * qd);
     Dev<float> qv(q);
     Dev<int> pd(positions), rs(row_seq), tb(tables);

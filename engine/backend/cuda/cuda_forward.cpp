@@ -81,10 +81,11 @@ Result<int> CudaSegment::upload_plan(const BatchPlan& plan, bool tokens, bool lo
     for (std::size_t i = 0; i < plan.logit_rows.size(); ++i) h.logit_rows[i] = plan.logit_rows[i];
   n_tiles_ = 0;
   if (rows > decode_rows_) {
+    const int tile_rows = kernels::attention_prefill_tile_rows(spec_.head_dim, kv_type(), rows, heads_);
     for (std::size_t s = 0; s < plan.seqs.size(); ++s) {
       const SeqEntry& e = plan.seqs[s];
-      for (int r = 0; r < e.n_tokens; r += 64)
-        h.tiles[n_tiles_++] = int4{e.token_begin + r, std::min(64, e.n_tokens - r), static_cast<int>(s), 0};
+      for (int r = 0; r < e.n_tokens; r += tile_rows)
+        h.tiles[n_tiles_++] = int4{e.token_begin + r, std::min(tile_rows, e.n_tokens - r), static_cast<int>(s), 0};
     }
   }
   // One copy of the used prefix of the metadata block (tables last).

@@ -53,11 +53,16 @@ std::size_t attention_counter_count(int rows, int kv_heads);
 // call's own positions may come from the kernel just before.
 int attention_rows(const AttentionArgs& args, cudaStream_t stream);
 
-// Tensor-core attention for prompt chunks. tiles: [n_tiles] {row_begin, rows (<= 64), seq, 0} on
-// the device, each tile's rows consecutive rows of one sequence; one block per (tile, head). Head dim
-// 64 or 128 (attention_prefill_supports), else use attention_rows_serial.
+// Tensor-core attention for prompt chunks. tiles: [n_tiles] {row_begin, rows, seq, 0} on the
+// device, rows <= attention_prefill_tile_rows(head_dim, kv_type, args.rows, args.heads), each
+// tile's rows consecutive rows of one sequence; one block per (tile, head). Head dim 64 or 128
+// (attention_prefill_supports), else use attention_rows_serial.
 int attention_prefill(const AttentionArgs& args, const int4* tiles, int n_tiles, cudaStream_t stream);
 bool attention_prefill_supports(int head_dim);
+// Query rows per tile for a call over `rows` rows and `heads` query heads: 128 for head dim 128
+// over an fp16 cache when that still gives every SM two blocks (NIBBLE_ATTN_PREFILL_NARROW=1 keeps
+// 64 for A/B runs), else 64.
+int attention_prefill_tile_rows(int head_dim, KvType type, int rows, int heads);
 
 // Same result for many rows (prefill): one block per (kv head, row) walks all its keys with an
 // online softmax; needs no workspace or counters (they may be null).
