@@ -616,12 +616,18 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
 bool attention_prefill_supports(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
 int attention_prefill_tile_rows(int head_dim, KvType type, int rows, int heads) {
-  const char* v = std::getenv("NIBBLE_ATTN_PREFILL_NARROW");  // read per call: tests switch it
-  const bool narrow = v && v[0] == '1';
-  if (narrow || head_dim != 128 || type != KvType::fp16) return kRowsPerBlock;
+  // NIBBLE_ATTN_PREFILL_ROWS=64 or 128 forces a tile size where it is supported (tests, A/B runs);
+  // read per call so that tests can switch it.
+  const char* v = std::getenv("NIBBLE_ATTN_PREFILL_ROWS");
+  const int forced = v ? std::atoi(v) : 0;
+  // Two wide blocks per SM need ~210 KB of shared memory (H100/H200; not A100 or sm_86 parts).
+  const DeviceInfo d = device_info();
+  const bool wide_ok = head_dim == 128 && type == KvType::fp16 && d.smem_optin >= 2 * (prefill_wide_smem_bytes<128>() + 1024);
+  if (!wide_ok || forced == kRowsPerBlock) return kRowsPerBlock;
+  if (forced == kWideRows) return kWideRows;
   // Short prompts keep the 64-row blocks while 128-row ones would leave SMs without two blocks.
   const long wide_blocks = static_cast<long>((rows + kWideRows - 1) / kWideRows) * heads;
-  return wide_blocks >= 2L * std::max(1, device_info().sms) ? kWideRows : kRowsPerBlock;
+  return wide_blocks >= 2L * std::max(1, d.sms) ? kWideRows : kRowsPerBlock;
 }
 
 }  // namespace nibble::kernels

@@ -475,9 +475,9 @@ int main(int argc, char** argv) {
         x.row_seq = rsd;
         x.max_context = n;
         x.kv_type = KvType::fp16;
-        setenv("NIBBLE_ATTN_PREFILL_NARROW", "1", 1);
+        setenv("NIBBLE_ATTN_PREFILL_ROWS", "64", 1);
         const float us = chain_us([&](cudaStream_t st) { CK(attention_prefill(x, td4, static_cast<int>(tiles.size()), st)); }, s, 5);
-        unsetenv("NIBBLE_ATTN_PREFILL_NARROW");
+        unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
         std::printf("  fp16/64 %.1f", us);
       }
       for (KvType t : {KvType::fp16, KvType::q8, KvType::q4}) {

@@ -125,10 +125,10 @@ void run_case(const Case& c, std::mt19937& rng) {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 2e-3) << "serial";
   if (kernels::attention_prefill_supports(c.head_dim)) {
-    // Tiles: the rows of each sequence (adjacent in this case), at most the kernel's tile rows
-    // (128-row blocks for head dim 128, and the 64-row kernel with NIBBLE_ATTN_PREFILL_NARROW=1).
-    for (const char* narrow : {"0", "1"}) {
-      setenv("NIBBLE_ATTN_PREFILL_NARROW", narrow, 1);
+    // Tiles: the rows of each sequence (adjacent in this case), at most the kernel's tile rows;
+    // both tile sizes forced (128-row blocks where the GPU and head dim take them).
+    for (const char* forced : {"64", "128"}) {
+      setenv("NIBBLE_ATTN_PREFILL_ROWS", forced, 1);
       const int tile_rows = kernels::attention_prefill_tile_rows(c.head_dim, kernels::KvType::fp16, rows, c.heads);
       std::vector<int4> tiles;
       for (int r = 0; r < rows;) {
@@ -144,7 +144,7 @@ void run_case(const Case& c, std::mt19937& rng) {
       EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(out.get()), ref), 4e-3)
           << "tensor-core prefill, " << tile_rows << "-row tiles, head_dim " << c.head_dim;
     }
-    unsetenv("NIBBLE_ATTN_PREFILL_NARROW");
+    unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
   }
 }
 
@@ -162,13 +162,9 @@ TEST(Attention, PrefillChunkMatchesSerial) {
     auto q = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * qd, 1.0f);
     std::vector<int> positions(rows), row_seq(rows, 0);
     for (int r = 0; r < rows; ++r) positions[r] = r;
-    const int tile_rows = kernels::attention_prefill_tile_rows(hd, kernels::KvType::fp16, rows, heads);
-    std::vector<int4> tiles;
-    for (int r = 0; r < rows; r += tile_rows) tiles.push_back(make_int4(r, std::min(tile_rows, rows - r), 0, 0));
     Dev<std::uint16_t> kd(kc), vd(vc), o1(static_cast<std::size_t>(rows) * qd), o2(static_cast<std::size_t>(rows) * qd);
     Dev<float> qv(q);
     Dev<int> pd(positions), rs(row_seq), tb(tables);
-    Dev<int4> tt(tiles);
     kernels::AttentionArgs a;
     a.q = qv.p;
     a.ldq = qd;
@@ -188,12 +184,22 @@ TEST(Attention, PrefillChunkMatchesSerial) {
     a.max_context = rows;
     a.out = reinterpret_cast<__half*>(o1.p);
     ASSERT_EQ(kernels::attention_rows_serial(a, nullptr), 0);
-    a.out = reinterpret_cast<__half*>(o2.p);
-    ASSERT_EQ(kernels::attention_prefill(a, tt.p, static_cast<int>(tiles.size()), nullptr), 0);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const auto f1 = gpu_test::halves_to_float(o1.get());
     std::vector<double> r1(f1.begin(), f1.end());
-    EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(o2.get()), r1), 4e-3) << "head_dim " << hd;
+    a.out = reinterpret_cast<__half*>(o2.p);
+    for (const char* forced : {"64", "128"}) {  // both tile sizes (128 where the GPU and head dim take it)
+      setenv("NIBBLE_ATTN_PREFILL_ROWS", forced, 1);
+      const int tile_rows = kernels::attention_prefill_tile_rows(hd, kernels::KvType::fp16, rows, heads);
+      std::vector<int4> tiles;
+      for (int r = 0; r < rows; r += tile_rows) tiles.push_back(make_int4(r, std::min(tile_rows, rows - r), 0, 0));
+      Dev<int4> tt(tiles);
+      o2.poison();
+      ASSERT_EQ(kernels::attention_prefill(a, tt.p, static_cast<int>(tiles.size()), nullptr), 0);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(o2.get()), r1), 4e-3) << "head_dim " << hd << ", " << tile_rows << "-row tiles";
+    }
+    unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
   }
 }
 

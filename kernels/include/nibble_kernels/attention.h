@@ -60,8 +60,9 @@ int attention_rows(const AttentionArgs& args, cudaStream_t stream);
 int attention_prefill(const AttentionArgs& args, const int4* tiles, int n_tiles, cudaStream_t stream);
 bool attention_prefill_supports(int head_dim);
 // Query rows per tile for a call over `rows` rows and `heads` query heads: 128 for head dim 128
-// over an fp16 cache when that still gives every SM two blocks (NIBBLE_ATTN_PREFILL_NARROW=1 keeps
-// 64 for A/B runs), else 64.
+// over an fp16 cache on a GPU with shared memory for two such blocks per SM, when the call still
+// gives every SM two blocks, else 64. NIBBLE_ATTN_PREFILL_ROWS=64 or 128 forces a size where it is
+// supported (tests, A/B runs).
 int attention_prefill_tile_rows(int head_dim, KvType type, int rows, int heads);
 
 // Same result for many rows (prefill): one block per (kv head, row) walks all its keys with an
