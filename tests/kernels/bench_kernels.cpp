@@ -463,24 +463,7 @@ int main(int argc, char** argv) {
       CK(cudaMemcpy(td4, tiles.data(), tiles.size() * sizeof(int4), cudaMemcpyHostToDevice));
       float* qp = dev_fill<float>(static_cast<std::size_t>(n) * H, 0.01f);
       __half* op = dev_fill<__half>(static_cast<std::size_t>(n) * H, __float2half(0.0f));
-      std::printf("prompt attention, 2,048 positions, us:");
-      {
-        AttentionArgs x = am;
-        x.q = qp;
-        x.ldq = H;
-        x.out = op;
-        x.ldo = H;
-        x.rows = n;
-        x.positions = pd;
-        x.row_seq = rsd;
-        x.max_context = n;
-        x.kv_type = KvType::fp16;
-        setenv("NIBBLE_ATTN_PREFILL_ROWS", "64", 1);
-        const float us = chain_us([&](cudaStream_t st) { CK(attention_prefill(x, td4, static_cast<int>(tiles.size()), st)); }, s, 5);
-        unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
-        std::printf("  fp16/64 %.1f", us);
-      }
-      for (KvType t : {KvType::fp16, KvType::q8, KvType::q4}) {
+      auto prompt_args = [&](KvType t) {
         AttentionArgs x = am;
         x.q = qp;
         x.ldq = H;
@@ -491,6 +474,18 @@ int main(int argc, char** argv) {
         x.row_seq = rsd;
         x.max_context = n;
         x.kv_type = t;
+        return x;
+      };
+      std::printf("prompt attention, 2,048 positions, us:");
+      {
+        const AttentionArgs x = prompt_args(KvType::fp16);
+        setenv("NIBBLE_ATTN_PREFILL_ROWS", "64", 1);
+        const float us = chain_us([&](cudaStream_t st) { CK(attention_prefill(x, td4, static_cast<int>(tiles.size()), st)); }, s, 5);
+        unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
+        std::printf("  fp16/64 %.1f", us);
+      }
+      for (KvType t : {KvType::fp16, KvType::q8, KvType::q4}) {
+        const AttentionArgs x = prompt_args(t);
         const bool wide = attention_prefill_tile_rows(hd, t, n, heads) == 128;
         const float us = chain_us([&](cudaStream_t st) {
           CK(attention_prefill(x, wide ? wide_td : td4, static_cast<int>(wide ? wide_tiles.size() : tiles.size()), st));
