@@ -42,13 +42,163 @@ constexpr std::size_t prefill_smem_bytes() {
   return 2u * 2u * kKeysPerTile * (HD + 8) * sizeof(__half);
 }
 
+constexpr int kFar = INT_MAX / 2;  // position of padding rows: sees every key
+
+// Positions of the block's ROWS rows (padding rows at kFar) and, per warp of 32 rows, {last
+// position, first window start, first position, last window start} with padding rows left out.
+template <int ROWS>
+__device__ __forceinline__ void load_positions(const AttentionArgs& a, int4 tile, int* s_pos, int4* s_range) {
+  const int tid = threadIdx.x;
+  if (tid >= ROWS) return;
+  const bool valid = tid < tile.y;
+  const int p = valid ? a.positions[tile.x + tid] : kFar;
+  const int start = a.window > 0 ? max(0, p - a.window + 1) : 0;
+  s_pos[tid] = p;
+  const int hi_pos = __reduce_max_sync(0xffffffffu, valid ? p : -1);
+  const int lo_start = __reduce_min_sync(0xffffffffu, valid ? start : INT_MAX);
+  const int lo_pos = __reduce_min_sync(0xffffffffu, valid ? p : INT_MAX);
+  const int hi_start = __reduce_max_sync(0xffffffffu, valid ? start : 0);
+  if ((tid & 31) == 0) s_range[tid >> 5] = make_int4(hi_pos, lo_start, lo_pos, hi_start);
+}
+
+// The block's key range [min_start, max_pos] and the tiles [clear_begin, clear_end] that need no
+// mask (causal, window or tile end) for any row.
+struct KeyRange {
+  int max_pos, min_start, clear_begin, clear_end;
+};
+
+template <int GROUPS>
+__device__ __forceinline__ KeyRange key_range(const int4* s_range) {
+  int max_pos = -1, min_start = INT_MAX, clear_lo = 0, clear_hi = INT_MAX;
+#pragma unroll
+  for (int w = 0; w < GROUPS; ++w) {
+    const int4 rg = s_range[w];
+    max_pos = max(max_pos, rg.x);
+    min_start = min(min_start, rg.y);
+    clear_hi = min(clear_hi, rg.z);
+    clear_lo = max(clear_lo, rg.w);
+  }
+  return {max_pos, min_start, (clear_lo + kKeysPerTile - 1) / kKeysPerTile, (clear_hi + 1) / kKeysPerTile - 1};
+}
+
+// The tile's q rows (fp32, rotated) as fp16 pre-scaled for exp2 into s_q [ROWS][HD + 8]; padding
+// rows zero.
+template <int HD, int ROWS>
+__device__ __forceinline__ void stage_q(const AttentionArgs& a, int4 tile, int head, float qscale, __half* s_q) {
+  constexpr int kStride = HD + 8;
+  const int tid = threadIdx.x;
+  if ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0) {
+#pragma unroll 4
+    for (int it = 0; it < ROWS * HD / 4 / kThreads; ++it) {
+      const int i = it * kThreads + tid;
+      const int r = i / (HD / 4), d = (i % (HD / 4)) * 4;
+      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (r < tile.y) v = *reinterpret_cast<const float4*>(a.q + static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d);
+      *reinterpret_cast<uint2*>(&s_q[r * kStride + d]) =
+          make_uint2(pack_half2(v.x * qscale, v.y * qscale), pack_half2(v.z * qscale, v.w * qscale));
+    }
+  } else {
+    for (int i = tid; i < ROWS * HD; i += kThreads) {
+      const int r = i / HD, d = i % HD;
+      float v = 0.0f;
+      if (r < tile.y) v = a.q[static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d] * qscale;
+      s_q[r * kStride + d] = __float2half_rn(v);
+    }
+  }
+}
+
+// Causal / window / tile-end mask of one m16 tile's scores for keys k0 .. k0 + 63: the lane's rows
+// are at positions pos_a, pos_b (padding rows kFar, start 0).
+__device__ __forceinline__ void mask_scores(float (&s)[8][4], int pos_a, int pos_b, int k0, int t, int window) {
+  const int hi_a = pos_a - k0 - 2 * t, hi_b = pos_b - k0 - 2 * t;  // against key offsets j * 8 + e
+  const int lo_a = window > 0 && pos_a != kFar ? pos_a - window + 1 - k0 - 2 * t : INT_MIN;
+  const int lo_b = window > 0 && pos_b != kFar ? pos_b - window + 1 - k0 - 2 * t : INT_MIN;
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int kofs = j * 8 + e;
+      if (kofs > hi_a || kofs < lo_a) s[j][e] = -INFINITY;
+      if (kofs > hi_b || kofs < lo_b) s[j][2 + e] = -INFINITY;
+    }
+}
+
+// Online softmax update of one m16 tile: s becomes 2^(s - row max) in place; the row sums and O
+// are rescaled by the moved maxima (O only when some row's maximum moved).
+template <int HD>
+__device__ __forceinline__ void softmax_update(float (&s)[8][4], float& m_a, float& m_b, float& l_a, float& l_b,
+                                               float (&o)[HD / 8][4]) {
+  float mx_a = m_a, mx_b = m_b;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    mx_a = fmaxf(mx_a, fmaxf(s[j][0], s[j][1]));
+    mx_b = fmaxf(mx_b, fmaxf(s[j][2], s[j][3]));
+  }
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
+  }
+  // Rows with nothing visible yet keep a zero shift (avoids inf - inf); 2^-inf = 0.
+  const float base_a = mx_a == -INFINITY ? 0.0f : mx_a;
+  const float base_b = mx_b == -INFINITY ? 0.0f : mx_b;
+  const bool moved = mx_a != m_a || mx_b != m_b;
+  const float corr_a = fast_exp2(m_a - base_a), corr_b = fast_exp2(m_b - base_b);
+  m_a = mx_a;
+  m_b = mx_b;
+  float sum_a = 0.0f, sum_b = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    s[j][0] = fast_exp2(s[j][0] - base_a);
+    s[j][1] = fast_exp2(s[j][1] - base_a);
+    s[j][2] = fast_exp2(s[j][2] - base_b);
+    s[j][3] = fast_exp2(s[j][3] - base_b);
+    sum_a += s[j][0] + s[j][1];
+    sum_b += s[j][2] + s[j][3];
+  }
+  l_a = l_a * corr_a + sum_a;  // per-thread partial sums; reduced across the quad at the end
+  l_b = l_b * corr_b + sum_b;
+  if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+    for (int j = 0; j < HD / 8; ++j) {
+      o[j][0] *= corr_a;
+      o[j][1] *= corr_a;
+      o[j][2] *= corr_b;
+      o[j][3] *= corr_b;
+    }
+  }
+}
+
+// O's rows row0 and row0 + 8 of the tile (those below tile.y), divided by their softmax sums.
+template <int HD>
+__device__ __forceinline__ void store_rows(const AttentionArgs& a, int4 tile, int head, int row0, int t,
+                                           const float (&o)[HD / 8][4], float l_a, float l_b) {
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    l_a += __shfl_xor_sync(0xffffffffu, l_a, off);
+    l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
+  }
+  const float inv_a = l_a > 0.0f ? 1.0f / l_a : 0.0f, inv_b = l_b > 0.0f ? 1.0f / l_b : 0.0f;
+#pragma unroll
+  for (int j = 0; j < HD / 8; ++j) {
+    const int d = j * 8 + 2 * t;
+    if (row0 < tile.y) {
+      __half* out = a.out + static_cast<std::size_t>(tile.x + row0) * a.ldo + head * HD + d;
+      *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[j][0] * inv_a, o[j][1] * inv_a);
+    }
+    if (row0 + 8 < tile.y) {
+      __half* out = a.out + static_cast<std::size_t>(tile.x + row0 + 8) * a.ldo + head * HD + d;
+      *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[j][2] * inv_b, o[j][3] * inv_b);
+    }
+  }
+}
+
 template <int HD, KvType T>
 __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_kernel(const AttentionArgs a, const int4* tiles) {
   constexpr int kStride = HD + 8;  // halves per smem row: +16 bytes breaks ldmatrix bank conflicts
   constexpr int kTileHalves = kKeysPerTile * kStride;
   constexpr int kChunks = HD / 8;  // 16-byte chunks (8 fp16 values) per key row
   constexpr int kGroup = kv_quant_group(HD);
-  constexpr int kFar = INT_MAX / 2;  // position of padding rows: sees every key
   // fp16 caches: the next K/V tile is copied (cp.async) into the other stage while this one is
   // used. q8/q4 caches are dequantized through registers as they are staged, one tile at a time.
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -70,45 +220,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
   constexpr float kLog2e = 1.4426950408889634f;
   const float qscale = a.scale * kLog2e;
 
-  // Positions; the block's key range [first window start, last position], and the keys every row
-  // sees, [last window start, first position] (padding rows left out).
-  if (tid < kRowsPerBlock) {
-    const bool valid = tid < tile.y;
-    const int p = valid ? a.positions[tile.x + tid] : kFar;
-    const int start = a.window > 0 ? max(0, p - a.window + 1) : 0;
-    s_pos[tid] = p;
-    const int hi_pos = __reduce_max_sync(0xffffffffu, valid ? p : -1);
-    const int lo_start = __reduce_min_sync(0xffffffffu, valid ? start : INT_MAX);
-    const int lo_pos = __reduce_min_sync(0xffffffffu, valid ? p : INT_MAX);
-    const int hi_start = __reduce_max_sync(0xffffffffu, valid ? start : 0);
-    if (lane == 0) s_range[warp] = make_int4(hi_pos, lo_start, lo_pos, hi_start);
-  }
-  // Q tile (fp32 rotated) -> fp16, pre-scaled for exp2.
-  if ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0) {
-#pragma unroll 4
-    for (int it = 0; it < kRowsPerBlock * HD / 4 / kThreads; ++it) {
-      const int i = it * kThreads + tid;
-      const int r = i / (HD / 4), d = (i % (HD / 4)) * 4;
-      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (r < tile.y) v = *reinterpret_cast<const float4*>(a.q + static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d);
-      *reinterpret_cast<uint2*>(&s_q[r * kStride + d]) =
-          make_uint2(pack_half2(v.x * qscale, v.y * qscale), pack_half2(v.z * qscale, v.w * qscale));
-    }
-  } else {
-    for (int i = tid; i < kRowsPerBlock * HD; i += kThreads) {
-      const int r = i / HD, d = i % HD;
-      float v = 0.0f;
-      if (r < tile.y) v = a.q[static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d] * qscale;
-      s_q[r * kStride + d] = __float2half_rn(v);
-    }
-  }
+  load_positions<kRowsPerBlock>(a, tile, s_pos, s_range);
+  stage_q<HD, kRowsPerBlock>(a, tile, head, qscale, s_q);
   __syncthreads();
-  const int4 r0_range = s_range[0], r1_range = s_range[1];
-  const int max_pos = max(r0_range.x, r1_range.x);
-  const int min_start = min(r0_range.y, r1_range.y);
-  // Tiles [clear_begin, clear_end] need no mask (causal, window or tile end) for any row.
-  const int clear_begin = (max(r0_range.w, r1_range.w) + kKeysPerTile - 1) / kKeysPerTile;
-  const int clear_end = (min(r0_range.z, r1_range.z) + 1) / kKeysPerTile - 1;
+  const KeyRange keys = key_range<kRowsPerBlock / 32>(s_range);
+  const int max_pos = keys.max_pos, min_start = keys.min_start;
+  const int clear_begin = keys.clear_begin, clear_end = keys.clear_end;
 
   // This warp's Q fragments for every 16-wide slice of the head dimension.
   std::uint32_t qf[HD / 16][4];
@@ -216,60 +333,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
       }
     }
     // Mask (causal, window, tile end) only on tiles where some row of the block needs it.
-    if (kt < clear_begin || kt > clear_end) {
-      const int pos_a = s_pos[row0], pos_b = s_pos[row0 + 8];  // padding rows: kFar, start 0
-      const int hi_a = pos_a - k0 - 2 * t, hi_b = pos_b - k0 - 2 * t;  // against key offsets j * 8 + e
-      const int lo_a = a.window > 0 && pos_a != kFar ? pos_a - a.window + 1 - k0 - 2 * t : INT_MIN;
-      const int lo_b = a.window > 0 && pos_b != kFar ? pos_b - a.window + 1 - k0 - 2 * t : INT_MIN;
-#pragma unroll
-      for (int j = 0; j < 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int kofs = j * 8 + e;
-          if (kofs > hi_a || kofs < lo_a) s[j][e] = -INFINITY;
-          if (kofs > hi_b || kofs < lo_b) s[j][2 + e] = -INFINITY;
-        }
-    }
-    // Online softmax update.
-    float mx_a = m_a, mx_b = m_b;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      mx_a = fmaxf(mx_a, fmaxf(s[j][0], s[j][1]));
-      mx_b = fmaxf(mx_b, fmaxf(s[j][2], s[j][3]));
-    }
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-      mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
-      mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
-    }
-    // Rows with nothing visible yet keep a zero shift (avoids inf - inf); 2^-inf = 0.
-    const float base_a = mx_a == -INFINITY ? 0.0f : mx_a;
-    const float base_b = mx_b == -INFINITY ? 0.0f : mx_b;
-    const bool moved = mx_a != m_a || mx_b != m_b;
-    const float corr_a = fast_exp2(m_a - base_a), corr_b = fast_exp2(m_b - base_b);
-    m_a = mx_a;
-    m_b = mx_b;
-    float sum_a = 0.0f, sum_b = 0.0f;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      s[j][0] = fast_exp2(s[j][0] - base_a);
-      s[j][1] = fast_exp2(s[j][1] - base_a);
-      s[j][2] = fast_exp2(s[j][2] - base_b);
-      s[j][3] = fast_exp2(s[j][3] - base_b);
-      sum_a += s[j][0] + s[j][1];
-      sum_b += s[j][2] + s[j][3];
-    }
-    l_a = l_a * corr_a + sum_a;  // per-thread partial sums; reduced across the quad at the end
-    l_b = l_b * corr_b + sum_b;
-    if (__any_sync(0xffffffffu, moved)) {  // rescale O only when some row's maximum moved
-#pragma unroll
-      for (int j = 0; j < HD / 8; ++j) {
-        o[j][0] *= corr_a;
-        o[j][1] *= corr_a;
-        o[j][2] *= corr_b;
-        o[j][3] *= corr_b;
-      }
-    }
+    if (kt < clear_begin || kt > clear_end) mask_scores(s, s_pos[row0], s_pos[row0 + 8], k0, t, a.window);
+    softmax_update<HD>(s, m_a, m_b, l_a, l_b, o);
     // O += P V: P's accumulator layout is the A layout of the next product (two n-tiles = k16).
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
@@ -287,25 +352,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
     }
     __syncthreads();  // the next iteration's prefetch reuses this stage
   }
-#pragma unroll
-  for (int off = 1; off <= 2; off <<= 1) {
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, off);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, off);
-  }
-  const float inv_a = l_a > 0.0f ? 1.0f / l_a : 0.0f, inv_b = l_b > 0.0f ? 1.0f / l_b : 0.0f;
   const int4 tl = tiles[gridDim.y - 1 - blockIdx.y];  // reloaded: spares two registers in the loop
-#pragma unroll
-  for (int j = 0; j < HD / 8; ++j) {
-    const int d = j * 8 + 2 * t;
-    if (row0 < tl.y) {
-      __half* out = a.out + static_cast<std::size_t>(tl.x + row0) * a.ldo + head * HD + d;
-      *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[j][0] * inv_a, o[j][1] * inv_a);
-    }
-    if (row0 + 8 < tl.y) {
-      __half* out = a.out + static_cast<std::size_t>(tl.x + row0 + 8) * a.ldo + head * HD + d;
-      *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[j][2] * inv_b, o[j][3] * inv_b);
-    }
-  }
+  store_rows<HD>(a, tl, head, row0, t, o, l_a, l_b);
 }
 
 // Wide variant for an fp16 cache and head dim 128: blocks of 128 query rows, 4 warps of 32 rows
@@ -325,7 +373,6 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
   constexpr int kStride = HD + 8;
   constexpr int kTileHalves = kKeysPerTile * kStride;
   constexpr int kChunks = HD / 8;
-  constexpr int kFar = INT_MAX / 2;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __half* s_stage = reinterpret_cast<__half*>(smem_raw);  // [2][K, V][kKeysPerTile][kStride]
   __half* s_q = s_stage + 4 * kTileHalves;                // [kWideRows][kStride]
@@ -342,47 +389,12 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
   constexpr float kLog2e = 1.4426950408889634f;
   const float qscale = a.scale * kLog2e;
 
-  {
-    const bool valid = tid < tile.y;
-    const int p = valid ? a.positions[tile.x + tid] : kFar;
-    const int start = a.window > 0 ? max(0, p - a.window + 1) : 0;
-    s_pos[tid] = p;
-    const int hi_pos = __reduce_max_sync(0xffffffffu, valid ? p : -1);
-    const int lo_start = __reduce_min_sync(0xffffffffu, valid ? start : INT_MAX);
-    const int lo_pos = __reduce_min_sync(0xffffffffu, valid ? p : INT_MAX);
-    const int hi_start = __reduce_max_sync(0xffffffffu, valid ? start : 0);
-    if (lane == 0) s_range[warp] = make_int4(hi_pos, lo_start, lo_pos, hi_start);
-  }
-  if ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0) {
-#pragma unroll 4
-    for (int it = 0; it < kWideRows * HD / 4 / kThreads; ++it) {
-      const int i = it * kThreads + tid;
-      const int r = i / (HD / 4), d = (i % (HD / 4)) * 4;
-      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (r < tile.y) v = *reinterpret_cast<const float4*>(a.q + static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d);
-      *reinterpret_cast<uint2*>(&s_q[r * kStride + d]) =
-          make_uint2(pack_half2(v.x * qscale, v.y * qscale), pack_half2(v.z * qscale, v.w * qscale));
-    }
-  } else {
-    for (int i = tid; i < kWideRows * HD; i += kThreads) {
-      const int r = i / HD, d = i % HD;
-      float v = 0.0f;
-      if (r < tile.y) v = a.q[static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d] * qscale;
-      s_q[r * kStride + d] = __float2half_rn(v);
-    }
-  }
+  load_positions<kWideRows>(a, tile, s_pos, s_range);
+  stage_q<HD, kWideRows>(a, tile, head, qscale, s_q);
   __syncthreads();
-  int max_pos = -1, min_start = INT_MAX, clear_lo = 0, clear_hi = INT_MAX;
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    const int4 rg = s_range[w];
-    max_pos = max(max_pos, rg.x);
-    min_start = min(min_start, rg.y);
-    clear_hi = min(clear_hi, rg.z);
-    clear_lo = max(clear_lo, rg.w);
-  }
-  const int clear_begin = (clear_lo + kKeysPerTile - 1) / kKeysPerTile;
-  const int clear_end = (clear_hi + 1) / kKeysPerTile - 1;
+  const KeyRange keys = key_range<kWideRows / 32>(s_range);
+  const int max_pos = keys.max_pos, min_start = keys.min_start;
+  const int clear_begin = keys.clear_begin, clear_end = keys.clear_end;
 
   const int g = lane >> 2, t = lane & 3;
   const int wrow = warp * 32;  // the warp's rows: wrow + 16 mt + g and + 8, mt = 0, 1
@@ -463,58 +475,8 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt) {
       const int row0 = wrow + 16 * mt + g;
-      if (masked) {
-        const int pos_a = s_pos[row0], pos_b = s_pos[row0 + 8];
-        const int hi_a = pos_a - k0 - 2 * t, hi_b = pos_b - k0 - 2 * t;
-        const int lo_a = a.window > 0 && pos_a != kFar ? pos_a - a.window + 1 - k0 - 2 * t : INT_MIN;
-        const int lo_b = a.window > 0 && pos_b != kFar ? pos_b - a.window + 1 - k0 - 2 * t : INT_MIN;
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int kofs = j * 8 + e;
-            if (kofs > hi_a || kofs < lo_a) s[mt][j][e] = -INFINITY;
-            if (kofs > hi_b || kofs < lo_b) s[mt][j][2 + e] = -INFINITY;
-          }
-      }
-      float mx_a = m_a[mt], mx_b = m_b[mt];
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        mx_a = fmaxf(mx_a, fmaxf(s[mt][j][0], s[mt][j][1]));
-        mx_b = fmaxf(mx_b, fmaxf(s[mt][j][2], s[mt][j][3]));
-      }
-#pragma unroll
-      for (int off = 1; off <= 2; off <<= 1) {
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
-      }
-      const float base_a = mx_a == -INFINITY ? 0.0f : mx_a;
-      const float base_b = mx_b == -INFINITY ? 0.0f : mx_b;
-      const bool moved = mx_a != m_a[mt] || mx_b != m_b[mt];
-      const float corr_a = fast_exp2(m_a[mt] - base_a), corr_b = fast_exp2(m_b[mt] - base_b);
-      m_a[mt] = mx_a;
-      m_b[mt] = mx_b;
-      float sum_a = 0.0f, sum_b = 0.0f;
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        s[mt][j][0] = fast_exp2(s[mt][j][0] - base_a);
-        s[mt][j][1] = fast_exp2(s[mt][j][1] - base_a);
-        s[mt][j][2] = fast_exp2(s[mt][j][2] - base_b);
-        s[mt][j][3] = fast_exp2(s[mt][j][3] - base_b);
-        sum_a += s[mt][j][0] + s[mt][j][1];
-        sum_b += s[mt][j][2] + s[mt][j][3];
-      }
-      l_a[mt] = l_a[mt] * corr_a + sum_a;
-      l_b[mt] = l_b[mt] * corr_b + sum_b;
-      if (__any_sync(0xffffffffu, moved)) {
-#pragma unroll
-        for (int j = 0; j < HD / 8; ++j) {
-          o[mt][j][0] *= corr_a;
-          o[mt][j][1] *= corr_a;
-          o[mt][j][2] *= corr_b;
-          o[mt][j][3] *= corr_b;
-        }
-      }
+      if (masked) mask_scores(s[mt], s_pos[row0], s_pos[row0 + 8], k0, t, a.window);
+      softmax_update<HD>(s[mt], m_a[mt], m_b[mt], l_a[mt], l_b[mt], o[mt]);
     }
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
@@ -543,26 +505,7 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
   const int4 tl = tiles[gridDim.y - 1 - blockIdx.y];
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt) {
-    float la = l_a[mt], lb = l_b[mt];
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-      la += __shfl_xor_sync(0xffffffffu, la, off);
-      lb += __shfl_xor_sync(0xffffffffu, lb, off);
-    }
-    const float inv_a = la > 0.0f ? 1.0f / la : 0.0f, inv_b = lb > 0.0f ? 1.0f / lb : 0.0f;
-    const int row0 = wrow + 16 * mt + g;
-#pragma unroll
-    for (int j = 0; j < HD / 8; ++j) {
-      const int d = j * 8 + 2 * t;
-      if (row0 < tl.y) {
-        __half* out = a.out + static_cast<std::size_t>(tl.x + row0) * a.ldo + head * HD + d;
-        *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[mt][j][0] * inv_a, o[mt][j][1] * inv_a);
-      }
-      if (row0 + 8 < tl.y) {
-        __half* out = a.out + static_cast<std::size_t>(tl.x + row0 + 8) * a.ldo + head * HD + d;
-        *reinterpret_cast<half2*>(out) = __floats2half2_rn(o[mt][j][2] * inv_b, o[mt][j][3] * inv_b);
-      }
-    }
+    store_rows<HD>(a, tl, head, wrow + 16 * mt + g, t, o[mt], l_a[mt], l_b[mt]);
   }
 }
 
