@@ -114,34 +114,39 @@ __device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t ro
 // The end of every GEMV block once the column sums of each of `slots` warps (or warp pairs) are in
 // red[(slot * rows + r) * kTileN + column] and a barrier has passed: sum the slots, then either
 // store directly or park the split-K partial; the last block of a tile to arrive sums the partials
-// in split order and runs the epilogue. rows <= R (the pass's rows; R for exact kernels).
+// in split order and runs the epilogue. rows <= R (the pass's rows; R for exact kernels). Up to 8
+// rows, threads 0-127 own a column each; past 8, both halves of the block work, each on half of
+// the rows, so the tile's last block has twice the loads in flight.
 template <int R>
 __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMatrix& L, int tile, int split,
                                                 const float* red, bool* s_last_ptr, int rows = R, int slots = kWarps) {
+  static_assert(kThreads == 2 * kTileN, "two halves of the block, a column per thread each");
+  constexpr int kHalves = R > 8 ? 2 : 1;
+  constexpr int RH = R / kHalves;  // rows of a half
+  static_assert(RH * kHalves == R, "rows split evenly between the halves");
   const QMatrix& M = L.m;
   const int tid = threadIdx.x;
   bool& s_last = *s_last_ptr;
-  const bool owner = tid < kTileN;
-  float y[R];
-  if (owner) {
+  const int col = tid & (kTileN - 1);
+  const int hr0 = (tid / kTileN) * RH;  // the thread's first row
+  const bool owner = tid < kHalves * kTileN;
+  const int hrows = owner ? min(max(rows - hr0, 0), RH) : 0;  // rows of this thread
+  float y[RH];
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float t = 0.0f;
-      if (r < rows)
-        for (int w = 0; w < slots; ++w) t += red[(w * rows + r) * kTileN + tid];
-      y[r] = t;
-    }
+  for (int r = 0; r < RH; ++r) {
+    float t = 0.0f;
+    if (r < hrows)
+      for (int w = 0; w < slots; ++w) t += red[(w * rows + hr0 + r) * kTileN + col];
+    y[r] = t;
   }
-  const int n = tile * kTileN + tid;
+  const int n = tile * kTileN + col;
 
   // Split-K: park the partial; the last block of the tile reduces in split order.
   const bool direct = p.output != QGemvOutput::silu_mul && M.n_splits == 1;
   if (!direct) {
-    if (owner) {
 #pragma unroll
-      for (int r = 0; r < R; ++r)
-        if (r < rows) p.ws[L.ws_offset + static_cast<std::size_t>(split * rows + r) * M.n_pad + n] = y[r];
-    }
+    for (int r = 0; r < RH; ++r)
+      if (r < hrows) p.ws[L.ws_offset + static_cast<std::size_t>(split * rows + hr0 + r) * M.n_pad + n] = y[r];
     __threadfence();
     __syncthreads();
     if (tid == 0) {
@@ -156,27 +161,32 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
     if (p.output == QGemvOutput::silu_mul) {
       const LaunchMatrix& Lg = p.mats[0];
       const LaunchMatrix& Lu = p.mats[1];
-      if (n < Lg.m.n) {
+      if (n < Lg.m.n && hrows > 0) {
         __half* out = static_cast<__half*>(Lg.t.out);
-        float gv[R], uv[R];
-        sum_partials_rows<R>(p.ws + Lg.ws_offset + n, Lg.m.n_pad, static_cast<std::size_t>(rows) * Lg.m.n_pad, Lg.m.n_splits, gv, rows);
-        sum_partials_rows<R>(p.ws + Lu.ws_offset + n, Lu.m.n_pad, static_cast<std::size_t>(rows) * Lu.m.n_pad, Lu.m.n_splits, uv, rows);
+        float gv[RH], uv[RH];
+        sum_partials_rows<RH>(p.ws + Lg.ws_offset + static_cast<std::size_t>(hr0) * Lg.m.n_pad + n, Lg.m.n_pad,
+                              static_cast<std::size_t>(rows) * Lg.m.n_pad, Lg.m.n_splits, gv, hrows);
+        sum_partials_rows<RH>(p.ws + Lu.ws_offset + static_cast<std::size_t>(hr0) * Lu.m.n_pad + n, Lu.m.n_pad,
+                              static_cast<std::size_t>(rows) * Lu.m.n_pad, Lu.m.n_splits, uv, hrows);
         const float gb = Lg.m.bias ? __half2float(Lg.m.bias[n]) : 0.0f;
         const float ub = Lu.m.bias ? __half2float(Lu.m.bias[n]) : 0.0f;
 #pragma unroll
-        for (int r = 0; r < R; ++r)
-          if (r < rows) out[static_cast<std::size_t>(p.row0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv[r] + gb) * (uv[r] + ub));
+        for (int r = 0; r < RH; ++r)
+          if (r < hrows)
+            out[static_cast<std::size_t>(p.row0 + hr0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv[r] + gb) * (uv[r] + ub));
       }
       return;
     }
-    sum_partials_rows<R>(p.ws + L.ws_offset + n, M.n_pad, static_cast<std::size_t>(rows) * M.n_pad, M.n_splits, y, rows);
+    if (hrows > 0)
+      sum_partials_rows<RH>(p.ws + L.ws_offset + static_cast<std::size_t>(hr0) * M.n_pad + n, M.n_pad,
+                            static_cast<std::size_t>(rows) * M.n_pad, M.n_splits, y, hrows);
   }
   if (!owner || n >= M.n) return;
   const float bias = M.bias ? __half2float(M.bias[n]) : 0.0f;
 #pragma unroll
-  for (int r = 0; r < R; ++r) {
-    if (r >= rows) break;
-    const std::size_t o = static_cast<std::size_t>(p.row0 + r) * L.t.ld + n;
+  for (int r = 0; r < RH; ++r) {
+    if (r >= hrows) break;
+    const std::size_t o = static_cast<std::size_t>(p.row0 + hr0 + r) * L.t.ld + n;
     const float v = y[r] + bias;
     switch (p.output) {
       case QGemvOutput::store_fp32: static_cast<float*>(L.t.out)[o] = v; break;
@@ -189,7 +199,7 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
           float q = nv * nv;
 #pragma unroll
           for (int s = 16; s > 0; s >>= 1) q += __shfl_xor_sync(0xffffffffu, q, s);
-          if ((tid & 31) == 0) p.ss_out[static_cast<std::size_t>(p.row0 + r) * (M.n >> 5) + (n >> 5)] = q;
+          if ((tid & 31) == 0) p.ss_out[static_cast<std::size_t>(p.row0 + hr0 + r) * (M.n >> 5) + (n >> 5)] = q;
         }
         break;
       }

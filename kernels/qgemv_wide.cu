@@ -119,8 +119,15 @@ struct StageArgs {
   __half* xs;  // [slot][rows][k]
 };
 
-// Block (row, slot): the row's activations for one permutation, normalised when asked, as fp16 in
-// the order the products read: within each 8 rows of K, [x0 x4 x1 x5 x2 x6 x3 x7].
+// Each stage block covers kStageSpan columns of one row: kStageEach per thread.
+constexpr int kStageEach = 4;
+constexpr int kStageSpan = kStageThreads * kStageEach;
+
+// Block (row, slot, span): kStageSpan of the row's activations for one permutation, normalised when
+// asked, as fp16 in the order the products read: within each 8 rows of K, [x0 x4 x1 x5 x2 x6 x3 x7].
+// The permutation and the norm weights do not depend on earlier kernels, so they are looked up
+// before the dependency wait; after it, the row's scale (from the producer's sums of squares, or
+// its own pass over the row) and one gather of x remain.
 template <bool kNorm>
 __global__ void __launch_bounds__(kStageThreads) stage_kernel(const __grid_constant__ Params p,
                                                               const __grid_constant__ StageArgs s) {
@@ -128,6 +135,16 @@ __global__ void __launch_bounds__(kStageThreads) stage_kernel(const __grid_const
   const int r = blockIdx.x, slot = blockIdx.y, tid = threadIdx.x;
   const int k = p.mats[0].m.k;
   const std::size_t xrow = static_cast<std::size_t>(p.row0 + r) * p.ldx;
+  const int* perm = s.perm[slot];
+  const int base = blockIdx.z * kStageSpan + tid;
+  int src[kStageEach];
+  float nw[kStageEach];
+#pragma unroll
+  for (int e = 0; e < kStageEach; ++e) {
+    const int o = base + e * kStageThreads;
+    src[e] = o < k ? (perm ? perm[o] : o) : 0;
+    nw[e] = kNorm && o < k ? __half2float(p.norm_weight[src[e]]) : 1.0f;
+  }
   grid_dependency_wait();
   allow_next_launch();  // the GEMV may start streaming its weights
   float scale = 1.0f;
@@ -149,17 +166,17 @@ __global__ void __launch_bounds__(kStageThreads) stage_kernel(const __grid_const
     for (int w = 0; w < kStageThreads / 32; ++w) total += s_part[w];
     scale = rsqrtf(total / static_cast<float>(k) + p.eps);
   }
-  const int* perm = s.perm[slot];
+  float v[kStageEach];
+#pragma unroll
+  for (int e = 0; e < kStageEach; ++e) {
+    if constexpr (kNorm) v[e] = static_cast<const float*>(p.x)[xrow + src[e]];
+    else v[e] = __half2float(static_cast<const __half*>(p.x)[xrow + src[e]]);
+  }
   __half* out = s.xs + (static_cast<std::size_t>(slot) * p.rows + r) * k;
-  for (int o = tid; o < k; o += kStageThreads) {
-    const int src = perm ? perm[o] : o;
-    float v;
-    if constexpr (kNorm) {
-      v = static_cast<const float*>(p.x)[xrow + src] * scale * __half2float(p.norm_weight[src]);
-    } else {
-      v = __half2float(static_cast<const __half*>(p.x)[xrow + src]);
-    }
-    out[(o & ~7) + staged_pos(o & 7)] = __float2half_rn(v);
+#pragma unroll
+  for (int e = 0; e < kStageEach; ++e) {
+    const int o = base + e * kStageThreads;
+    if (o < k) out[(o & ~7) + staged_pos(o & 7)] = __float2half_rn(kNorm ? v[e] * scale * nw[e] : v[e]);
   }
 }
 
@@ -360,7 +377,7 @@ int launch_wide(const Params& p, const WidePlan& w, int blocks, bool norm, cudaS
   StageArgs s{};
   for (int i = 0; i < w.slots; ++i) s.perm[i] = w.perm[i];
   s.xs = reinterpret_cast<__half*>(p.ws + w.ws_floats);
-  const dim3 grid(p.rows, w.slots);
+  const dim3 grid(p.rows, w.slots, (p.mats[0].m.k + kStageSpan - 1) / kStageSpan);
   const int e = norm ? launch_pdl(stage_kernel<true>, grid, dim3(kStageThreads), 0, stream, p, s)
                      : launch_pdl(stage_kernel<false>, grid, dim3(kStageThreads), 0, stream, p, s);
   if (e != 0) return e;
