@@ -143,6 +143,93 @@ __global__ void __launch_bounds__(kVecThreads) dequant8_kernel(const QMatrix m, 
   }
 }
 
+// float(v) for v < 2^23 without the quarter-rate integer conversion: v's bits under the exponent of
+// 2^23, less 2^23. Exact, so the values are those of static_cast<float>(v).
+__device__ __forceinline__ float small_uint_to_float(std::uint32_t v) {
+  return __uint_as_float(0x4B000000u | v) - 8388608.0f;
+}
+
+// Uniform 4-bit groups of one power-of-two size >= 32 (GPTQ 4-bit, 4-bit EXL2 layers), the prefill
+// path's common case. Thread = 8 columns x 32 rows (four code words per column, one group): the
+// codes come in with eight 16-byte loads and the scales with one, all issued before the block
+// looks up its rows' permutation, and each row goes out as one 16-byte store. No group search,
+// no integer-to-float conversion (see small_uint_to_float): the arithmetic is dequant8_kernel's,
+// (float(q) - z) * s rounded once, so the values are bit for bit the same. Needs what
+// dequant8_kernel needs, and K a multiple of 32.
+constexpr int kU4Threads = 128;
+constexpr int kU4Rows = 32;
+
+__global__ void __launch_bounds__(kU4Threads) dequant_u4_kernel(const QMatrix m, __half* out, int ldo, int col_offset,
+                                                                int n_begin, int n_end) {
+  __shared__ int s_rows[kU4Rows];
+  const int k0 = blockIdx.y * kU4Rows;
+  const int n = n_begin + (blockIdx.x * kU4Threads + threadIdx.x) * kVecCols;
+  const bool active = n < n_end;
+  const int g = k0 >> m.group_shift;
+  uint4 wa[4], wb[4];
+  float s[kVecCols], z[kVecCols];
+  if (active) {
+    const std::uint32_t* w0 = m.q_weight + static_cast<std::size_t>(k0 / 8) * m.n_pad + n;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      wa[i] = __ldg(reinterpret_cast<const uint4*>(w0 + static_cast<std::size_t>(i) * m.n_pad));
+      wb[i] = __ldg(reinterpret_cast<const uint4*>(w0 + static_cast<std::size_t>(i) * m.n_pad + 4));
+    }
+    if (m.q_scale) {
+      const std::uint32_t code_word = __ldg(m.q_scale + static_cast<std::size_t>(g) * (m.n_pad / 8) + n / 8);
+      const float mx = __half2float(m.q_scale_max[g]);
+#pragma unroll
+      for (int c = 0; c < kVecCols; ++c) {
+        const float q = small_uint_to_float(((code_word >> (4 * c)) & 15u) + 1u);
+        s[c] = mx * q * q * (1.0f / 256.0f);
+        z[c] = 8.0f;
+      }
+    } else {
+      const uint4 sv = __ldg(reinterpret_cast<const uint4*>(m.scales + static_cast<std::size_t>(g) * m.n_pad + n));
+      const __half* sh = reinterpret_cast<const __half*>(&sv);
+      uint4 zv = make_uint4(0, 0, 0, 0);
+      if (m.zeros) zv = __ldg(reinterpret_cast<const uint4*>(m.zeros + static_cast<std::size_t>(g) * m.n_pad + n));
+      const __half* zh = reinterpret_cast<const __half*>(&zv);
+#pragma unroll
+      for (int c = 0; c < kVecCols; ++c) {
+        s[c] = __half2float(sh[c]);
+        z[c] = m.zeros ? __half2float(zh[c]) : 8.0f;
+      }
+    }
+  }
+  if (threadIdx.x < kU4Rows) {
+    const int k = k0 + threadIdx.x;
+    s_rows[threadIdx.x] = m.perm ? m.perm[k] : k;
+  }
+  __syncthreads();
+  if (!active) return;
+  const bool full = n + kVecCols <= n_end;
+  __half* base = out + col_offset + (n - n_begin);
+#pragma unroll
+  for (int i = 0; i < kU4Rows; ++i) {
+    const uint4& a = wa[i >> 3];
+    const uint4& b = wb[i >> 3];
+    const std::uint32_t words[kVecCols] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    const int sh = 4 * (i & 7);
+    std::uint32_t packed[kVecCols / 2];
+#pragma unroll
+    for (int c = 0; c < kVecCols; c += 2) {
+      const float q0 = small_uint_to_float((words[c] >> sh) & 15u);
+      const float q1 = small_uint_to_float((words[c + 1] >> sh) & 15u);
+      const half2 h2 = __floats2half2_rn((q0 - z[c]) * s[c], (q1 - z[c + 1]) * s[c + 1]);
+      packed[c / 2] = *reinterpret_cast<const std::uint32_t*>(&h2);
+    }
+    __half* dst = base + static_cast<std::size_t>(s_rows[i]) * ldo;
+    if (full) {
+      *reinterpret_cast<uint4*>(dst) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    } else {
+#pragma unroll
+      for (int c = 0; c < kVecCols; ++c)
+        if (c < n_end - n) dst[c] = __ushort_as_half(static_cast<unsigned short>(packed[c / 2] >> (16 * (c & 1))));
+    }
+  }
+}
+
 }  // namespace
 
 int qmatrix_dequant_f16(const QMatrix& m, int n_begin, int n_count, __half* out, int ldo, int col_offset,
@@ -153,7 +240,11 @@ int qmatrix_dequant_f16(const QMatrix& m, int n_begin, int n_count, __half* out,
     return cudaErrorInvalidValue;
   const bool aligned = ldo % 8 == 0 && col_offset % 8 == 0 && n_begin % 8 == 0 &&
                        reinterpret_cast<std::uintptr_t>(out) % 16 == 0 && m.n_pad % 8 == 0;
-  if (aligned) {
+  if (aligned && m.uniform_bits == 4 && m.group_shift >= 5 && m.k % kU4Rows == 0) {
+    const int per_block = kU4Threads * kVecCols;
+    dequant_u4_kernel<<<dim3((n_count + per_block - 1) / per_block, m.k / kU4Rows), kU4Threads, 0, stream>>>(
+        m, out, ldo, col_offset, n_begin, n_begin + n_count);
+  } else if (aligned) {
     const int per_block = kVecThreads * kVecCols;
     dequant8_kernel<<<dim3((n_count + per_block - 1) / per_block, m.k / 8), kVecThreads, 0, stream>>>(
         m, out, ldo, col_offset, n_begin, n_begin + n_count);

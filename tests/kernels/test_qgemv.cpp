@@ -475,11 +475,16 @@ TEST(QGemv, DequantizeMatchesCpu) {
   layers.push_back(make_gptq(rng, 512, 264, 128, true, false));
   layers.push_back(make_gptq(rng, 256, 136, 64, false, true));
   layers.push_back(make_exl2(rng, 400, 136, {4, 2}));  // K not a multiple of the 32-row blocks
+  // Uniform 4-bit groups (the prefill's common case, its own kernel): permuted EXL2 groups of 128
+  // and 32 rows; the GPTQ layers above are uniform too (with and without zero points).
+  layers.push_back(make_exl2(rng, 512, 1160, {4}, 128));
+  layers.push_back(make_exl2(rng, 256, 264, {4}, 32));
   for (std::size_t li = 0; li < layers.size(); ++li) {
     const Layer& L = layers[li];
     const int K = L.desc.K, N = L.desc.N;
     auto dl = cuda::upload_linear(L.desc, 132);
     ASSERT_TRUE(dl.ok()) << dl.error().to_string();
+    if (li >= 5) ASSERT_TRUE(dl->quant.uniform_bits == 4 && dl->quant.group_shift >= 5) << "layer " << li;
     struct Case {
       int n_begin, n_count, ldo, col;
     };
