@@ -5,6 +5,8 @@
 // tools/gpu/run.sh --kernels on the GPU machine; `bench_kernels --graph` times only the step graph,
 // NIBBLE_GRAPH=qkv,rope,attn,o,gu,d (any sequence of those) sets the kernels of each of its layers.
 #include <cuda_fp16.h>
+#include <cublasLt.h>
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 
 #include "nibble_kernels/attention.h"
 #include "nibble_kernels/decode_fused.h"
+#include "nibble_kernels/dequant.h"
 #include "nibble_kernels/dgemv.h"
 #include "nibble_kernels/ops.h"
 #include "nibble_kernels/qgemv.h"
@@ -124,6 +127,171 @@ float chain_us(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int n
   return us;
 }
 
+// The prefill GEMMs of the 7B shapes (M tokens): cublasGemmEx with the default algorithm (what the
+// engine runs) against each of cuBLASLt's top heuristic candidates with a 64 MB workspace, TFLOP/s.
+void bench_gemm_candidates(cudaStream_t s) {
+  cublasHandle_t h;
+  cublasLtHandle_t lt;
+  CK(cublasCreate(&h));
+  CK(cublasLtCreate(&lt));
+  CK(cublasSetStream(h, s));
+  const std::size_t ws_bytes = 64u << 20;
+  void* ws = nullptr;
+  CK(cudaMalloc(&ws, ws_bytes));
+  struct Shape {
+    const char* name;
+    int m, n, k;
+    bool c32;
+    float beta;
+  };
+  for (const int m : {2048, 512}) {
+    const Shape shapes[] = {{"qkv", m, 12288, 4096, true, 0.0f},
+                            {"qkv fp16", m, 12288, 4096, false, 0.0f},
+                            {"o", m, 4096, 4096, true, 1.0f},
+                            {"gate/up", m, 22016, 4096, false, 0.0f},
+                            {"down", m, 4096, 11008, true, 1.0f}};
+    for (const Shape& sh : shapes) {
+      __half* a = dev_fill<__half>(static_cast<std::size_t>(sh.m) * sh.k, __float2half(0.01f));
+      __half* b = dev_fill<__half>(static_cast<std::size_t>(sh.k) * sh.n, __float2half(0.01f));
+      void* c = nullptr;
+      CK(cudaMalloc(&c, static_cast<std::size_t>(sh.m) * sh.n * 4));
+      CK(cudaMemset(c, 0, static_cast<std::size_t>(sh.m) * sh.n * 4));
+      const float one = 1.0f;
+      const cudaDataType ct = sh.c32 ? CUDA_R_32F : CUDA_R_16F;
+      const double flop = 2.0 * sh.m * sh.n * sh.k;
+      const float base = time_us([&](cudaStream_t st) {
+        CK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, sh.n, sh.m, sh.k, &one, b, CUDA_R_16F, sh.n, a, CUDA_R_16F, sh.k,
+                        &sh.beta, c, ct, sh.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        (void)st;
+      }, s, 20);
+      std::printf("gemm %-8s m %5d: default %8.1f us %6.0f TFLOP/s | Lt:", sh.name, sh.m, base, flop / base / 1e6);
+      cublasLtMatmulDesc_t op;
+      CK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+      cublasLtMatrixLayout_t la, lb, lc;
+      CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, sh.n, sh.k, sh.n));
+      CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, sh.k, sh.m, sh.k));
+      CK(cublasLtMatrixLayoutCreate(&lc, ct, sh.n, sh.m, sh.n));
+      cublasLtMatmulPreference_t pref;
+      CK(cublasLtMatmulPreferenceCreate(&pref));
+      CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
+      cublasLtMatmulHeuristicResult_t res[16];
+      int found = 0;
+      CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 16, res, &found));
+      float best = 1e30f;
+      int best_i = -1;
+      for (int i = 0; i < found; ++i) {
+        const float us = time_us([&](cudaStream_t st) {
+          CK(cublasLtMatmul(lt, op, &one, b, la, a, lb, &sh.beta, c, lc, c, lc, &res[i].algo, ws, ws_bytes, st));
+        }, s, 20);
+        std::printf(" %.0f", us);
+        if (us < best) {
+          best = us;
+          best_i = i;
+        }
+      }
+      std::printf(" | best #%d %.1f us %.0f TFLOP/s (%+.1f%%)\n", best_i, best, flop / best / 1e6, 100.0 * (base / best - 1.0));
+      CK(cublasLtMatmulPreferenceDestroy(pref));
+      CK(cublasLtMatrixLayoutDestroy(la));
+      CK(cublasLtMatrixLayoutDestroy(lb));
+      CK(cublasLtMatrixLayoutDestroy(lc));
+      CK(cublasLtMatmulDescDestroy(op));
+      CK(cudaFree(a));
+      CK(cudaFree(b));
+      CK(cudaFree(c));
+    }
+  }
+  CK(cudaFree(ws));
+  CK(cublasLtDestroy(lt));
+  CK(cublasDestroy(h));
+}
+
+// Prefill dequantization against the GEMM it is meant to hide behind: the dequantization of the
+// 7B gate and up matrices (4-bit EXL2 -> fp16) alone, the gate/up GEMM (2,048 tokens) alone with
+// cuBLASLt told to plan for 132 - X SMs, and both on two streams at once (dequantization launched
+// first or second); us.
+void bench_dequant_overlap(cudaStream_t s, int sms, std::mt19937_64& rng) {
+  const int K = 4096, N = 11008, M = 2048;
+  Mat g = make_exl2(K, N, sms, rng), u = make_exl2(K, N, sms, rng);
+  __half* wbuf = dev_fill<__half>(static_cast<std::size_t>(K) * 2 * N, __float2half(0.0f));
+  __half* a = dev_fill<__half>(static_cast<std::size_t>(M) * K, __float2half(0.01f));
+  __half* b = dev_fill<__half>(static_cast<std::size_t>(K) * 2 * N, __float2half(0.01f));
+  __half* c = dev_fill<__half>(static_cast<std::size_t>(M) * 2 * N, __float2half(0.0f));
+  cudaStream_t s2;
+  CK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+  auto dequant = [&](cudaStream_t st) {
+    CK(qmatrix_dequant_f16(g.q, 0, N, wbuf, 2 * N, 0, st));
+    CK(qmatrix_dequant_f16(u.q, 0, N, wbuf, 2 * N, N, st));
+  };
+  const float dq = time_us(dequant, s, 20);
+  std::printf("dequantize gate+up 4096x11008 x2: %.1f us (%.0f GB/s of codes read + fp16 written)\n", dq,
+              (2.0 * K * N * 0.5 + 2.0 * K * N * 2.0) / dq / 1e3);
+  cublasLtHandle_t lt;
+  CK(cublasLtCreate(&lt));
+  const std::size_t ws_bytes = 32u << 20;
+  void* ws = nullptr;
+  CK(cudaMalloc(&ws, ws_bytes));
+  cudaEvent_t e0, e1, e2;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  CK(cudaEventCreate(&e2));
+  for (const int spare : {0, 4, 8, 12, 16, 24}) {
+    cublasLtMatmulDesc_t op;
+    CK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const int target = sms - spare;
+    if (spare > 0) CK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &target, sizeof(target)));
+    cublasLtMatrixLayout_t la, lb, lc;
+    CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, 2 * N, K, 2 * N));
+    CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, K, M, K));
+    CK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16F, 2 * N, M, 2 * N));
+    cublasLtMatmulPreference_t pref;
+    CK(cublasLtMatmulPreferenceCreate(&pref));
+    CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
+    cublasLtMatmulHeuristicResult_t res{};
+    int found = 0;
+    CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &res, &found));
+    const float one = 1.0f, zero = 0.0f;
+    auto gemm = [&](cudaStream_t st) {
+      CK(cublasLtMatmul(lt, op, &one, b, la, a, lb, &zero, c, lc, c, lc, &res.algo, ws, ws_bytes, st));
+    };
+    const float gt = time_us(gemm, s, 20);
+    float both[2];
+    for (int order = 0; order < 2; ++order) {
+      std::vector<float> t;
+      for (int rep = 0; rep < 15; ++rep) {
+        CK(cudaStreamSynchronize(s));
+        CK(cudaEventRecord(e0, s));
+        CK(cudaStreamWaitEvent(s2, e0, 0));
+        if (order == 0) {
+          dequant(s2);
+          gemm(s);
+        } else {
+          gemm(s);
+          dequant(s2);
+        }
+        CK(cudaEventRecord(e1, s2));
+        CK(cudaStreamWaitEvent(s, e1, 0));
+        CK(cudaEventRecord(e2, s));
+        CK(cudaEventSynchronize(e2));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, e0, e2));
+        if (rep >= 5) t.push_back(ms * 1000.0f);
+      }
+      std::sort(t.begin(), t.end());
+      both[order] = t[t.size() / 2];
+    }
+    std::printf("gate/up GEMM planned for %3d SMs: alone %.1f us; with the dequantization on a second stream "
+                "(launched first / second) %.1f / %.1f us; one after the other %.1f us\n",
+                target, gt, both[0], both[1], gt + dq);
+    CK(cublasLtMatmulPreferenceDestroy(pref));
+    CK(cublasLtMatrixLayoutDestroy(la));
+    CK(cublasLtMatrixLayoutDestroy(lb));
+    CK(cublasLtMatrixLayoutDestroy(lc));
+    CK(cublasLtMatmulDescDestroy(op));
+  }
+  CK(cudaStreamDestroy(s2));
+  CK(cublasLtDestroy(lt));
+}
+
 }  // namespace
 
 int bench_stream_read(const void* p, std::size_t bytes, unsigned* sink, int sms, cudaStream_t s);
@@ -138,6 +306,12 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(1);
   cudaStream_t s;
   CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  if (argc > 1 && std::string(argv[1]) == "--gemm") {
+    bench_gemm_candidates(s);
+    std::mt19937_64 grng(3);
+    bench_dequant_overlap(s, prop.multiProcessorCount, grng);
+    return 0;
+  }
   const int H = 4096, I = 11008, V = 32000, heads = 32, hd = 128;
   Mat q = make_exl2(H, H, sms, rng, 96), k = make_exl2(H, H, sms, rng, 96), v = make_exl2(H, H, sms, rng, 96);
   Mat o = make_exl2(H, H, sms, rng), g = make_exl2(H, I, sms, rng, 172), u = make_exl2(H, I, sms, rng, 172);

@@ -4,7 +4,8 @@
 # SKIP-th launch (0-based) of the kernels whose demangled name matches REGEX is profiled with the
 # speed-of-light, occupancy, warp-state, memory, instruction and source-counter sections; the
 # report goes to $OUT/ncu-N.txt and its summary lines to stdout.
-# Usage: tools/gpu/ncu_run.sh 'qgemv_u4_kernel<32:250' 'qgemv_u4_kernel<8:10'
+# Usage: tools/gpu/ncu_run.sh 'qgemv_wide_kernel<.int.32:310' 'qgemv_u4_kernel<.int.8, .bool.1:10'
+# (demangled template arguments read "<(int)8, (bool)1>")
 set -uo pipefail
 out="${OUT:-/tmp/nibble-out}"
 mkdir -p "$out" /tmp/nibble-bin
