@@ -87,13 +87,24 @@ template <int HD, int ROWS>
 __device__ __forceinline__ void stage_q(const AttentionArgs& a, int4 tile, int head, float qscale, __half* s_q) {
   constexpr int kStride = HD + 8;
   const int tid = threadIdx.x;
-  if ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0) {
+  // fp16 rows (AttentionArgs::q16: 4 values per 8-byte load, checked at launch) or aligned fp32 rows.
+  if (a.q16 || ((a.ldq & 3) == 0 && (reinterpret_cast<std::uintptr_t>(a.q) & 15) == 0)) {
 #pragma unroll 4
     for (int it = 0; it < ROWS * HD / 4 / kThreads; ++it) {
       const int i = it * kThreads + tid;
       const int r = i / (HD / 4), d = (i % (HD / 4)) * 4;
       float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (r < tile.y) v = *reinterpret_cast<const float4*>(a.q + static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d);
+      if (r < tile.y) {
+        const std::size_t off = static_cast<std::size_t>(tile.x + r) * a.ldq + head * HD + d;
+        if (a.q16) {
+          const uint2 u = *reinterpret_cast<const uint2*>(a.q16 + off);
+          const float2 lo = __half22float2(*reinterpret_cast<const half2*>(&u.x));
+          const float2 hi = __half22float2(*reinterpret_cast<const half2*>(&u.y));
+          v = make_float4(lo.x, lo.y, hi.x, hi.y);
+        } else {
+          v = *reinterpret_cast<const float4*>(a.q + off);
+        }
+      }
       *reinterpret_cast<uint2*>(&s_q[r * kStride + d]) =
           make_uint2(pack_half2(v.x * qscale, v.y * qscale), pack_half2(v.z * qscale, v.w * qscale));
     }
@@ -410,21 +421,18 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
   const int h = lane & 1, pair = lane >> 1;
   const int kr = warp * 16 + (pair >> 3) * 8 + (pair & 3) * 2 + ((pair >> 2) & 1);
   __half* const s_copy = s_stage + kr * kStride + h * 8;
-  int page = 0, in_page = 0;
-  auto look_up = [&](int kt) {
-    const int key = kt * kKeysPerTile + kr;
-    if (key <= max_pos) {
-      page = table[key / a.page_size];
-      in_page = key % a.page_size;
-    }
-  };
-  look_up(kt_begin);
+  // The thread's key row of a tile is looked up as the tile is staged: the block-table row stays
+  // in L1 across tiles, and a look-up held in registers a tile ahead would spill next to the two
+  // tiles' S and O.
   auto stage_tile = [&](int kt, int st) {
     __half* s_k = s_copy + (2 * st) * kTileHalves;
     __half* s_v = s_k + kTileHalves;
-    const bool valid = kt * kKeysPerTile + kr <= max_pos;
-    const std::size_t row = valid ? (static_cast<std::size_t>(page) * a.page_size + in_page) * a.kv_heads + kvh : 0;
-    look_up(kt + 1);
+    const int key = kt * kKeysPerTile + kr;
+    const bool valid = key <= max_pos;
+    const std::size_t row =
+        valid ? (static_cast<std::size_t>(table[key / a.page_size]) * a.page_size + key % a.page_size) *
+                        a.kv_heads + kvh
+              : 0;
     const __half* g_k = a.k_cache + row * HD + h * 8;
     const __half* g_v = a.v_cache + row * HD + h * 8;
 #pragma unroll
@@ -517,7 +525,8 @@ int attention_prefill(const AttentionArgs& a, const int4* tiles, int n_tiles, cu
                             : (a.kv_type == KvType::q8 || a.kv_type == KvType::q4) && a.k_codes && a.v_codes &&
                                   a.k_scales && a.v_scales;
   if (!cache_ok) return cudaErrorInvalidValue;
-  if (!a.q || !a.out || !a.positions || !a.block_tables || !tiles || n_tiles < 0 ||
+  const bool q_ok = a.q16 ? !a.q && a.ldq % 4 == 0 && reinterpret_cast<std::uintptr_t>(a.q16) % 8 == 0 : a.q != nullptr;
+  if (!q_ok || !a.out || !a.positions || !a.block_tables || !tiles || n_tiles < 0 ||
       a.heads <= 0 || a.kv_heads <= 0 || a.heads % a.kv_heads != 0 || a.page_size <= 0 || a.max_pages <= 0)
     return cudaErrorInvalidValue;
   if (n_tiles == 0) return 0;

@@ -107,6 +107,15 @@ __global__ void __launch_bounds__(kThreads) rope_kv_quant_kernel(const RopeKvArg
 
 __device__ __forceinline__ float4 load4(const float* p) { return *reinterpret_cast<const float4*>(p); }
 
+__device__ __forceinline__ float4 load4(const __half* p) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = __half22float2(*reinterpret_cast<const half2*>(&u.x));
+  const float2 hi = __half22float2(*reinterpret_cast<const half2*>(&u.y));
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
+__device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+
 __device__ __forceinline__ void store4_half(__half* p, float4 v) {
   const half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
   uint2 u;
@@ -115,12 +124,31 @@ __device__ __forceinline__ void store4_half(__half* p, float4 v) {
   *reinterpret_cast<uint2*>(p) = u;
 }
 
+__device__ __forceinline__ void store4(__half* p, float4 v) { store4_half(p, v); }
+
+// The q/k/v rows of RopeKvArgs as fp32 or (prompt rows) fp16.
+template <class T> struct RopeRows;
+template <> struct RopeRows<float> {
+  static __device__ float* q(const RopeKvArgs& a) { return a.q; }
+  static __device__ const float* k(const RopeKvArgs& a) { return a.k; }
+  static __device__ const float* v(const RopeKvArgs& a) { return a.v; }
+};
+template <> struct RopeRows<__half> {
+  static __device__ __half* q(const RopeKvArgs& a) { return a.q16; }
+  static __device__ const __half* k(const RopeKvArgs& a) { return a.k16; }
+  static __device__ const __half* v(const RopeKvArgs& a) { return a.v16; }
+};
+
 // The fp16 kernel's work with 16-byte accesses (rotary_dim a multiple of 8, head_dim of 4, rows
 // and bases 16-byte aligned: rope_kv_append checks): a unit is 4 consecutive pairs of a head (or
 // 4 values of a V row), and a thread loads kBatch units before it writes any, so its loads are in
 // flight together (stores to q in place would otherwise order each load after the last store).
+template <class T>
 __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int head0, int head1, std::size_t slot,
                                                 const float* s_cos, const float* s_sin) {
+  T* const qrows = RopeRows<T>::q(a);
+  const T* const krows = RopeRows<T>::k(a);
+  const T* const vrows = RopeRows<T>::v(a);
   constexpr int kBatch = 4;
   const int half_dim = a.rotary_dim / 2, hd = a.head_dim;
   const int quads = half_dim / 4;
@@ -135,9 +163,9 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
         const int h = head0 + u / quads, i = (u % quads) * 4;
         hb[b] = h;
         ib[b] = i;
-        const float* src = h < a.heads
-                               ? a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd
-                               : a.k + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(h - a.heads) * hd;
+        const T* src = h < a.heads
+                           ? qrows + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd
+                           : krows + static_cast<std::size_t>(r) * a.ldk + static_cast<std::size_t>(h - a.heads) * hd;
         x0[b] = load4(src + i);
         x1[b] = load4(src + i + half_dim);
       }
@@ -153,9 +181,9 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
         const float4 y1 = make_float4(x1[b].x * c.x + x0[b].x * sn.x, x1[b].y * c.y + x0[b].y * sn.y,
                                       x1[b].z * c.z + x0[b].z * sn.z, x1[b].w * c.w + x0[b].w * sn.w);
         if (h < a.heads) {
-          float* v = a.q + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd;
-          *reinterpret_cast<float4*>(v + i) = y0;
-          *reinterpret_cast<float4*>(v + i + half_dim) = y1;
+          T* v = qrows + static_cast<std::size_t>(r) * a.ldq + static_cast<std::size_t>(h) * hd;
+          store4(v + i, y0);
+          store4(v + i + half_dim, y1);
         } else {
           __half* dst = a.k_cache + slot + static_cast<std::size_t>(h - a.heads) * hd;
           store4_half(dst + i, y0);
@@ -169,7 +197,7 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
   if (kv0 >= head1) return;
   const int vq = hd / 4;
   const int vunits = (head1 - kv0) * vq;
-  const float* vrow = a.v + static_cast<std::size_t>(r) * a.ldv;
+  const T* vrow = vrows + static_cast<std::size_t>(r) * a.ldv;
   for (int u0 = threadIdx.x; u0 < vunits; u0 += kBatch * kThreads) {
     float4 x[kBatch];
     std::size_t off[kBatch];  // each unit's offset in the row (and in the cache slot)
@@ -189,7 +217,7 @@ __device__ __forceinline__ void rope_kv_f16_vec(const RopeKvArgs& a, int r, int 
     const int tail = hd - a.rotary_dim;
     for (int t = threadIdx.x; t < (head1 - kv0) * tail; t += kThreads) {
       const std::size_t src = static_cast<std::size_t>(kv0 - a.heads + t / tail) * hd + a.rotary_dim + t % tail;
-      a.k_cache[slot + src] = __float2half_rn(a.k[static_cast<std::size_t>(r) * a.ldk + src]);
+      a.k_cache[slot + src] = __float2half_rn(static_cast<float>(krows[static_cast<std::size_t>(r) * a.ldk + src]));
     }
   }
 }
@@ -211,7 +239,7 @@ __global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs 
   const int page = a.block_tables[static_cast<std::size_t>(seq) * a.max_pages + pos / a.page_size];
   const std::size_t slot = (static_cast<std::size_t>(page) * a.page_size + pos % a.page_size) * a.kv_heads * hd;
   if (vec) {
-    rope_kv_f16_vec(a, r, head0, head1, slot, s_cos, s_sin);
+    rope_kv_f16_vec<float>(a, r, head0, head1, slot, s_cos, s_sin);
     return;
   }
   // Rotated pairs (i, i + half_dim) of query heads (in place) and key heads (into the cache).
@@ -250,9 +278,37 @@ __global__ void __launch_bounds__(kThreads) rope_kv_f16_kernel(const RopeKvArgs 
   }
 }
 
+// fp16 prompt rows (RopeKvArgs::q16): the 16-byte path only, heads_per_block heads of a row.
+__global__ void __launch_bounds__(kThreads) rope_kv_f16_rows_kernel(const RopeKvArgs a, int heads_per_block) {
+  __shared__ __align__(16) float s_cos[128];
+  __shared__ __align__(16) float s_sin[128];
+  const int r = blockIdx.x;
+  const int pos = row_cos_sin(a, r, s_cos, s_sin);
+  const int head0 = blockIdx.y * heads_per_block;
+  const int head1 = min(head0 + heads_per_block, a.heads + a.kv_heads);
+  const int page = a.block_tables[static_cast<std::size_t>(a.row_seq[r]) * a.max_pages + pos / a.page_size];
+  const std::size_t slot = (static_cast<std::size_t>(page) * a.page_size + pos % a.page_size) * a.kv_heads * a.head_dim;
+  rope_kv_f16_vec<__half>(a, r, head0, head1, slot, s_cos, s_sin);
+}
+
 }  // namespace
 
 int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
+  if (a.q16) {
+    const auto aligned8 = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 8 == 0; };
+    if (a.q || a.k || a.v || !a.k16 || !a.v16 || a.kv_type != KvType::fp16 || !a.k_cache || !a.v_cache || !a.inv_freq ||
+        !a.positions || !a.row_seq || !a.block_tables || a.rows < 0 || a.heads <= 0 || a.kv_heads <= 0 ||
+        a.head_dim <= 0 || a.head_dim > 256 || a.head_dim % 4 != 0 || a.rotary_dim <= 0 || a.rotary_dim > a.head_dim ||
+        a.rotary_dim % 8 != 0 || a.page_size <= 0 || a.max_pages <= 0 || a.ldq % 4 != 0 || a.ldk % 4 != 0 ||
+        a.ldv % 4 != 0 || !aligned8(a.q16) || !aligned8(a.k16) || !aligned8(a.v16) || !aligned8(a.k_cache) ||
+        !aligned8(a.v_cache))
+      return cudaErrorInvalidValue;
+    if (a.rows == 0) return 0;
+    const int total = a.heads + a.kv_heads;
+    const int per_block = a.rows >= 64 ? total : kHeadsPerBlock;
+    const dim3 grid(a.rows, (total + per_block - 1) / per_block);
+    return launch_pdl(rope_kv_f16_rows_kernel, grid, dim3(kThreads), 0, stream, a, per_block);
+  }
   const bool quant = a.kv_type != KvType::fp16;
   if (!a.q || !a.k || !a.v || !a.inv_freq || !a.positions || !a.row_seq || !a.block_tables || a.rows < 0 ||
       a.heads <= 0 || a.kv_heads <= 0 || a.head_dim <= 0 || a.head_dim > 256 || a.rotary_dim <= 0 ||

@@ -188,18 +188,43 @@ TEST(Attention, PrefillChunkMatchesSerial) {
     const auto f1 = gpu_test::halves_to_float(o1.get());
     std::vector<double> r1(f1.begin(), f1.end());
     a.out = reinterpret_cast<__half*>(o2.p);
-    for (const char* forced : {"64", "128"}) {  // both tile sizes (128 where the GPU and head dim take it)
-      setenv("NIBBLE_ATTN_PREFILL_ROWS", forced, 1);
-      const int tile_rows = kernels::attention_prefill_tile_rows(hd, kernels::KvType::fp16, rows, heads);
-      std::vector<int4> tiles;
-      for (int r = 0; r < rows; r += tile_rows) tiles.push_back(make_int4(r, std::min(tile_rows, rows - r), 0, 0));
-      Dev<int4> tt(tiles);
-      o2.poison();
-      ASSERT_EQ(kernels::attention_prefill(a, tt.p, static_cast<int>(tiles.size()), nullptr), 0);
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(o2.get()), r1), 4e-3) << "head_dim " << hd << ", " << tile_rows << "-row tiles";
+    // The prompt kernel at both tile sizes (128 where the GPU and head dim take it) against `ref`.
+    auto prompt_matches = [&](const std::vector<double>& ref, const char* what) {
+      for (const char* forced : {"64", "128"}) {
+        setenv("NIBBLE_ATTN_PREFILL_ROWS", forced, 1);
+        const int tile_rows = kernels::attention_prefill_tile_rows(hd, kernels::KvType::fp16, rows, heads);
+        std::vector<int4> tiles;
+        for (int r = 0; r < rows; r += tile_rows) tiles.push_back(make_int4(r, std::min(tile_rows, rows - r), 0, 0));
+        Dev<int4> tt(tiles);
+        o2.poison();
+        ASSERT_EQ(kernels::attention_prefill(a, tt.p, static_cast<int>(tiles.size()), nullptr), 0);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        EXPECT_LT(gpu_test::rel_l2(gpu_test::halves_to_float(o2.get()), ref), 4e-3)
+            << what << ", head_dim " << hd << ", " << tile_rows << "-row tiles";
+      }
+      unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
+    };
+    prompt_matches(r1, "fp32 q");
+    // fp16 q rows (the prompt path's layout when the q/k/v GEMM writes fp16): against the serial
+    // kernel on the same values in fp32.
+    std::vector<std::uint16_t> qh(q.size());
+    std::vector<float> qr(q.size());
+    for (std::size_t i = 0; i < q.size(); ++i) {
+      qh[i] = fp32_to_fp16(q[i]);
+      qr[i] = fp16_to_fp32(qh[i]);
     }
-    unsetenv("NIBBLE_ATTN_PREFILL_ROWS");
+    Dev<float> qrd(qr);
+    Dev<std::uint16_t> qhd(qh);
+    a.q = qrd.p;
+    a.out = reinterpret_cast<__half*>(o1.p);
+    ASSERT_EQ(kernels::attention_rows_serial(a, nullptr), 0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto f3 = gpu_test::halves_to_float(o1.get());
+    std::vector<double> r3(f3.begin(), f3.end());
+    a.q = nullptr;
+    a.q16 = reinterpret_cast<const __half*>(qhd.p);
+    a.out = reinterpret_cast<__half*>(o2.p);
+    prompt_matches(r3, "fp16 q");
   }
 }
 
@@ -220,13 +245,22 @@ TEST(Attention, PagedGqaWindowsAndLongContexts) {
 // sincosf and the host's may differ in the last bit at large angles, so rotated K is held to fp16
 // rounding plus that angle error (which can be several fp16 units where x0 c - x1 s cancels); V
 // and the unrotated dims are exact.
-void run_rope_case(int rows, int heads, int kv_heads, int hd, int rotary, std::mt19937& rng) {
+// fp16_rows: the prompt path's fp16 q/k/v rows (RopeKvArgs::q16): the reference starts from the
+// same fp16 values, and rotated q is held to the K bound (it is rounded to fp16 as well).
+void run_rope_case(int rows, int heads, int kv_heads, int hd, int rotary, std::mt19937& rng, bool fp16_rows = false) {
   const int page = 16;
   RopeSpec spec;
   spec.theta = 10000.0;
   const RopeTable table = rope_table(spec, rotary);
   const int qd = heads * hd, kvd = kv_heads * hd, width = qd + 2 * kvd;
   auto qkv = gpu_test::random_floats(rng, static_cast<std::size_t>(rows) * width, 1.0f);
+  std::vector<std::uint16_t> qkv_h;
+  if (fp16_rows) {
+    for (float& v : qkv) {
+      qkv_h.push_back(fp32_to_fp16(v));
+      v = fp16_to_fp32(qkv_h.back());
+    }
+  }
   std::vector<int> positions(rows), row_seq(rows);
   const int fixed[4] = {0, 17, 300, 4095};
   for (int r = 0; r < rows; ++r) {
@@ -236,15 +270,23 @@ void run_rope_case(int rows, int heads, int kv_heads, int hd, int rotary, std::m
   const int max_pages = 256;
   std::vector<int> tables(2 * max_pages);
   for (int i = 0; i < 2 * max_pages; ++i) tables[i] = (i * 37) % (2 * max_pages);
-  Dev<float> d(qkv);
+  Dev<float> d(fp16_rows ? std::vector<float>(1) : qkv);
+  Dev<std::uint16_t> dh(fp16_rows ? qkv_h : std::vector<std::uint16_t>(1));
   Dev<int> pd(positions), rs(row_seq), td(tables);
   Dev<float> inv(table.inv_freq);
   const std::size_t cache = static_cast<std::size_t>(2 * max_pages) * page * kvd;
   Dev<std::uint16_t> kc(std::vector<std::uint16_t>(cache, 0x7e00)), vc(std::vector<std::uint16_t>(cache, 0x7e00));
   kernels::RopeKvArgs a;
-  a.q = d.p;
-  a.k = d.p + qd;
-  a.v = d.p + qd + kvd;
+  if (fp16_rows) {
+    __half* h = reinterpret_cast<__half*>(dh.p);
+    a.q16 = h;
+    a.k16 = h + qd;
+    a.v16 = h + qd + kvd;
+  } else {
+    a.q = d.p;
+    a.k = d.p + qd;
+    a.v = d.p + qd + kvd;
+  }
   a.ldq = a.ldk = a.ldv = width;
   a.rows = rows;
   a.heads = heads;
@@ -261,7 +303,7 @@ void run_rope_case(int rows, int heads, int kv_heads, int hd, int rotary, std::m
   a.v_cache = reinterpret_cast<__half*>(vc.p);
   ASSERT_EQ(kernels::rope_kv_append(a, nullptr), 0);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  const auto got_q = d.get();
+  const auto got_q = fp16_rows ? gpu_test::halves_to_float(dh.get()) : d.get();
   const auto kh = kc.get(), vh = vc.get();
   std::vector<float> cs(rotary / 2), sn(rotary / 2);
   for (int r = 0; r < rows; ++r) {
@@ -270,7 +312,10 @@ void run_rope_case(int rows, int heads, int kv_heads, int hd, int rotary, std::m
     for (int h = 0; h < heads; ++h) rope_apply(row.data() + h * hd, rotary, cs.data(), sn.data());
     for (int h = 0; h < kv_heads; ++h) rope_apply(row.data() + qd + h * hd, rotary, cs.data(), sn.data());
     const std::string where = std::to_string(rows) + " rows, hd " + std::to_string(hd) + ", row " + std::to_string(r);
-    for (int i = 0; i < qd; ++i) ASSERT_NEAR(got_q[r * width + i], row[i], 2e-5f * (1 + std::fabs(row[i]))) << where << ", " << i;
+    for (int i = 0; i < qd; ++i) {
+      const float tol = fp16_rows ? 5e-4f * std::fabs(row[i]) + 2e-6f : 2e-5f * (1 + std::fabs(row[i]));
+      ASSERT_NEAR(got_q[r * width + i], row[i], tol) << where << ", " << i;
+    }
     const int p = positions[r];
     const std::size_t slot = (static_cast<std::size_t>(tables[row_seq[r] * max_pages + p / page]) * page + p % page) * kvd;
     for (int i = 0; i < kvd; ++i) {
@@ -295,6 +340,45 @@ TEST(RopeKv, RotatesLikeTheCpuAndFillsTheRightSlots) {
   // A rotary dimension that is not a multiple of 8 takes the scalar path (others the 16-byte one).
   run_rope_case(3, 6, 2, 64, 20, rng);
   run_rope_case(70, 6, 2, 64, 20, rng);
+  // fp16 prompt rows: both block shapes, a partial rotary dimension.
+  run_rope_case(80, 12, 4, 128, 128, rng, true);
+  run_rope_case(5, 6, 2, 64, 64, rng, true);
+  run_rope_case(70, 6, 2, 128, 64, rng, true);
+}
+
+TEST(RopeKv, Fp16RowsNeedTheirLayout) {
+  NIBBLE_REQUIRE_GPU();
+  kernels::RopeKvArgs a;
+  Dev<std::uint16_t> rows(std::vector<std::uint16_t>(4096, 0));
+  Dev<std::uint16_t> cache(std::vector<std::uint16_t>(4096, 0));
+  Dev<float> inv(std::vector<float>(64, 0.01f));
+  Dev<int> ints(std::vector<int>(64, 0));
+  __half* h = reinterpret_cast<__half*>(rows.p);
+  a.q16 = h;
+  a.k16 = h + 128;
+  a.v16 = h + 192;
+  a.ldq = a.ldk = a.ldv = 256;
+  a.rows = 1;
+  a.heads = 2;
+  a.kv_heads = 1;
+  a.head_dim = 64;
+  a.rotary_dim = 64;
+  a.inv_freq = inv.p;
+  a.positions = a.row_seq = a.block_tables = ints.p;
+  a.max_pages = 1;
+  a.page_size = 16;
+  a.k_cache = a.v_cache = reinterpret_cast<__half*>(cache.p);
+  EXPECT_EQ(kernels::rope_kv_append(a, nullptr), 0);
+  kernels::RopeKvArgs b = a;
+  b.rotary_dim = 20;  // the 16-byte path only
+  EXPECT_NE(kernels::rope_kv_append(b, nullptr), 0);
+  b = a;
+  b.ldq = b.ldk = b.ldv = 258;
+  EXPECT_NE(kernels::rope_kv_append(b, nullptr), 0);
+  b = a;
+  b.kv_type = kernels::KvType::q8;
+  EXPECT_NE(kernels::rope_kv_append(b, nullptr), 0);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
 }  // namespace

@@ -203,20 +203,35 @@ bool all_quantized(std::initializer_list<const DeviceLinear*> ms) {
 
 // Per-head q/k norms (Qwen3), RoPE + the KV append of this share's heads, and the attention
 // arguments both paths share (the caller adds the context bound and launches).
-Status CudaSegment::rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at) {
+bool CudaSegment::prefill_qkv_fp16(const CudaLayer& L) const {
+  const ModelSpec& sp = spec_;
+  auto has_bias = [](const DeviceLinear& m) { return (m.quantized ? m.quant.bias : m.dense.bias) != nullptr; };
+  return kv_type() == kernels::KvType::fp16 && !sp.qk_norm && !has_bias(L.q) && !has_bias(L.k) && !has_bias(L.v) &&
+         kernels::attention_prefill_supports(sp.head_dim) && sp.head_dim % 8 == 0 && (qd_ + 2 * kvd_) % 4 == 0 &&
+         qd_ % 4 == 0 && kvd_ % 4 == 0;
+}
+
+Status CudaSegment::rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at, bool qkv16) {
   const ModelSpec& sp = spec_;
   const int qkv_w = qd_ + 2 * kvd_;
   float* qkv = qkv_.as<float>();
+  __half* qkv_h = qkv_.as<__half>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
-  if (sp.qk_norm) {
+  if (sp.qk_norm && !qkv16) {
     const float eps = static_cast<float>(sp.rms_norm_eps);
     NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, heads_, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
     NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd_, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
   }
   kernels::RopeKvArgs r;
-  r.q = qkv;
-  r.k = qkv + qd_;
-  r.v = qkv + qd_ + kvd_;
+  if (qkv16) {
+    r.q16 = qkv_h;
+    r.k16 = qkv_h + qd_;
+    r.v16 = qkv_h + qd_ + kvd_;
+  } else {
+    r.q = qkv;
+    r.k = qkv + qd_;
+    r.v = qkv + qd_ + kvd_;
+  }
   r.ldq = r.ldk = r.ldv = qkv_w;
   r.rows = rows;
   r.heads = heads_;
@@ -232,7 +247,8 @@ Status CudaSegment::rope_kv_and_attention_args(const CudaLayer& L, int rows, ker
   r.page_size = opts_.page_size;
   bind_kv(L, r, at);
   NIBBLE_TRY(check(kernels::rope_kv_append(r, stream_), "RoPE and KV append"));
-  at.q = qkv;
+  if (qkv16) at.q16 = qkv_h;
+  else at.q = qkv;
   at.ldq = qkv_w;
   at.out = attn_.as<__half>();
   at.ldo = qd_;
@@ -384,7 +400,8 @@ CudaSegment::PrefillGemm CudaSegment::prefill_point(int p) {
   switch (p % 4) {
     case 0:
       g.m[0] = &L.q; g.m[1] = &L.k; g.m[2] = &L.v; g.count = 3;
-      g.a = normed_.as<const __half>(); g.lda = hidden; g.c = qkv_.as<float>(); g.ldc = qd_ + 2 * kvd_;
+      g.a = normed_.as<const __half>(); g.lda = hidden; g.c = qkv_.data(); g.ldc = qd_ + 2 * kvd_;
+      g.c_fp32 = !prefill_qkv_fp16(L);
       break;
     case 1: {
       int ld = 0;
@@ -496,7 +513,7 @@ Status CudaSegment::prefill_attention(std::size_t li, int rows) {
   NIBBLE_TRY(prefill_dequant(p0 + 1));
   NIBBLE_TRY(prefill_gemm(p0, rows));
   kernels::AttentionArgs at;
-  NIBBLE_TRY(rope_kv_and_attention_args(L, rows, at));
+  NIBBLE_TRY(rope_kv_and_attention_args(L, rows, at, prefill_qkv_fp16(L)));
   at.max_context = opts_.kv_pages * opts_.page_size;
   if (kernels::attention_prefill_supports(sp.head_dim)) return check(kernels::attention_prefill(at, m.tiles, n_tiles_, stream_), "attention");
   return check(kernels::attention_rows_serial(at, stream_), "attention");

@@ -111,7 +111,12 @@ class CudaSegment final : public Segment {
   Status enqueue_prefill_layers(int rows);
   // The halves of one layer, split where a tensor-parallel step gathers the attention output
   // (after *_attention) and sums the MLP's partial outputs (after *_mlp).
-  Status rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at);
+  // qkv16: the q/k/v rows are fp16 (prompt GEMMs, see prefill_qkv_fp16), else fp32.
+  Status rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at, bool qkv16 = false);
+  // Whether the layer's prompt q/k/v GEMM writes fp16 rows (RoPE reads them, rotates q in place as
+  // fp16 and the prompt attention reads that): an fp16 cache, no q/k norm, no q/k/v bias, a head
+  // dim the prompt attention and the 16-byte RoPE path take. Else fp32 rows, as in decode.
+  bool prefill_qkv_fp16(const CudaLayer& L) const;
   Status decode_attention(std::size_t li, int rows, int context);
   Status decode_mlp(std::size_t li, int rows);
   Status prefill_begin();

@@ -18,6 +18,7 @@ namespace nibble::kernels {
 struct AttentionArgs {
   const float* q = nullptr;       // [rows, heads * head_dim] fp32, already rotated (row stride ldq)
   int ldq = 0;
+  const __half* q16 = nullptr;    // attention_prefill only: fp16 rows instead of q (same stride)
   __half* out = nullptr;          // [rows, heads * head_dim] fp16 (row stride ldo)
   int ldo = 0;
   const __half* k_cache = nullptr;  // kv_type fp16

@@ -52,6 +52,12 @@ struct RopeKvArgs {
   unsigned char* v_codes = nullptr;
   __half* k_scales = nullptr;
   __half* v_scales = nullptr;
+  // Prompt rows held as fp16 instead (q16, k16, v16 set and q, k, v null; same strides): q16 is
+  // rotated in place as fp16. fp16 cache, rotary_dim % 8 == 0, head_dim % 4 == 0, strides % 4 == 0
+  // and 8-byte aligned rows only.
+  __half* q16 = nullptr;
+  const __half* k16 = nullptr;
+  const __half* v16 = nullptr;
 };
 
 // Rotates q and k (HF rotate_half convention), then writes k and v rows into their cache slots
