@@ -114,14 +114,16 @@ __device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t ro
 // The end of every GEMV block once the column sums of each of `slots` warps (or warp pairs) are in
 // red[(slot * rows + r) * kTileN + column] and a barrier has passed: sum the slots, then either
 // store directly or park the split-K partial; the last block of a tile to arrive sums the partials
-// in split order and runs the epilogue. rows <= R (the pass's rows; R for exact kernels). Up to 8
-// rows, threads 0-127 own a column each; past 8, both halves of the block work, each on half of
-// the rows, so the tile's last block has twice the loads in flight.
+// in split order and runs the epilogue. rows <= R (the pass's rows; R for exact kernels). For an
+// even R of 4 or more, both halves of the block work, a column per thread and half of the rows
+// each: the tile's last block has twice the loads in flight, and a thread holds half the sums (at
+// 8 rows the uniform 4-bit kernel's spills drop from 196 to 72 bytes). Otherwise threads 0-127
+// own a column each.
 template <int R>
 __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMatrix& L, int tile, int split,
                                                 const float* red, bool* s_last_ptr, int rows = R, int slots = kWarps) {
   static_assert(kThreads == 2 * kTileN, "two halves of the block, a column per thread each");
-  constexpr int kHalves = R > 8 ? 2 : 1;
+  constexpr int kHalves = R >= 4 && R % 2 == 0 ? 2 : 1;
   constexpr int RH = R / kHalves;  // rows of a half
   static_assert(RH * kHalves == R, "rows split evenly between the halves");
   const QMatrix& M = L.m;

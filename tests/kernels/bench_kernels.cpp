@@ -783,5 +783,23 @@ int main(int argc, char** argv) {
   const double step_bytes = 32 * (q.bytes * 3 + o.bytes + g.bytes * 2 + d.bytes) + head.bytes;
   std::printf("\n%-26s %9.1f us  (%.0f tokens/s, %.0f GB/s of weights)\n", "decode step graph", step_us, 1e6 / step_us,
               step_bytes / step_us / 1e3);
+  // The GEMVs alone in the same 32-layer graph at the row counts of concurrent jobs: us a layer.
+  std::printf("GEMV-only step graph, us a layer (q/k/v, o, gate/up, down) at rows:");
+  for (const int n : {1, 8, 16, 32}) {
+    QGemvArgs gq = a_qkv, go = a_o, gg = a_gu, gd = a_d;
+    gq.rows = go.rows = gg.rows = gd.rows = n;
+    cudaGraph_t gg_graph;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int l = 0; l < 32; ++l)
+      for (const QGemvArgs* a : {&gq, &go, &gg, &gd}) CK(qgemv(*a, s));
+    CK(cudaStreamEndCapture(s, &gg_graph));
+    cudaGraphExec_t gg_exec;
+    CK(cudaGraphInstantiate(&gg_exec, gg_graph, 0));
+    const float us = time_us([&](cudaStream_t st) { CK(cudaGraphLaunch(gg_exec, st)); }, s, 20) / 32;
+    std::printf("  %d: %.1f", n, us);
+    CK(cudaGraphExecDestroy(gg_exec));
+    CK(cudaGraphDestroy(gg_graph));
+  }
+  std::printf("\n");
   return 0;
 }
