@@ -63,6 +63,39 @@ __global__ void dequant_kernel(const QMatrix m, __half* out, int ldo, int col_of
   }
 }
 
+// float(v) for v < 2^23 without the quarter-rate integer conversion: v's bits under the exponent of
+// 2^23, less 2^23. Exact, so the values are those of static_cast<float>(v).
+__device__ __forceinline__ float small_uint_to_float(std::uint32_t v) {
+  return __uint_as_float(0x4B000000u | v) - 8388608.0f;
+}
+
+// Scales s and zero points z of 8 columns n .. n + 7 for group g (one code word and the group
+// maximum for EXL2, one 16-byte run of scales and of zero points for GPTQ); z defaults to
+// `zero` (2^(bits - 1)).
+__device__ __forceinline__ void load_scales8(const QMatrix& m, int g, int n, float zero, float (&s)[8], float (&z)[8]) {
+  if (m.q_scale) {
+    const std::uint32_t code_word = __ldg(m.q_scale + static_cast<std::size_t>(g) * (m.n_pad / 8) + n / 8);
+    const float mx = __half2float(m.q_scale_max[g]);
+#pragma unroll
+    for (int c = 0; c < 8; ++c) {
+      const float q = small_uint_to_float(((code_word >> (4 * c)) & 15u) + 1u);
+      s[c] = mx * q * q * (1.0f / 256.0f);
+      z[c] = zero;
+    }
+    return;
+  }
+  const uint4 sv = __ldg(reinterpret_cast<const uint4*>(m.scales + static_cast<std::size_t>(g) * m.n_pad + n));
+  const __half* sh = reinterpret_cast<const __half*>(&sv);
+  uint4 zv = make_uint4(0, 0, 0, 0);
+  if (m.zeros) zv = __ldg(reinterpret_cast<const uint4*>(m.zeros + static_cast<std::size_t>(g) * m.n_pad + n));
+  const __half* zh = reinterpret_cast<const __half*>(&zv);
+#pragma unroll
+  for (int c = 0; c < 8; ++c) {
+    s[c] = __half2float(sh[c]);
+    z[c] = m.zeros ? __half2float(zh[c]) : zero;
+  }
+}
+
 // Block = (2048 columns, 8 consecutive permuted rows), thread = 8 columns x the 8 rows: the rows'
 // codes of 8 columns come in with at most four 16-byte loads (8 rows of a group of b bits span at
 // most two 32-bit words: groups start at multiples of 16 rows), the scales with one load, and each
@@ -82,27 +115,7 @@ __global__ void __launch_bounds__(kVecThreads) dequant8_kernel(const QMatrix m, 
   const int g = s_group;
   const QGroup G = m.groups[g];
   float s[kVecCols], z[kVecCols];
-  if (m.q_scale) {
-    const std::uint32_t code_word = __ldg(m.q_scale + static_cast<std::size_t>(g) * (m.n_pad / 8) + n / 8);
-    const float mx = __half2float(m.q_scale_max[g]);
-#pragma unroll
-    for (int c = 0; c < kVecCols; ++c) {
-      const float q = static_cast<float>(((code_word >> (4 * c)) & 15u) + 1u);
-      s[c] = mx * q * q * (1.0f / 256.0f);
-      z[c] = static_cast<float>(1 << (G.bits - 1));
-    }
-  } else {
-    const uint4 sv = __ldg(reinterpret_cast<const uint4*>(m.scales + static_cast<std::size_t>(g) * m.n_pad + n));
-    const __half* sh = reinterpret_cast<const __half*>(&sv);
-    uint4 zv = make_uint4(0, 0, 0, 0);
-    if (m.zeros) zv = __ldg(reinterpret_cast<const uint4*>(m.zeros + static_cast<std::size_t>(g) * m.n_pad + n));
-    const __half* zh = reinterpret_cast<const __half*>(&zv);
-#pragma unroll
-    for (int c = 0; c < kVecCols; ++c) {
-      s[c] = __half2float(sh[c]);
-      z[c] = m.zeros ? __half2float(zh[c]) : static_cast<float>(1 << (G.bits - 1));
-    }
-  }
+  load_scales8(m, g, n, static_cast<float>(1 << (G.bits - 1)), s, z);
   const int bit0 = (k0 - G.k_begin) * G.bits;
   const std::size_t word = static_cast<std::size_t>(G.word_begin) + (bit0 >> 5);
   const int shift0 = bit0 & 31;
@@ -143,12 +156,6 @@ __global__ void __launch_bounds__(kVecThreads) dequant8_kernel(const QMatrix m, 
   }
 }
 
-// float(v) for v < 2^23 without the quarter-rate integer conversion: v's bits under the exponent of
-// 2^23, less 2^23. Exact, so the values are those of static_cast<float>(v).
-__device__ __forceinline__ float small_uint_to_float(std::uint32_t v) {
-  return __uint_as_float(0x4B000000u | v) - 8388608.0f;
-}
-
 // Uniform 4-bit groups of one power-of-two size >= 32 (GPTQ 4-bit, 4-bit EXL2 layers), the prefill
 // path's common case. Thread = 8 columns x 32 rows (four code words per column, one group): the
 // codes come in with eight 16-byte loads and the scales with one, all issued before the block
@@ -175,27 +182,7 @@ __global__ void __launch_bounds__(kU4Threads) dequant_u4_kernel(const QMatrix m,
       wa[i] = __ldg(reinterpret_cast<const uint4*>(w0 + static_cast<std::size_t>(i) * m.n_pad));
       wb[i] = __ldg(reinterpret_cast<const uint4*>(w0 + static_cast<std::size_t>(i) * m.n_pad + 4));
     }
-    if (m.q_scale) {
-      const std::uint32_t code_word = __ldg(m.q_scale + static_cast<std::size_t>(g) * (m.n_pad / 8) + n / 8);
-      const float mx = __half2float(m.q_scale_max[g]);
-#pragma unroll
-      for (int c = 0; c < kVecCols; ++c) {
-        const float q = small_uint_to_float(((code_word >> (4 * c)) & 15u) + 1u);
-        s[c] = mx * q * q * (1.0f / 256.0f);
-        z[c] = 8.0f;
-      }
-    } else {
-      const uint4 sv = __ldg(reinterpret_cast<const uint4*>(m.scales + static_cast<std::size_t>(g) * m.n_pad + n));
-      const __half* sh = reinterpret_cast<const __half*>(&sv);
-      uint4 zv = make_uint4(0, 0, 0, 0);
-      if (m.zeros) zv = __ldg(reinterpret_cast<const uint4*>(m.zeros + static_cast<std::size_t>(g) * m.n_pad + n));
-      const __half* zh = reinterpret_cast<const __half*>(&zv);
-#pragma unroll
-      for (int c = 0; c < kVecCols; ++c) {
-        s[c] = __half2float(sh[c]);
-        z[c] = m.zeros ? __half2float(zh[c]) : 8.0f;
-      }
-    }
+    load_scales8(m, g, n, 8.0f, s, z);
   }
   if (threadIdx.x < kU4Rows) {
     const int k = k0 + threadIdx.x;

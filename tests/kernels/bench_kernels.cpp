@@ -127,6 +127,47 @@ float chain_us(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int n
   return us;
 }
 
+// A cuBLASLt GEMM C[n x m] = B[n x k] A[k x m] (column-major as cuBLAS sees our row-major
+// products; fp16 A and B, C of type ct) and its first `candidates` heuristic algorithms for a
+// workspace of ws_bytes, optionally planned for sm_target SMs.
+struct LtGemm {
+  cublasLtHandle_t lt;
+  cublasLtMatmulDesc_t op{};
+  cublasLtMatrixLayout_t la{}, lb{}, lc{};
+  cublasLtMatmulPreference_t pref{};
+  std::vector<cublasLtMatmulHeuristicResult_t> algos;
+  LtGemm(cublasLtHandle_t handle, int n, int m, int k, cudaDataType ct, std::size_t ws_bytes, int candidates,
+         int sm_target = 0)
+      : lt(handle) {
+    CK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    if (sm_target > 0) CK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &sm_target, sizeof(sm_target)));
+    CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, n, k, n));
+    CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, k, m, k));
+    CK(cublasLtMatrixLayoutCreate(&lc, ct, n, m, n));
+    CK(cublasLtMatmulPreferenceCreate(&pref));
+    CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
+    algos.resize(static_cast<std::size_t>(candidates));
+    int found = 0;
+    CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, candidates, algos.data(), &found));
+    algos.resize(static_cast<std::size_t>(found));
+  }
+  LtGemm(const LtGemm&) = delete;
+  LtGemm& operator=(const LtGemm&) = delete;
+  ~LtGemm() {
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatmulDescDestroy(op);
+  }
+  // C = B A + beta C with candidate i.
+  void run(int i, const __half* b, const __half* a, float beta, void* c, void* ws, std::size_t ws_bytes, cudaStream_t st) const {
+    const float one = 1.0f;
+    CK(cublasLtMatmul(lt, op, &one, b, la, a, lb, &beta, c, lc, c, lc, &algos[static_cast<std::size_t>(i)].algo, ws,
+                      ws_bytes, st));
+  }
+};
+
 // The prefill GEMMs of the 7B shapes (M tokens): cublasGemmEx with the default algorithm (what the
 // engine runs) against each of cuBLASLt's top heuristic candidates with a 64 MB workspace, TFLOP/s.
 void bench_gemm_candidates(cudaStream_t s) {
@@ -165,24 +206,11 @@ void bench_gemm_candidates(cudaStream_t s) {
         (void)st;
       }, s, 20);
       std::printf("gemm %-8s m %5d: default %8.1f us %6.0f TFLOP/s | Lt:", sh.name, sh.m, base, flop / base / 1e6);
-      cublasLtMatmulDesc_t op;
-      CK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-      cublasLtMatrixLayout_t la, lb, lc;
-      CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, sh.n, sh.k, sh.n));
-      CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, sh.k, sh.m, sh.k));
-      CK(cublasLtMatrixLayoutCreate(&lc, ct, sh.n, sh.m, sh.n));
-      cublasLtMatmulPreference_t pref;
-      CK(cublasLtMatmulPreferenceCreate(&pref));
-      CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
-      cublasLtMatmulHeuristicResult_t res[16];
-      int found = 0;
-      CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 16, res, &found));
+      const LtGemm g(lt, sh.n, sh.m, sh.k, ct, ws_bytes, 16);
       float best = 1e30f;
       int best_i = -1;
-      for (int i = 0; i < found; ++i) {
-        const float us = time_us([&](cudaStream_t st) {
-          CK(cublasLtMatmul(lt, op, &one, b, la, a, lb, &sh.beta, c, lc, c, lc, &res[i].algo, ws, ws_bytes, st));
-        }, s, 20);
+      for (int i = 0; i < static_cast<int>(g.algos.size()); ++i) {
+        const float us = time_us([&](cudaStream_t st) { g.run(i, b, a, sh.beta, c, ws, ws_bytes, st); }, s, 20);
         std::printf(" %.0f", us);
         if (us < best) {
           best = us;
@@ -190,11 +218,6 @@ void bench_gemm_candidates(cudaStream_t s) {
         }
       }
       std::printf(" | best #%d %.1f us %.0f TFLOP/s (%+.1f%%)\n", best_i, best, flop / best / 1e6, 100.0 * (base / best - 1.0));
-      CK(cublasLtMatmulPreferenceDestroy(pref));
-      CK(cublasLtMatrixLayoutDestroy(la));
-      CK(cublasLtMatrixLayoutDestroy(lb));
-      CK(cublasLtMatrixLayoutDestroy(lc));
-      CK(cublasLtMatmulDescDestroy(op));
       CK(cudaFree(a));
       CK(cudaFree(b));
       CK(cudaFree(c));
@@ -235,24 +258,13 @@ void bench_dequant_overlap(cudaStream_t s, int sms, std::mt19937_64& rng) {
   CK(cudaEventCreate(&e1));
   CK(cudaEventCreate(&e2));
   for (const int spare : {0, 4, 8, 12, 16, 24}) {
-    cublasLtMatmulDesc_t op;
-    CK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     const int target = sms - spare;
-    if (spare > 0) CK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &target, sizeof(target)));
-    cublasLtMatrixLayout_t la, lb, lc;
-    CK(cublasLtMatrixLayoutCreate(&la, CUDA_R_16F, 2 * N, K, 2 * N));
-    CK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16F, K, M, K));
-    CK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16F, 2 * N, M, 2 * N));
-    cublasLtMatmulPreference_t pref;
-    CK(cublasLtMatmulPreferenceCreate(&pref));
-    CK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes)));
-    cublasLtMatmulHeuristicResult_t res{};
-    int found = 0;
-    CK(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, lc, lc, pref, 1, &res, &found));
-    const float one = 1.0f, zero = 0.0f;
-    auto gemm = [&](cudaStream_t st) {
-      CK(cublasLtMatmul(lt, op, &one, b, la, a, lb, &zero, c, lc, c, lc, &res.algo, ws, ws_bytes, st));
-    };
+    const LtGemm lg(lt, 2 * N, M, K, CUDA_R_16F, ws_bytes, 1, spare > 0 ? target : 0);
+    if (lg.algos.empty()) {
+      std::printf("gate/up GEMM planned for %3d SMs: no cuBLASLt algorithm\n", target);
+      continue;
+    }
+    auto gemm = [&](cudaStream_t st) { lg.run(0, b, a, 0.0f, c, ws, ws_bytes, st); };
     const float gt = time_us(gemm, s, 20);
     float both[2];
     for (int order = 0; order < 2; ++order) {
@@ -282,13 +294,9 @@ void bench_dequant_overlap(cudaStream_t s, int sms, std::mt19937_64& rng) {
     std::printf("gate/up GEMM planned for %3d SMs: alone %.1f us; with the dequantization on a second stream "
                 "(launched first / second) %.1f / %.1f us; one after the other %.1f us\n",
                 target, gt, both[0], both[1], gt + dq);
-    CK(cublasLtMatmulPreferenceDestroy(pref));
-    CK(cublasLtMatrixLayoutDestroy(la));
-    CK(cublasLtMatrixLayoutDestroy(lb));
-    CK(cublasLtMatrixLayoutDestroy(lc));
-    CK(cublasLtMatmulDescDestroy(op));
   }
   CK(cudaStreamDestroy(s2));
+  CK(cudaFree(ws));
   CK(cublasLtDestroy(lt));
 }
 
