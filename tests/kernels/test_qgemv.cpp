@@ -444,7 +444,7 @@ TEST(QGemv, DeterministicAndBatchInvariant) {
     const bool uniform = m == &du->quant;
     const auto a32 = run(32), b32 = run(32), a8 = run(8);
     EXPECT_EQ(0, std::memcmp(a32.data(), b32.data(), a32.size() * 4));
-    for (int rows : {1, 5, 9, 13, 16, 20, 31}) {
+    for (int rows : {1, 4, 5, 6, 9, 13, 16, 20, 31}) {
       const auto part = run(rows);
       const auto& same = uniform && rows <= 8 ? a8 : a32;
       EXPECT_EQ(0, std::memcmp(same.data(), part.data(), part.size() * 4)) << "rows " << rows;
