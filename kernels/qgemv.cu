@@ -528,11 +528,17 @@ int wide_rows_for(const QGemvArgs& a) {
   return detail::wide_pass_rows(std::min(a.rows, kMaxRows));
 }
 
-// Split partials of the wide plan (floats), before the staged activations.
+// Split partials of the wide plan (floats), before the staged activations: equal splits, or
+// stream-K's one per block and tile it touches (at most blocks + tiles of 128 columns).
 std::size_t wide_partials(const QGemvArgs& a, const detail::WidePlan& w, int rows) {
-  std::size_t total = 0;
-  for (int i = 0; i < a.count; ++i) total += static_cast<std::size_t>(w.splits) * rows * a.m[i].n_pad;
-  return total;
+  std::size_t total = 0, tiles = 0;
+  for (int i = 0; i < a.count; ++i) {
+    total += static_cast<std::size_t>(w.splits) * rows * a.m[i].n_pad;
+    tiles += static_cast<std::size_t>(a.m[i].n_pad / kTileN);
+  }
+  const std::size_t sk = (static_cast<std::size_t>(detail::kWideBlocksPerSm) * std::max(1, detail::device_info_sms()) + tiles) *
+                         static_cast<std::size_t>(rows) * kTileN;
+  return std::max(total, sk);
 }
 
 }  // namespace
@@ -631,6 +637,23 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
       wide_blocks += L.blocks;
     }
     w.ws_floats = off;
+    // Stream-K where equal splits leave more than 30% of the block slots empty (the 7B gate/up
+    // pair: 172 tiles on 264 slots); elsewhere equal splits measured faster (their blocks do not
+    // restart the ring at a tile boundary). NIBBLE_WIDE_STREAMK=0 / 1 forces it off / on.
+    const int slots = detail::kWideBlocksPerSm * std::max(1, detail::device_info_sms());
+    static const int force_sk = [] {
+      const char* v = std::getenv("NIBBLE_WIDE_STREAMK");
+      return v ? std::atoi(v) : -1;
+    }();
+    if (force_sk == 1 || (force_sk != 0 && wide_blocks * 10 < 7 * slots)) {  // every block the same number of chunks
+      int tiles = 0;
+      for (int i = 0; i < a.count; ++i) tiles += p.mats[i].tiles;
+      p.sk_tiles = tiles;
+      p.sk_cpt = a.m[0].k / 32;
+      const long units = static_cast<long>(tiles) * p.sk_cpt;
+      wide_blocks = static_cast<int>(std::min<long>(units, slots));
+      w.ws_floats = (static_cast<std::size_t>(wide_blocks) + tiles) * wr * kTileN;
+    }
     for (int row0 = 0; row0 < a.rows; row0 += wr) {
       p.row0 = row0;
       p.rows = std::min(wr, a.rows - row0);

@@ -48,6 +48,10 @@ struct Params {
   int max_words;   // weight slab rows (words of 128 columns)
   int max_groups;  // scale table rows
   bool prefetch;   // qgemv_u4: staging sources and norm weights looked up before the dependency wait
+  // Wide kernel, stream-K split (see qgemv_wide.cu): the launch's tiles (matrix after matrix) and
+  // chunks of 32 rows per tile; sk_tiles == 0: equal group splits per tile instead.
+  int sk_tiles;
+  int sk_cpt;
 };
 
 __device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }
@@ -108,6 +112,38 @@ __device__ __forceinline__ void sum_partials_rows(const float* p, std::size_t ro
 #pragma unroll
       for (int r = 0; r < RB; ++r)
         if (rb + r < rows) y[rb + r] += __ldcg(p + i * split_stride + (rb + r) * row_stride);
+  }
+}
+
+// The epilogue of column n for rows hr0 .. hr0 + hrows - 1 (y: their sums): bias, then store, or
+// add to the residual (and leave the row's sum of squares per 32 columns when asked).
+template <int RH>
+__device__ __forceinline__ void store_rows(const Params& p, const LaunchMatrix& L, int n, int hr0, int hrows,
+                                           const float (&y)[RH]) {
+  const QMatrix& M = L.m;
+  const float bias = M.bias ? __half2float(M.bias[n]) : 0.0f;
+#pragma unroll
+  for (int r = 0; r < RH; ++r) {
+    if (r >= hrows) break;
+    const std::size_t o = static_cast<std::size_t>(p.row0 + hr0 + r) * L.t.ld + n;
+    const float v = y[r] + bias;
+    switch (p.output) {
+      case QGemvOutput::store_fp32: static_cast<float*>(L.t.out)[o] = v; break;
+      case QGemvOutput::store_fp16: static_cast<__half*>(L.t.out)[o] = __float2half_rn(v); break;
+      case QGemvOutput::add_fp32: {
+        float* po = static_cast<float*>(L.t.out) + o;
+        const float nv = *po + v;
+        *po = nv;
+        if (p.ss_out) {  // every lane of an owner warp is here together (n % 32 == 0 checked at launch)
+          float q = nv * nv;
+#pragma unroll
+          for (int s = 16; s > 0; s >>= 1) q += __shfl_xor_sync(0xffffffffu, q, s);
+          if ((threadIdx.x & 31) == 0) p.ss_out[static_cast<std::size_t>(p.row0 + hr0 + r) * (M.n >> 5) + (n >> 5)] = q;
+        }
+        break;
+      }
+      default: break;
+    }
   }
 }
 
@@ -184,30 +220,7 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
                             static_cast<std::size_t>(rows) * M.n_pad, M.n_splits, y, hrows);
   }
   if (!owner || n >= M.n) return;
-  const float bias = M.bias ? __half2float(M.bias[n]) : 0.0f;
-#pragma unroll
-  for (int r = 0; r < RH; ++r) {
-    if (r >= hrows) break;
-    const std::size_t o = static_cast<std::size_t>(p.row0 + hr0 + r) * L.t.ld + n;
-    const float v = y[r] + bias;
-    switch (p.output) {
-      case QGemvOutput::store_fp32: static_cast<float*>(L.t.out)[o] = v; break;
-      case QGemvOutput::store_fp16: static_cast<__half*>(L.t.out)[o] = __float2half_rn(v); break;
-      case QGemvOutput::add_fp32: {
-        float* po = static_cast<float*>(L.t.out) + o;
-        const float nv = *po + v;
-        *po = nv;
-        if (p.ss_out) {  // every lane of an owner warp is here together (n % 32 == 0 checked at launch)
-          float q = nv * nv;
-#pragma unroll
-          for (int s = 16; s > 0; s >>= 1) q += __shfl_xor_sync(0xffffffffu, q, s);
-          if ((tid & 31) == 0) p.ss_out[static_cast<std::size_t>(p.row0 + hr0 + r) * (M.n >> 5) + (n >> 5)] = q;
-        }
-        break;
-      }
-      default: break;
-    }
-  }
+  store_rows<RH>(p, L, n, hr0, hrows, y);
 }
 
 // finish_from_red for blocks whose warps hold tot[r][c] for columns lane * 4 + c.
@@ -331,6 +344,9 @@ struct WidePlan {
   const int* perm[3];    // slot -> permutation (nullptr: identity)
   std::size_t ws_floats;  // split partials (ws_offset of the staged copies)
 };
+// Blocks per SM of the wide kernel, and the current GPU's SM count (launch.cuh's device_info).
+constexpr int kWideBlocksPerSm = 2;
+int device_info_sms();
 // Rows the wide kernel takes in one pass on this GPU (16 or 32; 0 when its shared memory does not fit).
 int wide_pass_rows(int rows);
 // Split count (every block resident at once) and staging copies for a launch of these matrices

@@ -36,7 +36,7 @@ namespace {
 constexpr int kRing = 8;            // chunk slots per part (a power of two)
 constexpr int kGroupsN = 4;         // column groups of 32 in a block
 constexpr int kParts = kWarps / kGroupsN;  // K parts of a block
-constexpr int kBlocksPerSm = 2;
+constexpr int kBlocksPerSm = kWideBlocksPerSm;
 constexpr int kStageThreads = 256;
 
 __device__ __forceinline__ int staged_pos(int o) { return ((o & 3) << 1) | ((o >> 2) & 1); }
@@ -180,6 +180,87 @@ __global__ void __launch_bounds__(kStageThreads) stage_kernel(const __grid_const
   }
 }
 
+// Stream-K: the block holding chunk u of the launch's tiles-times-chunks sequence (block b holds
+// chunks [b U / B, (b + 1) U / B)).
+__device__ __forceinline__ int sk_block_of(long u, long units, int blocks) {
+  return static_cast<int>(((u + 1) * blocks - 1) / units);
+}
+
+// finish_from_red for a stream-K segment of global tile gtile (tile `tile` of L): a segment that
+// covers the whole tile stores directly; others park their column sums as partial b + gtile (the
+// blocks of one tile are consecutive, so its partials are too) and the tile's last block to arrive
+// sums them in block order (deterministic). The SiLU pair waits for its gate and its up tile.
+template <int R>
+__device__ __forceinline__ void finish_stream_k(const Params& p, const LaunchMatrix& L, int tile, long gtile,
+                                                const float* red, bool* s_last_ptr, int rows, int slots) {
+  constexpr int RH = R / 2;  // R is 16 or 32: both halves of the block, half of the rows each
+  const int tid = threadIdx.x;
+  const int col = tid & (kTileN - 1);
+  const int hr0 = (tid / kTileN) * RH;
+  const int hrows = min(max(rows - hr0, 0), RH);
+  const long units = static_cast<long>(p.sk_tiles) * p.sk_cpt;
+  const int blocks = static_cast<int>(gridDim.x);
+  auto first_block = [&](long t) { return sk_block_of(t * p.sk_cpt, units, blocks); };
+  auto last_block = [&](long t) { return sk_block_of(t * p.sk_cpt + p.sk_cpt - 1, units, blocks); };
+  float y[RH];
+#pragma unroll
+  for (int r = 0; r < RH; ++r) {
+    float v = 0.0f;
+    if (r < hrows)
+      for (int w = 0; w < slots; ++w) v += red[(w * rows + hr0 + r) * kTileN + col];
+    y[r] = v;
+  }
+  const int n = tile * kTileN + col;
+  const bool silu_pair = p.output == QGemvOutput::silu_mul;
+  const int b0 = first_block(gtile), b1 = last_block(gtile);
+  if (!silu_pair && b0 == b1) {
+    if (n < L.m.n) store_rows<RH>(p, L, n, hr0, hrows, y);
+    return;
+  }
+  const std::size_t part_floats = static_cast<std::size_t>(rows) * kTileN;
+#pragma unroll
+  for (int r = 0; r < RH; ++r)
+    if (r < hrows) p.ws[(static_cast<std::size_t>(blockIdx.x + gtile) * rows + hr0 + r) * kTileN + col] = y[r];
+  __threadfence();
+  __syncthreads();
+  // The SiLU pair: gate tiles come first in the launch, so up tile t is global tile tiles_gate + t.
+  const long g_tile = silu_pair ? tile : gtile, u_tile = silu_pair ? p.mats[0].tiles + tile : gtile;
+  if (tid == 0) {
+    const int expected = silu_pair ? (last_block(g_tile) - first_block(g_tile) + 1) + (last_block(u_tile) - first_block(u_tile) + 1)
+                                   : b1 - b0 + 1;
+    const unsigned prev = atomicAdd(&p.counters[L.counter_offset + tile], 1u);
+    *s_last_ptr = prev + 1 == static_cast<unsigned>(expected);
+  }
+  __syncthreads();
+  if (!*s_last_ptr) return;
+  __threadfence();
+  if (tid == 0) p.counters[L.counter_offset + tile] = 0u;
+  if (hrows == 0) return;
+  auto sum_tile = [&](long t, float (&out)[RH]) {
+    const int f = first_block(t);
+    sum_partials_rows<RH>(p.ws + (static_cast<std::size_t>(f + t) * rows + hr0) * kTileN + col, kTileN, part_floats,
+                          last_block(t) - f + 1, out, hrows);
+  };
+  if (silu_pair) {
+    const LaunchMatrix& Lg = p.mats[0];
+    const LaunchMatrix& Lu = p.mats[1];
+    if (n >= Lg.m.n) return;
+    float gv[RH], uv[RH];
+    sum_tile(g_tile, gv);
+    sum_tile(u_tile, uv);
+    const float gb = Lg.m.bias ? __half2float(Lg.m.bias[n]) : 0.0f;
+    const float ub = Lu.m.bias ? __half2float(Lu.m.bias[n]) : 0.0f;
+    __half* out = static_cast<__half*>(Lg.t.out);
+#pragma unroll
+    for (int r = 0; r < RH; ++r)
+      if (r < hrows)
+        out[static_cast<std::size_t>(p.row0 + hr0 + r) * Lg.t.ld + n] = __float2half_rn(silu(gv[r] + gb) * (uv[r] + ub));
+    return;
+  }
+  sum_tile(gtile, y);
+  if (n < L.m.n) store_rows<RH>(p, L, n, hr0, hrows, y);
+}
+
 struct WideArgs {
   const __half* xs;
   int slot_of[3];
@@ -194,19 +275,41 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) qgemv_wide_kernel(cons
   __shared__ bool s_last;
   const int rows = p.rows;
 
-  const BlockPlace place = place_block(p);
-  const int mi = place.mi, tile = place.tile, split = place.split;
+  // Segments: equal group splits of one tile (one per block), or with sk_tiles the block's share of
+  // all tiles' chunks (stream-K: every block the same number of chunks, crossing tile boundaries).
+  const bool sk = p.sk_tiles > 0;
+  const long sk_units = static_cast<long>(p.sk_tiles) * p.sk_cpt;
+  const long u_end = sk ? (static_cast<long>(blockIdx.x) + 1) * sk_units / gridDim.x : 1;
+  for (long u = sk ? static_cast<long>(blockIdx.x) * sk_units / gridDim.x : 0; u < u_end;) {
+  int mi = 0, tile = 0, split = 0, seg_c0 = 0, seg_c1 = 0;
+  long gtile = 0;
+  if (sk) {
+    gtile = u / p.sk_cpt;
+    seg_c0 = static_cast<int>(u - gtile * p.sk_cpt);
+    seg_c1 = static_cast<int>(min(static_cast<long>(p.sk_cpt), seg_c0 + (u_end - u)));
+    tile = static_cast<int>(gtile);
+    while (mi + 1 < p.count && tile >= p.mats[mi].tiles) tile -= p.mats[mi++].tiles;
+    u += seg_c1 - seg_c0;
+  } else {
+    const BlockPlace place = place_block(p);
+    mi = place.mi;
+    tile = place.tile;
+    split = place.split;
+    u = 1;
+  }
   const LaunchMatrix& L = p.mats[mi];
   const QMatrix& M = L.m;
   const int gshift = M.group_shift;
-  const int groups = M.k >> gshift;
-  const int g0 = static_cast<int>(static_cast<long>(split) * groups / M.n_splits);
-  const int g1 = static_cast<int>(static_cast<long>(split + 1) * groups / M.n_splits);
-  const int kb = g0 << gshift;
-  const int chunks = (g1 - g0) << (gshift - 5);
+  if (!sk) {
+    const int groups = M.k >> gshift;
+    seg_c0 = static_cast<int>(static_cast<long>(split) * groups / M.n_splits) << (gshift - 5);
+    seg_c1 = static_cast<int>(static_cast<long>(split + 1) * groups / M.n_splits) << (gshift - 5);
+  }
+  const int kb = 0;  // chunk indices below count from the tile's first row
+  const int chunks = seg_c1 - seg_c0;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int cg = warp % kGroupsN, part = warp / kGroupsN;
-  const int c0 = chunks * part / kParts, c1 = chunks * (part + 1) / kParts;
+  const int c0 = seg_c0 + chunks * part / kParts, c1 = seg_c0 + chunks * (part + 1) / kParts;
   const int g = lane >> 2, t = lane & 3;
   const int col = tile * kTileN + cg * 32 + 4 * g;  // the lane's columns col .. col + 3
 
@@ -323,7 +426,13 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) qgemv_wide_kernel(cons
     }
   }
   __syncthreads();
-  finish_from_red<R>(p, L, tile, split, red, &s_last, rows, kParts);
+  if (sk) {
+    finish_stream_k<R>(p, L, tile, gtile, red, &s_last, rows, kParts);
+    __syncthreads();  // the next segment's ring reuses the reduction buffer
+  } else {
+    finish_from_red<R>(p, L, tile, split, red, &s_last, rows, kParts);
+  }
+  }
 }
 
 std::size_t wide_smem(int rows) {
@@ -342,6 +451,8 @@ int launch_kernel(const Params& p, const WideArgs& wa, int blocks, cudaStream_t 
 }
 
 }  // namespace
+
+int device_info_sms() { return device_info().sms; }
 
 int wide_pass_rows(int rows) {
   const DeviceInfo d = device_info();
