@@ -147,6 +147,20 @@ __device__ __forceinline__ void store_rows(const Params& p, const LaunchMatrix& 
   }
 }
 
+// Column col of rows hr0 .. hr0 + hrows - 1 summed over the reduction buffer's `slots` slots
+// (red[(slot * rows + r) * kTileN + column]), in slot order; zero past hrows.
+template <int RH>
+__device__ __forceinline__ void sum_slots(const float* red, int rows, int slots, int hr0, int hrows, int col,
+                                          float (&y)[RH]) {
+#pragma unroll
+  for (int r = 0; r < RH; ++r) {
+    float v = 0.0f;
+    if (r < hrows)
+      for (int w = 0; w < slots; ++w) v += red[(w * rows + hr0 + r) * kTileN + col];
+    y[r] = v;
+  }
+}
+
 // The end of every GEMV block once the column sums of each of `slots` warps (or warp pairs) are in
 // red[(slot * rows + r) * kTileN + column] and a barrier has passed: sum the slots, then either
 // store directly or park the split-K partial; the last block of a tile to arrive sums the partials
@@ -170,13 +184,7 @@ __device__ __forceinline__ void finish_from_red(const Params& p, const LaunchMat
   const bool owner = tid < kHalves * kTileN;
   const int hrows = owner ? min(max(rows - hr0, 0), RH) : 0;  // rows of this thread
   float y[RH];
-#pragma unroll
-  for (int r = 0; r < RH; ++r) {
-    float t = 0.0f;
-    if (r < hrows)
-      for (int w = 0; w < slots; ++w) t += red[(w * rows + hr0 + r) * kTileN + col];
-    y[r] = t;
-  }
+  sum_slots<RH>(red, rows, slots, hr0, hrows, col, y);
   const int n = tile * kTileN + col;
 
   // Split-K: park the partial; the last block of the tile reduces in split order.

@@ -203,13 +203,7 @@ __device__ __forceinline__ void finish_stream_k(const Params& p, const LaunchMat
   auto first_block = [&](long t) { return sk_block_of(t * p.sk_cpt, units, blocks); };
   auto last_block = [&](long t) { return sk_block_of(t * p.sk_cpt + p.sk_cpt - 1, units, blocks); };
   float y[RH];
-#pragma unroll
-  for (int r = 0; r < RH; ++r) {
-    float v = 0.0f;
-    if (r < hrows)
-      for (int w = 0; w < slots; ++w) v += red[(w * rows + hr0 + r) * kTileN + col];
-    y[r] = v;
-  }
+  sum_slots<RH>(red, rows, slots, hr0, hrows, col, y);
   const int n = tile * kTileN + col;
   const bool silu_pair = p.output == QGemvOutput::silu_mul;
   const int b0 = first_block(gtile), b1 = last_block(gtile);
