@@ -536,7 +536,7 @@ std::size_t wide_partials(const QGemvArgs& a, const detail::WidePlan& w, int row
     total += static_cast<std::size_t>(w.splits) * rows * a.m[i].n_pad;
     tiles += static_cast<std::size_t>(a.m[i].n_pad / kTileN);
   }
-  const std::size_t sk = (static_cast<std::size_t>(detail::kWideBlocksPerSm) * std::max(1, detail::device_info_sms()) + tiles) *
+  const std::size_t sk = (static_cast<std::size_t>(detail::kWideBlocksPerSm) * std::max(1, device_info().sms) + tiles) *
                          static_cast<std::size_t>(rows) * kTileN;
   return std::max(total, sk);
 }
@@ -640,7 +640,7 @@ int qgemv(const QGemvArgs& a, cudaStream_t stream) {
     // Stream-K where equal splits leave more than 30% of the block slots empty (the 7B gate/up
     // pair: 172 tiles on 264 slots); elsewhere equal splits measured faster (their blocks do not
     // restart the ring at a tile boundary). NIBBLE_WIDE_STREAMK=0 / 1 forces it off / on.
-    const int slots = detail::kWideBlocksPerSm * std::max(1, detail::device_info_sms());
+    const int slots = detail::kWideBlocksPerSm * std::max(1, device_info().sms);
     static const int force_sk = [] {
       const char* v = std::getenv("NIBBLE_WIDE_STREAMK");
       return v ? std::atoi(v) : -1;

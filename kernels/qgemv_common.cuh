@@ -352,9 +352,8 @@ struct WidePlan {
   const int* perm[3];    // slot -> permutation (nullptr: identity)
   std::size_t ws_floats;  // split partials (ws_offset of the staged copies)
 };
-// Blocks per SM of the wide kernel, and the current GPU's SM count (launch.cuh's device_info).
+// Blocks per SM of the wide kernel.
 constexpr int kWideBlocksPerSm = 2;
-int device_info_sms();
 // Rows the wide kernel takes in one pass on this GPU (16 or 32; 0 when its shared memory does not fit).
 int wide_pass_rows(int rows);
 // Split count (every block resident at once) and staging copies for a launch of these matrices

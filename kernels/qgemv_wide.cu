@@ -299,7 +299,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) qgemv_wide_kernel(cons
     seg_c0 = static_cast<int>(static_cast<long>(split) * groups / M.n_splits) << (gshift - 5);
     seg_c1 = static_cast<int>(static_cast<long>(split + 1) * groups / M.n_splits) << (gshift - 5);
   }
-  const int kb = 0;  // chunk indices below count from the tile's first row
+  // Chunk indices below count from the tile's first row.
   const int chunks = seg_c1 - seg_c0;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int cg = warp % kGroupsN, part = warp / kGroupsN;
@@ -314,10 +314,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) qgemv_wide_kernel(cons
   constexpr int kSlot = 4 * 512 + R * 64;
   const int ptid = tid % (kGroupsN * 32);
   unsigned char* ring = smem_raw + part * kRing * kSlot;
-  const uint4* wp = reinterpret_cast<const uint4*>(M.q_weight + static_cast<std::size_t>((kb >> 3) + t) * M.n_pad + col);
+  const uint4* wp = reinterpret_cast<const uint4*>(M.q_weight + static_cast<std::size_t>(t) * M.n_pad + col);
   const int brow = ptid >> 2, bpiece = ptid & 3;
   const bool b_copier = brow < R;
-  const __half* bsrc = wa.xs + (static_cast<std::size_t>(wa.slot_of[mi]) * rows + (brow < rows ? brow : 0)) * M.k + kb +
+  const __half* bsrc = wa.xs + (static_cast<std::size_t>(wa.slot_of[mi]) * rows + (brow < rows ? brow : 0)) * M.k +
                        bpiece * 8;
   auto slot_of = [&](int c) { return ring + ((c - c0) & (kRing - 1)) * kSlot; };
   auto issue_w = [&](int c) {
@@ -339,8 +339,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) qgemv_wide_kernel(cons
   }
 
   GroupScales sc;
-  int gcur = (kb + (c0 << 5)) >> gshift;
-  const int glast = (kb + ((c1 - 1) << 5)) >> gshift;
+  int gcur = (c0 << 5) >> gshift;
+  const int glast = ((c1 - 1) << 5) >> gshift;
   RawScales raw_next{};
   if (c0 < c1) {
     decode_scales(M, load_raw_scales(M, gcur, col), col, sc);
@@ -372,7 +372,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) qgemv_wide_kernel(cons
     issue_w(c + kRing - 1);
     issue_b(c + kRing - 1);
     cp_async_commit();  // an empty group past the end keeps the wait count uniform
-    const int gi = (kb + (c << 5)) >> gshift;
+    const int gi = (c << 5) >> gshift;
     if (gi != gcur) {  // the next group's scales were loaded when this one's were decoded
       decode_scales(M, raw_next, col, sc);
       gcur = gi;
@@ -445,8 +445,6 @@ int launch_kernel(const Params& p, const WideArgs& wa, int blocks, cudaStream_t 
 }
 
 }  // namespace
-
-int device_info_sms() { return device_info().sms; }
 
 int wide_pass_rows(int rows) {
   const DeviceInfo d = device_info();

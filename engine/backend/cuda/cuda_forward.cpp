@@ -201,8 +201,6 @@ bool all_quantized(std::initializer_list<const DeviceLinear*> ms) {
 
 }  // namespace
 
-// Per-head q/k norms (Qwen3), RoPE + the KV append of this share's heads, and the attention
-// arguments both paths share (the caller adds the context bound and launches).
 bool CudaSegment::prefill_qkv_fp16(const CudaLayer& L) const {
   const ModelSpec& sp = spec_;
   auto has_bias = [](const DeviceLinear& m) { return (m.quantized ? m.quant.bias : m.dense.bias) != nullptr; };
@@ -211,13 +209,15 @@ bool CudaSegment::prefill_qkv_fp16(const CudaLayer& L) const {
          qd_ % 4 == 0 && kvd_ % 4 == 0;
 }
 
+// Per-head q/k norms (Qwen3), RoPE + the KV append of this share's heads, and the attention
+// arguments both paths share (the caller adds the context bound and launches).
 Status CudaSegment::rope_kv_and_attention_args(const CudaLayer& L, int rows, kernels::AttentionArgs& at, bool qkv16) {
   const ModelSpec& sp = spec_;
   const int qkv_w = qd_ + 2 * kvd_;
   float* qkv = qkv_.as<float>();
   __half* qkv_h = qkv_.as<__half>();
   const MetaView m = meta_view(meta_.data(), opts_.max_rows, max_pages_);
-  if (sp.qk_norm && !qkv16) {
+  if (sp.qk_norm) {  // fp32 rows only: prefill_qkv_fp16 excludes q/k norms
     const float eps = static_cast<float>(sp.rms_norm_eps);
     NIBBLE_TRY(check(kernels::head_rms_norm(qkv, qkv_w, heads_, sp.head_dim, L.q_norm.as<const __half>(), eps, rows, stream_), "q norm"));
     NIBBLE_TRY(check(kernels::head_rms_norm(qkv + qd_, qkv_w, kv_heads_, sp.head_dim, L.k_norm.as<const __half>(), eps, rows, stream_), "k norm"));
