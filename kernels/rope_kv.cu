@@ -291,6 +291,77 @@ __global__ void __launch_bounds__(kThreads) rope_kv_f16_rows_kernel(const RopeKv
   rope_kv_f16_vec<__half>(a, r, head0, head1, slot, s_cos, s_sin);
 }
 
+// Long fp16 prompts with rotary_dim == head_dim (a multiple of 16) and 16-byte rows: one block per
+// row, and a unit is 8 pairs of a q/k head (two 16-byte loads) or 8 values of a V row (one). Each
+// thread issues the loads of kRowUnits units, rotation and V alike, before its first store, so a
+// block's row goes through one round trip instead of two (rotation, then V) of 8-byte pieces.
+constexpr int kRowUnits = 4;
+
+__device__ __forceinline__ float2 h2f(std::uint32_t v) { return __half22float2(*reinterpret_cast<const half2*>(&v)); }
+
+__device__ __forceinline__ std::uint32_t f2h(float lo, float hi) {
+  const half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const std::uint32_t*>(&h);
+}
+
+__global__ void __launch_bounds__(kThreads) rope_kv_f16_rows16_kernel(const RopeKvArgs a) {
+  __shared__ __align__(16) float s_cos[128];
+  __shared__ __align__(16) float s_sin[128];
+  const int r = blockIdx.x;
+  const int pos = row_cos_sin(a, r, s_cos, s_sin);
+  const int page = a.block_tables[static_cast<std::size_t>(a.row_seq[r]) * a.max_pages + pos / a.page_size];
+  const std::size_t slot = (static_cast<std::size_t>(page) * a.page_size + pos % a.page_size) * a.kv_heads * a.head_dim;
+  const int hd = a.head_dim, half_dim = hd / 2;
+  const int per_head = half_dim / 8;  // rotation units of a head
+  const int rot_units = (a.heads + a.kv_heads) * per_head;
+  const int total = rot_units + a.kv_heads * (hd / 8);
+  const __half* qrow = a.q16 + static_cast<std::size_t>(r) * a.ldq;
+  const __half* krow = a.k16 + static_cast<std::size_t>(r) * a.ldk;
+  const __half* vrow = a.v16 + static_cast<std::size_t>(r) * a.ldv;
+  for (int u0 = threadIdx.x; u0 < total; u0 += kRowUnits * kThreads) {
+    uint4 x0[kRowUnits], x1[kRowUnits];
+#pragma unroll
+    for (int b = 0; b < kRowUnits; ++b) {
+      const int u = u0 + b * kThreads;
+      if (u < rot_units) {
+        const int h = u / per_head, i = (u - h * per_head) * 8;
+        const __half* src = h < a.heads ? qrow + h * hd : krow + (h - a.heads) * hd;
+        x0[b] = *reinterpret_cast<const uint4*>(src + i);
+        x1[b] = *reinterpret_cast<const uint4*>(src + i + half_dim);
+      } else if (u < total) {
+        x0[b] = *reinterpret_cast<const uint4*>(vrow + (u - rot_units) * 8);
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kRowUnits; ++b) {
+      const int u = u0 + b * kThreads;
+      if (u >= total) break;
+      if (u >= rot_units) {
+        *reinterpret_cast<uint4*>(a.v_cache + slot + (u - rot_units) * 8) = x0[b];
+        continue;
+      }
+      const int h = u / per_head, i = (u - h * per_head) * 8;
+      const std::uint32_t* lo = &x0[b].x;
+      const std::uint32_t* hi = &x1[b].x;
+      uint4 y0, y1;
+      std::uint32_t* o0 = &y0.x;
+      std::uint32_t* o1 = &y1.x;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 a0 = h2f(lo[j]), a1 = h2f(hi[j]);
+        const float2 c = *reinterpret_cast<const float2*>(s_cos + i + 2 * j);
+        const float2 sn = *reinterpret_cast<const float2*>(s_sin + i + 2 * j);
+        o0[j] = f2h(a0.x * c.x - a1.x * sn.x, a0.y * c.y - a1.y * sn.y);
+        o1[j] = f2h(a1.x * c.x + a0.x * sn.x, a1.y * c.y + a0.y * sn.y);
+      }
+      __half* dst = h < a.heads ? a.q16 + static_cast<std::size_t>(r) * a.ldq + h * hd
+                                : a.k_cache + slot + static_cast<std::size_t>(h - a.heads) * hd;
+      *reinterpret_cast<uint4*>(dst + i) = y0;
+      *reinterpret_cast<uint4*>(dst + i + half_dim) = y1;
+    }
+  }
+}
+
 }  // namespace
 
 int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
@@ -305,6 +376,11 @@ int rope_kv_append(const RopeKvArgs& a, cudaStream_t stream) {
       return cudaErrorInvalidValue;
     if (a.rows == 0) return 0;
     const int total = a.heads + a.kv_heads;
+    const auto aligned16 = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+    if (a.rows >= 64 && a.rotary_dim == a.head_dim && a.head_dim % 16 == 0 && a.ldq % 8 == 0 && a.ldk % 8 == 0 &&
+        a.ldv % 8 == 0 && aligned16(a.q16) && aligned16(a.k16) && aligned16(a.v16) && aligned16(a.k_cache) &&
+        aligned16(a.v_cache))
+      return launch_pdl(rope_kv_f16_rows16_kernel, dim3(a.rows), dim3(kThreads), 0, stream, a);
     const int per_block = a.rows >= 64 ? total : kHeadsPerBlock;
     const dim3 grid(a.rows, (total + per_block - 1) / per_block);
     return launch_pdl(rope_kv_f16_rows_kernel, grid, dim3(kThreads), 0, stream, a, per_block);

@@ -340,10 +340,16 @@ TEST(RopeKv, RotatesLikeTheCpuAndFillsTheRightSlots) {
   // A rotary dimension that is not a multiple of 8 takes the scalar path (others the 16-byte one).
   run_rope_case(3, 6, 2, 64, 20, rng);
   run_rope_case(70, 6, 2, 64, 20, rng);
-  // fp16 prompt rows: both block shapes, a partial rotary dimension.
+  // fp16 prompt rows: both block shapes, a partial rotary dimension; the 16-byte one-block-a-row
+  // kernel (64+ rows, full rotary dimension a multiple of 16) with heads of 128 and 64, with GQA,
+  // a head dim of 80 and a row whose units do not fill the last batch of the block.
   run_rope_case(80, 12, 4, 128, 128, rng, true);
   run_rope_case(5, 6, 2, 64, 64, rng, true);
   run_rope_case(70, 6, 2, 128, 64, rng, true);
+  run_rope_case(64, 32, 8, 128, 128, rng, true);
+  run_rope_case(96, 6, 2, 64, 64, rng, true);
+  run_rope_case(65, 5, 1, 80, 80, rng, true);
+  run_rope_case(67, 40, 40, 128, 128, rng, true);
 }
 
 TEST(RopeKv, Fp16RowsNeedTheirLayout) {
