@@ -311,19 +311,18 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
   };
   if constexpr (T == KvType::fp16) stage_tile(kt_begin, 0);
   __syncthreads();  // every warp holds its Q fragments: stage 1 is free
+  // One barrier a tile: past it, every thread's copies of tile kt have landed and every warp is
+  // done with tile kt - 1, whose stage the copies of tile kt + 1 (issued after it) then reuse.
   for (int kt = kt_begin; kt <= kt_end; ++kt) {
     const int st = (kt - kt_begin) & 1;
     if constexpr (T == KvType::fp16) {
-      if (kt < kt_end) {
-        stage_tile(kt + 1, st ^ 1);
-        cp_async_wait<1>();
-      } else {
-        cp_async_wait<0>();
-      }
+      cp_async_wait<0>();
     } else {
       stage_tile(kt, st);
     }
     __syncthreads();
+    if constexpr (T == KvType::fp16)
+      if (kt < kt_end) stage_tile(kt + 1, st ^ 1);
     const int k0 = kt * kKeysPerTile;
     const __half* s_k = s_stage + (2 * st) * kTileHalves;
     const __half* s_v = s_k + kTileHalves;
@@ -361,7 +360,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) attention_prefill_k
         mma16816(o[2 * dp + 1], pa, b[2], b[3]);
       }
     }
-    __syncthreads();  // the next iteration's prefetch reuses this stage
   }
   const int4 tl = tiles[gridDim.y - 1 - blockIdx.y];  // reloaded: spares two registers in the loop
   store_rows<HD>(a, tl, head, row0, t, o, l_a, l_b);
@@ -443,15 +441,12 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
     cp_async_commit();
   };
   stage_tile(kt_begin, 0);
+  // One barrier a tile, as in the 64-row kernel: the copies of tile kt + 1 go out after it.
   for (int kt = kt_begin; kt <= kt_end; ++kt) {
     const int st = (kt - kt_begin) & 1;
-    if (kt < kt_end) {
-      stage_tile(kt + 1, st ^ 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
+    cp_async_wait<0>();
     __syncthreads();
+    if (kt < kt_end) stage_tile(kt + 1, st ^ 1);
     const int k0 = kt * kKeysPerTile;
     const __half* s_k = s_stage + (2 * st) * kTileHalves;
     const __half* s_v = s_k + kTileHalves;
@@ -508,7 +503,6 @@ __global__ void __launch_bounds__(kThreads, kWideMinBlocksPerSm) attention_prefi
         }
       }
     }
-    __syncthreads();
   }
   const int4 tl = tiles[gridDim.y - 1 - blockIdx.y];
 #pragma unroll
