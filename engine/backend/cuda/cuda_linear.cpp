@@ -163,17 +163,38 @@ Result<QuantHost> gptq_host(const LinearDesc& d) {
     if ((bit & 31) + bits > 32) v |= t.qzeros.u32(static_cast<std::size_t>(g) * zwords + (bit >> 5) + 1) << (32 - (bit & 31));
     return static_cast<std::uint16_t>((v & zmask) + (t.v2 ? 0u : 1u));
   };
+  // Symmetric when every stored zero point is the midpoint; for widths dividing 32 that is a
+  // comparison of whole words with the repeated code (a 7B's GPTQ layers hold ~56 M zero points).
   bool symmetric = true;
-  for (int g : kept)
-    for (int n = 0; n < N && symmetric; ++n) symmetric = zero_at(g, n) == mid;
+  if (32 % bits == 0) {
+    const std::uint32_t stored = static_cast<std::uint32_t>(mid) - (t.v2 ? 0u : 1u);
+    std::uint32_t pattern = 0;
+    for (int i = 0; i < 32 / bits; ++i) pattern |= stored << (i * bits);
+    const std::size_t full = static_cast<std::size_t>(N) * bits / 32;
+    const unsigned rem = static_cast<unsigned>(static_cast<std::size_t>(N) * bits % 32);
+    for (std::size_t i = 0; i < kept.size() && symmetric; ++i) {
+      const std::size_t row = static_cast<std::size_t>(kept[i]) * zwords;
+      for (std::size_t w = 0; w < full && symmetric; ++w) symmetric = t.qzeros.u32(row + w) == pattern;
+      if (symmetric && rem != 0) {
+        const std::uint32_t m = (1u << rem) - 1u;
+        symmetric = (t.qzeros.u32(row + full) & m) == (pattern & m);
+      }
+    }
+  } else {
+    for (int g : kept)
+      for (int n = 0; n < N && symmetric; ++n) symmetric = zero_at(g, n) == mid;
+  }
   h.scales.assign(kept.size() * h.n_pad, 0);
   if (!symmetric) h.zeros.assign(kept.size() * h.n_pad, 0);
-  for (std::size_t i = 0; i < kept.size(); ++i)
-    for (int n = 0; n < N; ++n) {
-      const std::size_t si = static_cast<std::size_t>(kept[i]) * N + n;
-      h.scales[i * h.n_pad + n] = t.scales.dtype == DType::f16 ? t.scales.u16(si) : fp32_to_fp16(t.scales.f(si));
-      if (!symmetric) h.zeros[i * h.n_pad + n] = fp32_to_fp16(static_cast<float>(zero_at(kept[i], n)));
-    }
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const std::size_t s0 = static_cast<std::size_t>(kept[i]) * N;
+    if (t.scales.dtype == DType::f16)  // fp16 rows as they are
+      std::memcpy(&h.scales[i * h.n_pad], t.scales.data + s0 * 2, static_cast<std::size_t>(N) * 2);
+    else
+      for (int n = 0; n < N; ++n) h.scales[i * h.n_pad + n] = fp32_to_fp16(t.scales.f(s0 + n));
+    if (!symmetric)
+      for (int n = 0; n < N; ++n) h.zeros[i * h.n_pad + n] = fp32_to_fp16(static_cast<float>(zero_at(kept[i], n)));
+  }
   return h;
 }
 
