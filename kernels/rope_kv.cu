@@ -299,11 +299,6 @@ constexpr int kRowUnits = 4;
 
 __device__ __forceinline__ float2 h2f(std::uint32_t v) { return __half22float2(*reinterpret_cast<const half2*>(&v)); }
 
-__device__ __forceinline__ std::uint32_t f2h(float lo, float hi) {
-  const half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const std::uint32_t*>(&h);
-}
-
 __global__ void __launch_bounds__(kThreads) rope_kv_f16_rows16_kernel(const RopeKvArgs a) {
   __shared__ __align__(16) float s_cos[128];
   __shared__ __align__(16) float s_sin[128];
@@ -315,7 +310,7 @@ __global__ void __launch_bounds__(kThreads) rope_kv_f16_rows16_kernel(const Rope
   const int per_head = half_dim / 8;  // rotation units of a head
   const int rot_units = (a.heads + a.kv_heads) * per_head;
   const int total = rot_units + a.kv_heads * (hd / 8);
-  const __half* qrow = a.q16 + static_cast<std::size_t>(r) * a.ldq;
+  __half* const qrow = a.q16 + static_cast<std::size_t>(r) * a.ldq;  // rotated in place
   const __half* krow = a.k16 + static_cast<std::size_t>(r) * a.ldk;
   const __half* vrow = a.v16 + static_cast<std::size_t>(r) * a.ldv;
   for (int u0 = threadIdx.x; u0 < total; u0 += kRowUnits * kThreads) {
@@ -351,11 +346,10 @@ __global__ void __launch_bounds__(kThreads) rope_kv_f16_rows16_kernel(const Rope
         const float2 a0 = h2f(lo[j]), a1 = h2f(hi[j]);
         const float2 c = *reinterpret_cast<const float2*>(s_cos + i + 2 * j);
         const float2 sn = *reinterpret_cast<const float2*>(s_sin + i + 2 * j);
-        o0[j] = f2h(a0.x * c.x - a1.x * sn.x, a0.y * c.y - a1.y * sn.y);
-        o1[j] = f2h(a1.x * c.x + a0.x * sn.x, a1.y * c.y + a0.y * sn.y);
+        o0[j] = kv_pack_half2(a0.x * c.x - a1.x * sn.x, a0.y * c.y - a1.y * sn.y);
+        o1[j] = kv_pack_half2(a1.x * c.x + a0.x * sn.x, a1.y * c.y + a0.y * sn.y);
       }
-      __half* dst = h < a.heads ? a.q16 + static_cast<std::size_t>(r) * a.ldq + h * hd
-                                : a.k_cache + slot + static_cast<std::size_t>(h - a.heads) * hd;
+      __half* dst = h < a.heads ? qrow + h * hd : a.k_cache + slot + static_cast<std::size_t>(h - a.heads) * hd;
       *reinterpret_cast<uint4*>(dst + i) = y0;
       *reinterpret_cast<uint4*>(dst + i + half_dim) = y1;
     }
