@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <type_traits>
 
 namespace nibble::kernels {
 namespace {
@@ -100,14 +101,35 @@ __device__ bool place_chunk(const AttentionArgs& a, int* s_page, ChunkPlace& c) 
   return true;
 }
 
+// Run by one warp: the chunk maxima w[0..n) become the weights exp(w - max) in place; returns
+// 1 / sum(sums * weights), the head's softmax normaliser. Lane-strided, then a fixed shuffle tree.
+__device__ __forceinline__ float chunk_weights(float* w, const float* sums, int n, int lane) {
+  float m = -FLT_MAX;
+  for (int c = lane; c < n; c += 32) m = fmaxf(m, w[c]);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  float l = 0.0f;
+  for (int c = lane; c < n; c += 32) {
+    const float e = __expf(w[c] - m);
+    w[c] = e;
+    l += sums[c] * e;
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+  return 1.0f / l;
+}
+
 // After every chunk block of (row, kv head) wrote its partials [max, sum, acc[hd]] to the
-// workspace: the last block to arrive combines them in chunk order (each chunk's (max, sum) read
-// in parallel into shared memory, then every dimension sums its chunk partials with independent
-// loads) and writes the heads' outputs; it leaves the counter at zero for the next launch.
-// s_cmax / s_csum: shared arrays of max_context / kChunk + 1 floats.
-__device__ void combine_chunks(const AttentionArgs& a, int row, int kvh, int n_chunks, float* s_cmax, float* s_csum) {
+// workspace: the last block to arrive combines them in chunk order and writes the heads' outputs;
+// it leaves the counter at zero for the next launch. s_w: 2 cap floats of shared memory the block
+// no longer needs. One query head: a dimension per thread. A GQA group: all its heads at once (in
+// batches that fit s_w): the maxima and sums of every (head, chunk) read in one pass, a warp per
+// head turning them into chunk weights, then each thread summing up to four (head, dimension)
+// outputs with all their chunk loads independent, so the group costs the two memory round trips of
+// a single head instead of two per head.
+__device__ void combine_chunks(const AttentionArgs& a, int row, int kvh, int n_chunks, float* s_w, int cap) {
   __shared__ bool s_last;
-  __shared__ float s_total;
+  __shared__ float s_inv[kMaxGroup];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int group = a.heads / a.kv_heads, hd = a.head_dim;
   __threadfence();
@@ -119,37 +141,84 @@ __device__ void combine_chunks(const AttentionArgs& a, int row, int kvh, int n_c
   __threadfence();
   const int stride_chunks = a.max_context / kChunk + 1;
   const std::size_t ws_row = static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group;
-  for (int g = 0; g < group; ++g) {
-    const float* base = a.workspace + (ws_row + g) * stride_chunks * (hd + 2);
-    __syncthreads();
+  if (group == 1) {
+    const float* base = a.workspace + ws_row * stride_chunks * (hd + 2);
+    float* s_sum = s_w + cap;
     for (int c = tid; c < n_chunks; c += kThreads) {
-      s_cmax[c] = __ldcg(base + c * (hd + 2));
-      s_csum[c] = __ldcg(base + c * (hd + 2) + 1);
+      s_w[c] = __ldcg(base + c * (hd + 2));
+      s_sum[c] = __ldcg(base + c * (hd + 2) + 1);
     }
     __syncthreads();
     if (warp == 0) {
-      float m = -FLT_MAX;
-      for (int c = lane; c < n_chunks; c += 32) m = fmaxf(m, s_cmax[c]);
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-      float l = 0.0f;
-      for (int c = lane; c < n_chunks; c += 32) {
-        const float e = __expf(s_cmax[c] - m);
-        s_cmax[c] = e;
-        l += s_csum[c] * e;
-      }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
-      if (lane == 0) s_total = l;
+      const float inv = chunk_weights(s_w, s_sum, n_chunks, lane);
+      if (lane == 0) s_inv[0] = inv;
     }
     __syncthreads();
-    const float inv = 1.0f / s_total;
-    __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g) * hd;
+    __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + static_cast<std::size_t>(kvh) * hd;
     for (int dd = tid; dd < hd; dd += kThreads) {
       float t = 0.0f;
 #pragma unroll 8
-      for (int c = 0; c < n_chunks; ++c) t += __ldcg(base + c * (hd + 2) + 2 + dd) * s_cmax[c];
-      o[dd] = __float2half_rn(t * inv);
+      for (int c = 0; c < n_chunks; ++c) t += __ldcg(base + c * (hd + 2) + 2 + dd) * s_w[c];
+      o[dd] = __float2half_rn(t * s_inv[0]);
+    }
+    if (tid == 0) *counter = 0u;
+    return;
+  }
+  const int batch = max(1, min(group, cap / n_chunks));  // heads per pass (the launch keeps cap >= n_chunks)
+  float* s_sum = s_w + cap;
+  for (int g0 = 0; g0 < group; g0 += batch) {
+    const int nh = min(batch, group - g0);
+    const float* ws = a.workspace + (ws_row + g0) * stride_chunks * (hd + 2);  // head g0, chunk 0
+    __syncthreads();  // the previous pass is done with s_w
+    for (int i = tid; i < nh * n_chunks; i += kThreads) {
+      const float* pc = ws + (static_cast<std::size_t>(i / n_chunks) * stride_chunks + i % n_chunks) * (hd + 2);
+      s_w[i] = __ldcg(pc);
+      s_sum[i] = __ldcg(pc + 1);
+    }
+    __syncthreads();
+    for (int g = warp; g < nh; g += kThreads / 32) {  // a warp per head
+      const float inv = chunk_weights(s_w + g * n_chunks, s_sum + g * n_chunks, n_chunks, lane);
+      if (lane == 0) s_inv[g] = inv;
+    }
+    __syncthreads();
+    // A thread's (head, dimension) outputs from i0 on, n at a time (n = 4, 2 or 1 as they remain),
+    // every chunk's loads for all n independent.
+    auto sum_items = [&](auto n_tag, int i0) {
+      constexpr int n = decltype(n_tag)::value;
+      constexpr int kUnroll = 8 / n;
+      const float* src[n];
+      const float* wt[n];
+      float t[n];
+#pragma unroll
+      for (int k = 0; k < n; ++k) {
+        const int i = i0 + k * kThreads;
+        src[k] = ws + static_cast<std::size_t>(i / hd) * stride_chunks * (hd + 2) + 2 + i % hd;
+        wt[k] = s_w + (i / hd) * n_chunks;
+        t[k] = 0.0f;
+      }
+#pragma unroll kUnroll
+      for (int c = 0; c < n_chunks; ++c)
+#pragma unroll
+        for (int k = 0; k < n; ++k) t[k] += __ldcg(src[k] + static_cast<std::size_t>(c) * (hd + 2)) * wt[k][c];
+#pragma unroll
+      for (int k = 0; k < n; ++k) {
+        const int i = i0 + k * kThreads;
+        a.out[static_cast<std::size_t>(row) * a.ldo + (static_cast<std::size_t>(kvh) * group + g0 + i / hd) * hd + i % hd] =
+            __float2half_rn(t[k] * s_inv[i / hd]);
+      }
+    };
+    for (int i0 = tid; i0 < nh * hd;) {
+      const int left = (nh * hd - i0 + kThreads - 1) / kThreads;
+      if (left >= 4) {
+        sum_items(std::integral_constant<int, 4>{}, i0);
+        i0 += 4 * kThreads;
+      } else if (left >= 2) {
+        sum_items(std::integral_constant<int, 2>{}, i0);
+        i0 += 2 * kThreads;
+      } else {
+        sum_items(std::integral_constant<int, 1>{}, i0);
+        i0 += kThreads;
+      }
     }
   }
   if (tid == 0) *counter = 0u;
@@ -174,8 +243,8 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
   __half* s_v = s_k + kChunk * hd;                                  // [kChunk][hd]
   float* s_p = reinterpret_cast<float*>(s_v + kChunk * hd);        // [group][kChunk]
   float* s_acc = s_p + group * kChunk;                              // [4][hd]
-  float* s_cmax = s_acc + (kThreads / 32) * hd;                     // [chunks] combine: chunk maxima
-  float* s_csum = s_cmax + (a.max_context / kChunk + 1);            // [chunks] combine: chunk sums
+  // Then room for the combine's two arrays of chunk weights and sums (it reuses all of smem).
+  const float* smem_end = s_acc + (kThreads / 32) * hd + 2 * (a.max_context / kChunk + 1);
 
   // Stage the chunk's keys and values: every 16-byte load of the chunk in flight together
   // (q8/q4: 8 or 4 bytes of codes and the group's scale, dequantized to 8 fp16 values).
@@ -297,7 +366,10 @@ __global__ void __launch_bounds__(kThreads) attention_rows_kernel(const Attentio
     }
     __syncthreads();
   }
-  if (n_chunks > 1) combine_chunks(a, row, kvh, n_chunks, s_cmax, s_csum);
+  if (n_chunks > 1) {
+    float* s_w = reinterpret_cast<float*>(smem);
+    combine_chunks(a, row, kvh, n_chunks, s_w, static_cast<int>(smem_end - s_w) / 2);
+  }
 }
 
 
@@ -328,8 +400,8 @@ __global__ void __launch_bounds__(kThreads) attention_rows_mma_kernel(const Atte
   __half* s_k = reinterpret_cast<__half*>(smem);  // [kChunk][kStride]
   __half* s_v = s_k + kChunk * kStride;           // [kChunk][kStride]
   float* s_o = reinterpret_cast<float*>(smem);    // after the products: [warp][group][HD]
-  float* s_cmax = reinterpret_cast<float*>(s_v + kChunk * kStride);
-  float* s_csum = s_cmax + (a.max_context / kChunk + 1);
+  // Then room for the combine's two arrays of chunk weights and sums (it reuses all of smem).
+  const float* smem_end = reinterpret_cast<const float*>(s_v + kChunk * kStride) + 2 * (a.max_context / kChunk + 1);
 
   // Rows past the chunk's end up to the last warp's 16: zero, so their P (0) times V stays 0.
   const int nk16 = (nk + 15) & ~15;
@@ -515,10 +587,13 @@ __global__ void __launch_bounds__(kThreads) attention_rows_mma_kernel(const Atte
       }
     }
   }
-  if (cp.n_chunks > 1) combine_chunks(a, row, kvh, cp.n_chunks, s_cmax, s_csum);
+  if (cp.n_chunks > 1) {
+    float* s_w = reinterpret_cast<float*>(smem);
+    combine_chunks(a, row, kvh, cp.n_chunks, s_w, static_cast<int>(smem_end - s_w) / 2);
+  }
 }
 
-// Shared memory of one attention_rows_mma block: the padded K/V tiles, then the combine arrays.
+// Shared memory of one attention_rows_mma block: the padded K/V tiles, then room for the combine's arrays.
 std::size_t mma_smem_bytes(int hd, int max_context) {
   return 2u * kChunk * (hd + 8) * sizeof(__half) + 2u * (max_context / kChunk + 1) * 4;
 }

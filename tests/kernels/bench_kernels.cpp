@@ -623,6 +623,24 @@ int main(int argc, char** argv) {
         }
         CK(cudaFree(pd));
       }
+    // The same with grouped-query attention (32 query heads over 8 KV heads, as Llama-3 8B):
+    // the combine of a KV head's chunks covers its 4 query heads.
+    std::printf("decode attention, 32 query heads / 8 KV heads, fp16, us a launch (chain of 20): seqs ctx\n");
+    for (int ctx : {512, 2048})
+      for (int n : {1, 8}) {
+        std::vector<int> p(n, ctx - 1);
+        int* pd = dev_fill<int>(n, 0);
+        CK(cudaMemcpy(pd, p.data(), n * 4, cudaMemcpyHostToDevice));
+        AttentionArgs x = am;
+        x.kv_heads = 8;
+        x.rows = n;
+        x.positions = pd;
+        x.max_context = ctx;
+        x.kv_type = KvType::fp16;
+        const float us = chain_us([&](cudaStream_t st) { CK(attention_rows(x, st)); }, s);
+        std::printf("  %4d %5d %9.2f\n", n, ctx, us);
+        CK(cudaFree(pd));
+      }
     // Prompt attention over 2,048 positions of one sequence (tiles of 64 rows; 128 for the fp16
     // cache's wide kernel, "fp16/64" the 64-row kernel), fp16 / q8 / q4.
     {
