@@ -122,11 +122,13 @@ __device__ __forceinline__ float chunk_weights(float* w, const float* sums, int 
 // After every chunk block of (row, kv head) wrote its partials [max, sum, acc[hd]] to the
 // workspace: the last block to arrive combines them in chunk order and writes the heads' outputs;
 // it leaves the counter at zero for the next launch. s_w: 2 cap floats of shared memory the block
-// no longer needs. One query head: a dimension per thread. A GQA group: all its heads at once (in
-// batches that fit s_w): the maxima and sums of every (head, chunk) read in one pass, a warp per
-// head turning them into chunk weights, then each thread summing up to four (head, dimension)
-// outputs with all their chunk loads independent, so the group costs the two memory round trips of
-// a single head instead of two per head.
+// no longer needs. One query head: a dimension per thread, each chunk folded in with a running
+// maximum so that all its loads go out together (one memory round trip). A GQA group: all its heads
+// at once (in batches that fit s_w): the maxima and sums of every (head, chunk) read in one pass, a
+// warp per head turning them into chunk weights, then each thread summing up to four (head,
+// dimension) outputs with all their chunk loads independent: two memory round trips for the group
+// instead of two per head. (The running maximum for GQA groups too measured slower: 4 outputs a
+// thread, each with two exponentials a chunk in a dependent chain.)
 __device__ void combine_chunks(const AttentionArgs& a, int row, int kvh, int n_chunks, float* s_w, int cap) {
   __shared__ bool s_last;
   __shared__ float s_inv[kMaxGroup];
@@ -141,25 +143,22 @@ __device__ void combine_chunks(const AttentionArgs& a, int row, int kvh, int n_c
   __threadfence();
   const int stride_chunks = a.max_context / kChunk + 1;
   const std::size_t ws_row = static_cast<std::size_t>(row) * a.heads + static_cast<std::size_t>(kvh) * group;
-  if (group == 1) {
+  if (group == 1) {  // a dimension per thread; every chunk's max, sum and partial loaded at once
     const float* base = a.workspace + ws_row * stride_chunks * (hd + 2);
-    float* s_sum = s_w + cap;
-    for (int c = tid; c < n_chunks; c += kThreads) {
-      s_w[c] = __ldcg(base + c * (hd + 2));
-      s_sum[c] = __ldcg(base + c * (hd + 2) + 1);
-    }
-    __syncthreads();
-    if (warp == 0) {
-      const float inv = chunk_weights(s_w, s_sum, n_chunks, lane);
-      if (lane == 0) s_inv[0] = inv;
-    }
-    __syncthreads();
     __half* o = a.out + static_cast<std::size_t>(row) * a.ldo + static_cast<std::size_t>(kvh) * hd;
     for (int dd = tid; dd < hd; dd += kThreads) {
-      float t = 0.0f;
+      float m = -FLT_MAX, l = 0.0f, t = 0.0f;  // running maximum, scaled sum and scaled output
 #pragma unroll 8
-      for (int c = 0; c < n_chunks; ++c) t += __ldcg(base + c * (hd + 2) + 2 + dd) * s_w[c];
-      o[dd] = __float2half_rn(t * s_inv[0]);
+      for (int c = 0; c < n_chunks; ++c) {
+        const float* pc = base + c * (hd + 2);
+        const float x = __ldcg(pc), sum = __ldcg(pc + 1), part = __ldcg(pc + 2 + dd);
+        const float mn = fmaxf(m, x);
+        const float r = __expf(m - mn), e = __expf(x - mn);
+        l = l * r + sum * e;
+        t = t * r + part * e;
+        m = mn;
+      }
+      o[dd] = __float2half_rn(t / l);
     }
     if (tid == 0) *counter = 0u;
     return;
