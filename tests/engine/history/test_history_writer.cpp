@@ -144,11 +144,13 @@ TEST(HistoryWriter, ManyThreadsWriteAndReadAtOnce) {
   constexpr int kWriters = 4;
   constexpr int kDeltas = 300;
   std::atomic<bool> done{false};
-  std::atomic<int> reads{0};
+  std::atomic<int> reads{0}, readers_started{0};
   std::vector<Streaming> streams(kWriters);
   std::vector<std::thread> threads;
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
+      // Writes begin once both readers run, so reads and writes overlap however busy the machine is.
+      while (readers_started.load() < 2) std::this_thread::yield();
       streams[w] = start_stream(*store, "writer " + std::to_string(w));
       for (int i = 0; i < kDeltas; ++i) store->append_delta(streams[w].message, "w" + std::to_string(w) + " ");
       MessageFinish f;
@@ -158,13 +160,14 @@ TEST(HistoryWriter, ManyThreadsWriteAndReadAtOnce) {
   std::vector<std::thread> readers;
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&] {
-      while (!done) {
+      ++readers_started;
+      do {
         auto page = store->list();
         EXPECT_TRUE(page.ok());
         auto hits = store->search("writer");
         EXPECT_TRUE(hits.ok());
         ++reads;
-      }
+      } while (!done);
     });
   }
   for (auto& t : threads) t.join();
