@@ -4,13 +4,16 @@
 // 1 GiB buffer once; one elected thread issues the copies of a slot, all warps consume every slot
 // (one 16-byte shared load per thread) and arrive on the slot's "empty" barrier before it is
 // refilled. Prints GB/s (median of 5 timed runs after a warm-up).
-// Build: nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a bulk_copy_probe.cu -o bulk_copy_probe
+// Build (from the repository root): nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -Ikernels
+//   tools/gpu/probes/bulk_copy_probe.cu -o bulk_copy_probe
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
+
+#include "mbarrier.cuh"
 
 #define CHECK(x)                                                                          \
   do {                                                                                    \
@@ -21,41 +24,19 @@
     }                                                                                     \
   } while (0)
 
-__device__ __forceinline__ unsigned sa(const void* p) { return static_cast<unsigned>(__cvta_generic_to_shared(p)); }
-__device__ __forceinline__ void bar_init(unsigned long long* b, unsigned n) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(sa(b)), "r"(n) : "memory");
-}
-__device__ __forceinline__ void bar_expect(unsigned long long* b, unsigned bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(sa(b)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void bar_arrive(unsigned long long* b) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(sa(b)) : "memory");
-}
-__device__ __forceinline__ void bar_wait(unsigned long long* b, unsigned parity) {
-  unsigned done = 0;
-  do {
-    asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done)
-                 : "r"(sa(b)), "r"(parity)
-                 : "memory");
-  } while (!done);
-}
-__device__ __forceinline__ void bulk(void* dst, const void* src, unsigned bytes, unsigned long long* b) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(sa(dst)),
-               "l"(src), "r"(bytes), "r"(sa(b))
-               : "memory");
-}
+using namespace nibble::kernels;  // mbarrier / bulk-copy PTX (kernels/mbarrier.cuh)
 
 constexpr int kSlotBytes = 8192;
 constexpr int kMaxSlots = 24;
 
 __global__ void ring_kernel(const unsigned char* src, std::size_t per_block, int copy, int slots, unsigned* sink) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // the helpers exist for sm_90 device code only
   extern __shared__ __align__(128) unsigned char ring[];
-  __shared__ __align__(8) unsigned long long full[kMaxSlots], empty[kMaxSlots];
+  __shared__ std::uint64_t full[kMaxSlots], empty[kMaxSlots];
   const int tid = threadIdx.x, warps = blockDim.x / 32;
   if (tid < slots) {
-    bar_init(&full[tid], 1);
-    bar_init(&empty[tid], warps);
+    mbar_init(&full[tid], 1);
+    mbar_init(&empty[tid], warps);
   }
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   __syncthreads();
@@ -70,10 +51,10 @@ __global__ void ring_kernel(const unsigned char* src, std::size_t per_block, int
       // that slot q - 1 has just left (once every warp has arrived on its "empty" barrier).
       auto issue = [&](int s) {
         const int rs = s % slots;
-        if (s >= slots) bar_wait(&empty[rs], static_cast<unsigned>(s / slots - 1) & 1u);
-        bar_expect(&full[rs], kSlotBytes);
+        if (s >= slots) mbar_wait(&empty[rs], static_cast<unsigned>(s / slots - 1) & 1u);
+        mbar_expect_arrive(&full[rs], kSlotBytes);
         for (int i = 0; i < per_slot; ++i)
-          bulk(ring + rs * kSlotBytes + i * copy, base + static_cast<std::size_t>(s) * kSlotBytes + i * copy, copy, &full[rs]);
+          bulk_copy(ring + rs * kSlotBytes + i * copy, base + static_cast<std::size_t>(s) * kSlotBytes + i * copy, copy, &full[rs]);
       };
       if (q == 0) {
         for (int s = 0; s < min(nslots, slots); ++s) issue(s);
@@ -81,13 +62,14 @@ __global__ void ring_kernel(const unsigned char* src, std::size_t per_block, int
         issue(q + slots - 1);
       }
     }
-    bar_wait(&full[r], static_cast<unsigned>(q / slots) & 1u);
+    mbar_wait(&full[r], static_cast<unsigned>(q / slots) & 1u);
     const uint4 v = reinterpret_cast<const uint4*>(ring + r * kSlotBytes)[tid % (kSlotBytes / 16)];
     acc += v.x ^ v.w;
     __syncwarp();
-    if ((tid & 31) == 0) bar_arrive(&empty[r]);
+    if ((tid & 31) == 0) mbar_arrive(&empty[r]);
   }
   if (acc == 0x12345678u) sink[0] = acc;
+#endif
 }
 
 __global__ void reg_kernel(const uint4* src, std::size_t per_block16, unsigned* sink) {
